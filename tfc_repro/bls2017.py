@@ -1,0 +1,110 @@
+"""Ballé, Laparra, Simoncelli (ICLR 2017): end-to-end optimized image
+compression with GDN transforms and a factorized prior.
+
+As TFC's `models/bls2017.py` (SPECS §D.1): three-layer analysis and synthesis
+transforms with GDN/IGDN, a deep factorized density for each of the N
+channels of y, loss R + λ·D.
+
+    python -m tfc_repro.bls2017 --model_path bls2017 train --steps 2000
+    python -m tfc_repro.bls2017 --model_path bls2017 compress in.png out.tfci
+    python -m tfc_repro.bls2017 --model_path bls2017 decompress out.tfci out.png
+    python -m tfc_repro.bls2017 --model_path bls2017 evaluate --output r.json
+"""
+
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from tfc_repro import cli
+from tfc_repro import model
+from tfc_repro import transforms
+
+# Training profiles: "paper" is TFC's recipe (1M steps of Adam at 1e-4 on
+# 256x256 crops); "quick" was chosen by measurement to give the best model
+# that trains in about eight minutes on two CPU cores (see README).
+PROFILES = {
+    "paper": dict(num_filters=128, patchsize=256, batchsize=8,
+                  steps=1_000_000, lr=1e-4, lr_decay_steps=()),
+    "quick": dict(num_filters=64, patchsize=128, batchsize=8,
+                  steps=2400, lr=1e-3, lr_decay_steps=(0.7, 0.9)),
+}
+
+
+class BLS2017Model(model.CompressionModel):
+  """Factorized-prior model of Ballé et al. (2017)."""
+
+  system = "bls2017"
+  stride = 16
+  latent_names = ("y",)
+
+  def __init__(self, lmbda=0.01, metric="mse", num_filters=128):
+    super().__init__(dict(lmbda=lmbda, metric=metric, num_filters=num_filters))
+    n = num_filters
+    # g_a: 9x9/4, 5x5/2, 5x5/2 with GDN; the last layer has no bias.
+    self.analysis_transform = transforms.analysis_transform(
+        [(n, 9, 4), (n, 5, 2), (n, 5, 2)], last_bias=False)
+    # g_s: 5x5/2, 5x5/2 with IGDN, then 9x9/4 to three channels.
+    self.synthesis_transform = transforms.synthesis_transform(
+        [(n, 5, 2), (n, 5, 2), (3, 9, 4)])
+    # p_ỹ: a deep factorized density per channel, convolved with U(-½, ½).
+    self.prior = tfc.NoisyDeepFactorized(batch_shape=(n,))
+    self.build((None, None, None, 3))
+
+  def call(self, x, training):
+    entropy_model = tfc.ContinuousBatchedEntropyModel(
+        self.prior, coding_rank=3, compression=False)
+    x = tf.cast(x, self.compute_dtype)
+    y = self.analysis_transform(x)                          # y = g_a(x)
+    y_tilde, bits = entropy_model(y, training=training)     # ỹ = y + u; -log2 p(ỹ)
+    x_tilde = self.synthesis_transform(y_tilde)             # x̃ = g_s(ỹ)
+    return self.rate_distortion(x, x_tilde, y=bits)         # R + λ·D
+
+  def prepare_for_compression(self):
+    self.entropy_model = tfc.ContinuousBatchedEntropyModel(
+        self.prior, coding_rank=3, compression=True)
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+  def compress(self, x):
+    x, x_shape = self.prepare_image(x)
+    y = self.analysis_transform(x)
+    string = self.entropy_model.compress(y)[0]
+    return string, x_shape, tf.shape(y)[1:3]
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((), tf.string),
+      tf.TensorSpec((2,), tf.int32),
+      tf.TensorSpec((2,), tf.int32),
+  ])
+  def decompress(self, string, x_shape, y_shape):
+    y_hat = self.entropy_model.decompress(string[None], y_shape)
+    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+  def estimate(self, x):
+    x, _ = self.prepare_image(x)
+    _, bits = self.entropy_model(self.analysis_transform(x), training=False)
+    return (tf.reduce_sum(bits),)
+
+  def reconstruct(self, x):
+    """The quantized reconstruction, without entropy coding (for tests)."""
+    x, x_shape = self.prepare_image(x)
+    y_hat = self.entropy_model.quantize(self.analysis_transform(x))
+    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+
+
+def add_model_flags(parser):
+  parser.add_argument(
+      "--num_filters", type=int, default=None,
+      help="Number of filters N in every layer (default from --profile).")
+
+
+def build_model(args):
+  return BLS2017Model(lmbda=args.lmbda, metric=args.metric,
+                      num_filters=args.num_filters)
+
+
+SYSTEM = cli.System(
+    name="bls2017", description=__doc__, build_model=build_model,
+    add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=0.01)
+
+if __name__ == "__main__":
+  cli.run(SYSTEM)

@@ -1,0 +1,267 @@
+"""The shared absl program of every system: train, compress, decompress, evaluate.
+
+A paper module describes itself with a `System` and calls `run(system)`:
+
+    python -m tfc_repro.<paper> [--model_path DIR] [-V] COMMAND [options]
+
+Errors that a user can cause (missing or unreadable files, corrupt
+bitstreams, a file from another model, a model directory that is not one)
+end the program with one line on stderr and exit status 1.
+"""
+
+import argparse
+import dataclasses
+import sys
+from typing import Callable
+
+from absl import app
+from absl.flags import argparse_flags
+
+from tfc_repro import container
+from tfc_repro import data
+
+
+@dataclasses.dataclass
+class System:
+  """What the shared program needs to know of one paper's model."""
+  name: str
+  description: str
+  build_model: Callable      # args -> compiled-to-be CompressionModel
+  add_model_flags: Callable  # parser -> None: the paper's own train flags
+  profiles: dict             # "quick"/"paper" -> defaults of train flags
+  default_lmbda: float
+  resolve_args: Callable = None  # args -> None: fills paper-specific defaults
+
+
+def _float_tuple(text):
+  return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def build_parser(system):
+  parser = argparse_flags.ArgumentParser(
+      prog=f"python -m tfc_repro.{system.name}",
+      description=system.description,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument(
+      "--model_path", default=system.name,
+      help="Directory of the exported SavedModel (written by 'train', read "
+           "by the other commands). Default: %(default)s")
+  parser.add_argument(
+      "--verbose", "-V", action="store_true",
+      help="Show TensorFlow's log messages and more detail.")
+  commands = parser.add_subparsers(
+      title="commands", dest="command",
+      help="Run 'COMMAND --help' for the options of each command.")
+
+  train = commands.add_parser(
+      "train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+      description="Trains a model and exports it as a SavedModel to "
+                  "--model_path. Re-running the same command after an "
+                  "interruption resumes from the last completed epoch.",
+      help="Train a model and export it.")
+  train.add_argument(
+      "--profile", choices=sorted(system.profiles), default="quick",
+      help="Default settings: 'quick' trains on this CPU in minutes, "
+           "'paper' follows the paper (GPU, ~1M steps). Explicit flags "
+           "override the profile.")
+  train.add_argument("--lambda", dest="lmbda", type=float, default=None,
+                     help="Rate-distortion trade-off λ of R + λ·D (default "
+                          f"{system.default_lmbda}).")
+  train.add_argument("--metric", choices=["mse", "ms-ssim"], default="mse",
+                     help="Distortion D: MSE on 0..255, or 1 − MS-SSIM.")
+  train.add_argument("--train_glob", default=None,
+                     help="Glob or directory of training images. 5%% of the "
+                          "images (at least one) are held out for "
+                          "validation. Default: the photos embedded in "
+                          "scikit-image.")
+  train.add_argument("--tfds", default=None,
+                     help="Train on a tfds data set by name (e.g. 'clic') "
+                          "instead of --train_glob.")
+  train.add_argument("--patchsize", type=int, default=None,
+                     help="Side of the square training crops.")
+  train.add_argument("--batchsize", type=int, default=None,
+                     help="Crops per training step.")
+  train.add_argument("--steps", type=int, default=None,
+                     help="Total training steps.")
+  train.add_argument("--epochs", type=int, default=None,
+                     help="If given, steps = epochs × steps_per_epoch.")
+  train.add_argument("--steps_per_epoch", type=int, default=200,
+                     help="Steps between validation and resume checkpoints.")
+  train.add_argument("--lr", type=float, default=None,
+                     help="Adam learning rate.")
+  train.add_argument("--lr_decay_steps", type=_float_tuple, default=None,
+                     help="Fractions of the steps at which the learning rate "
+                          "is divided by 10, e.g. '0.7,0.9' ('' for none).")
+  train.add_argument("--validation_batches", type=int, default=4,
+                     help="Validation batches (tfds data sets only).")
+  train.add_argument("--train_path", default=None,
+                     help="Directory for resume checkpoints and TensorBoard "
+                          "logs. Default: MODEL_PATH.train")
+  train.add_argument("--seed", type=int, default=None,
+                     help="Random seed for weights, crops and noise.")
+  train.add_argument("--strategy", default="default",
+                     choices=["default", "mirrored", "multiworker"],
+                     help="tf.distribute strategy: one device, all local "
+                          "devices, or the workers of TF_CONFIG.")
+  train.add_argument("--logical_cpus", type=int, default=0,
+                     help="Split the CPU into this many logical devices "
+                          "(for testing --strategy mirrored without GPUs).")
+  system.add_model_flags(train)
+
+  compress = commands.add_parser(
+      "compress", help="Compress an image file into a bitstream file.",
+      description="Reads an image (PNG, JPEG, ...; grayscale and alpha are "
+                  "converted to RGB) and writes a bitstream file.")
+  compress.add_argument("input_file", help="Image to compress.")
+  compress.add_argument("output_file", nargs="?",
+                        help="Bitstream file (default: INPUT.tfci).")
+
+  decompress = commands.add_parser(
+      "decompress", help="Decompress a bitstream file into a PNG image.",
+      description="Reads a bitstream file written by 'compress' with the "
+                  "same model and writes the reconstruction as PNG.")
+  decompress.add_argument("input_file", help="Bitstream file.")
+  decompress.add_argument("output_file", nargs="?",
+                          help="PNG file (default: INPUT.png).")
+
+  evaluate = commands.add_parser(
+      "evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+      help="Measure rate and distortion over images through real files.",
+      description="Compresses and decompresses every image through files "
+                  "and writes the rate-distortion results as JSON "
+                  "(CompressAI's schema, plus per-image values). Several "
+                  "--model_path give one RD curve.")
+  evaluate.add_argument("--images", default="kodak",
+                        help="Glob or directory of images, or 'kodak'.")
+  evaluate.add_argument("--output", required=True, help="JSON file to write.")
+  evaluate.add_argument("--model_path", dest="eval_model_paths",
+                        action="append", default=None,
+                        help="A model to evaluate; repeat for several "
+                             "(default: the global --model_path).")
+  evaluate.add_argument("--name", default=None,
+                        help="Name of the curve in the JSON.")
+  evaluate.add_argument("--reconstructions", default=None,
+                        help="Directory to keep the decoded PNGs in.")
+  return parser
+
+
+def resolve_train_args(system, args):
+  """Fills unset train flags from the profile and checks them."""
+  profile = system.profiles[args.profile]
+  for key, value in profile.items():
+    if getattr(args, key, None) is None:
+      setattr(args, key, value)
+  if args.lmbda is None:
+    args.lmbda = system.default_lmbda
+  if system.resolve_args:
+    system.resolve_args(args)
+  if args.epochs is not None:
+    args.steps = args.epochs * args.steps_per_epoch
+  for key in ("patchsize", "batchsize", "steps", "steps_per_epoch"):
+    if getattr(args, key) <= 0:
+      raise ValueError(f"--{key} must be positive")
+  if args.lr <= 0 or args.lmbda <= 0:
+    raise ValueError("--lr and --lambda must be positive")
+  if args.metric == "ms-ssim" and args.patchsize < 161:
+    raise ValueError("--metric ms-ssim needs --patchsize of at least 161 "
+                     "(five MS-SSIM scales with an 11x11 window)")
+  if args.train_glob and args.tfds:
+    raise ValueError("give either --train_glob or --tfds, not both")
+
+
+def _default_output(path, suffix):
+  return path + suffix
+
+
+def command_train(system, args):
+  from tfc_repro import training  # pylint: disable=g-import-not-at-top
+  resolve_train_args(system, args)
+  metadata = training.train(system, args)
+  print(f"exported {system.name} model to {args.model_path} "
+        f"({metadata['steps']} steps, λ={metadata['lmbda']}, "
+        f"{metadata['metric']})")
+
+
+def command_compress(system, args):
+  from tfc_repro import metrics, savedmodel  # pylint: disable=g-import-not-at-top
+  image = data.read_image(args.input_file)
+  model = savedmodel.LoadedModel(args.model_path)
+  bitstream = model.compress(image)
+  output = args.output_file or _default_output(args.input_file, ".tfci")
+  num_bytes = container.write(output, bitstream)
+  height, width = image.shape[:2]
+  print(f"{output}: {num_bytes} bytes, "
+        f"{metrics.bits_per_pixel(num_bytes, height, width):.4f} bpp "
+        f"({width}x{height})")
+  if args.verbose:
+    for name, string in zip(model.latents, bitstream.strings):
+      print(f"  {name}: {len(string)} bytes")
+
+
+def command_decompress(system, args):
+  from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
+  bitstream = container.read(args.input_file)
+  if bitstream.system != system.name:
+    raise container.ContainerError(
+        f"file was made by system {bitstream.system!r}, not {system.name!r}")
+  model = savedmodel.LoadedModel(args.model_path)
+  image = model.decompress(bitstream)
+  output = args.output_file or _default_output(args.input_file, ".png")
+  data.write_png(output, image)
+  print(f"{output}: {image.shape[1]}x{image.shape[0]}")
+
+
+def command_evaluate(system, args):
+  from tfc_repro import evaluate  # pylint: disable=g-import-not-at-top
+  model_paths = args.eval_model_paths or [args.model_path]
+  images = data.kodak_paths() if args.images == "kodak" else (
+      data.list_images(args.images))
+  dataset = ("kodak (24 images)" if args.images == "kodak" else
+             f"{args.images} ({len(images)} images)")
+  document = evaluate.evaluate_models(
+      model_paths, images, args.output, name=args.name, dataset=dataset,
+      reconstructions=args.reconstructions)
+  print(evaluate.format_table(document))
+  print(f"wrote {args.output}")
+
+
+COMMANDS = {
+    "train": command_train,
+    "compress": command_compress,
+    "decompress": command_decompress,
+    "evaluate": command_evaluate,
+}
+
+
+def _one_line(error):
+  text = getattr(error, "message", None) or str(error) or type(error).__name__
+  return " ".join(text.strip().split("\n")[0].split())
+
+
+def main(system, args):
+  if not args.command:
+    build_parser(system).print_help()
+    return 2
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
+  if not args.verbose:
+    tf.get_logger().setLevel("ERROR")
+  user_errors = (data.DataError, container.ContainerError,
+                 savedmodel.ModelError, ValueError, OSError,
+                 tf.errors.OpError)
+  try:
+    from tfc_repro import training  # pylint: disable=g-import-not-at-top
+    user_errors += (training.TrainingError,)
+    COMMANDS[args.command](system, args)
+  except user_errors as e:
+    if args.verbose:
+      raise
+    print(f"error: {_one_line(e)}", file=sys.stderr)
+    return 1
+  return 0
+
+
+def run(system):
+  """Entry point of `python -m tfc_repro.<paper>`."""
+  app.run(lambda args: sys.exit(main(system, args)),
+          flags_parser=lambda argv: build_parser(system).parse_args(argv[1:]))

@@ -1,0 +1,176 @@
+"""The bitstream file shared by every system.
+
+Layout (all integers unsigned LEB128 varints unless said otherwise):
+
+    magic            4 bytes  b"TFCR"
+    format version   1 byte
+    system name      varint length + ASCII
+    config hash      8 bytes  (SHA-256 of the model's configuration, truncated)
+    model id         8 bytes  (SHA-256 of configuration and weights, truncated)
+    image shape      2 varints (height, width)
+    latent shapes    varint count, then per shape: varint rank + varint dims
+    strings          varint count, then per string: varint length + bytes
+    CRC-32           4 bytes big-endian, over everything before it
+
+Any damage (truncation, a flipped byte, trailing garbage, a foreign file)
+raises `ContainerError` with a one-line reason before any decoding starts.
+"""
+
+import dataclasses
+import struct
+import zlib
+
+MAGIC = b"TFCR"
+VERSION = 1
+
+
+class ContainerError(ValueError):
+  """The file is not a valid tfc-repro bitstream, or not for this model."""
+
+
+@dataclasses.dataclass
+class Bitstream:
+  system: str
+  config_hash: bytes
+  model_id: bytes
+  image_shape: tuple
+  latent_shapes: list
+  strings: list
+
+  @property
+  def payload_bytes(self):
+    """Bytes of the entropy-coded strings alone."""
+    return sum(len(s) for s in self.strings)
+
+
+def _varint(value):
+  if value < 0:
+    raise ValueError(f"cannot store negative value {value}")
+  out = bytearray()
+  while True:
+    byte = value & 0x7F
+    value >>= 7
+    if value:
+      out.append(byte | 0x80)
+    else:
+      out.append(byte)
+      return bytes(out)
+
+
+def pack(bitstream):
+  """Serialises a `Bitstream` to bytes."""
+  if len(bitstream.config_hash) != 8 or len(bitstream.model_id) != 8:
+    raise ValueError("config_hash and model_id must be 8 bytes each")
+  name = bitstream.system.encode("ascii")
+  out = bytearray(MAGIC)
+  out.append(VERSION)
+  out += _varint(len(name)) + name
+  out += bitstream.config_hash + bitstream.model_id
+  out += b"".join(_varint(int(d)) for d in bitstream.image_shape[:2])
+  out += _varint(len(bitstream.latent_shapes))
+  for shape in bitstream.latent_shapes:
+    out += _varint(len(shape)) + b"".join(_varint(int(d)) for d in shape)
+  out += _varint(len(bitstream.strings))
+  for string in bitstream.strings:
+    out += _varint(len(string)) + bytes(string)
+  out += struct.pack(">I", zlib.crc32(out) & 0xFFFFFFFF)
+  return bytes(out)
+
+
+class _Reader:
+
+  def __init__(self, data):
+    self.data = data
+    self.pos = 0
+
+  def take(self, n):
+    if self.pos + n > len(self.data):
+      raise ContainerError("file is truncated")
+    chunk = self.data[self.pos:self.pos + n]
+    self.pos += n
+    return chunk
+
+  def varint(self):
+    value = shift = 0
+    while True:
+      byte = self.take(1)[0]
+      value |= (byte & 0x7F) << shift
+      if not byte & 0x80:
+        return value
+      shift += 7
+      if shift > 63:
+        raise ContainerError("file is corrupt (bad length field)")
+
+
+def unpack(data):
+  """Parses bytes into a `Bitstream`, checking magic, version and CRC."""
+  data = bytes(data)
+  if not data:
+    raise ContainerError("file is empty")
+  if not data.startswith(MAGIC) and not MAGIC.startswith(data):
+    raise ContainerError("not a tfc-repro bitstream (wrong magic bytes)")
+  if len(data) < len(MAGIC) + 1 + 4:
+    raise ContainerError("file is truncated")
+  version = data[4]
+  if version != VERSION:
+    raise ContainerError(
+        f"unsupported bitstream format version {version} (this is {VERSION})")
+  body, crc = data[:-4], struct.unpack(">I", data[-4:])[0]
+  if zlib.crc32(body) & 0xFFFFFFFF != crc:
+    # Distinguish a cut file from a damaged one where it is cheap to do so.
+    try:
+      _parse(body)
+    except ContainerError as e:
+      if "truncated" in str(e):
+        raise ContainerError("file is truncated (or corrupt)") from None
+    raise ContainerError("file is corrupt (CRC-32 mismatch)")
+  bitstream, end = _parse(body)
+  if end != len(body):
+    raise ContainerError("file is corrupt (unexpected trailing bytes)")
+  return bitstream
+
+
+def _parse(body):
+  reader = _Reader(body)
+  reader.take(5)
+  name_length = reader.varint()
+  if name_length > 64:
+    raise ContainerError("file is corrupt (bad system name)")
+  try:
+    system = reader.take(name_length).decode("ascii")
+  except UnicodeDecodeError:
+    raise ContainerError("file is corrupt (bad system name)") from None
+  config_hash = reader.take(8)
+  model_id = reader.take(8)
+  image_shape = (reader.varint(), reader.varint())
+  latent_shapes = []
+  for _ in range(reader.varint()):
+    rank = reader.varint()
+    if rank > 8:
+      raise ContainerError("file is corrupt (bad latent shape)")
+    latent_shapes.append(tuple(reader.varint() for _ in range(rank)))
+  strings = []
+  for _ in range(reader.varint()):
+    strings.append(reader.take(reader.varint()))
+  return Bitstream(system, config_hash, model_id, image_shape, latent_shapes,
+                   strings), reader.pos
+
+
+def read(path):
+  """Reads and parses a bitstream file."""
+  try:
+    with open(path, "rb") as f:
+      data = f.read()
+  except FileNotFoundError:
+    raise ContainerError(f"no such file: {path}") from None
+  except IsADirectoryError:
+    raise ContainerError(f"{path} is a directory, not a bitstream") from None
+  return unpack(data)
+
+
+def write(path, bitstream):
+  """Writes a bitstream file; returns the number of bytes written."""
+  data = pack(bitstream)
+  with open(path, "wb") as f:
+    f.write(data)
+  return len(data)

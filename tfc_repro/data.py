@@ -1,0 +1,317 @@
+"""Image sources: files, globs, tfds datasets, the embedded default photos, Kodak.
+
+Every loader returns RGB uint8 images: grayscale is replicated to three
+channels, an alpha channel is dropped, 16-bit images are scaled to 8 bits.
+"""
+
+import glob as glob_lib
+import hashlib
+import math
+import os
+import urllib.request
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
+                    ".webp", ".ppm", ".pgm")
+
+# SHA-256 of the 24 Kodak PNG files of the r0k.us distribution.
+KODAK_SHA256 = {
+    "kodim01.png": "a56e27cbf5f843c048b6af1d6e090760e9c92fadba88b7dee0205918a37523bd",
+    "kodim02.png": "133d50ad0f2cda48fef30e251f433fa1a98ee08c0f2d07cdab9462e876ccae5d",
+    "kodim03.png": "e25ca1ff2f0c0cb5fdfd5f9b0a0bb21ac4c3de3c84a67f35b09a85d3306249db",
+    "kodim04.png": "1e079e4adc03524e53f1394a2a8e1c5995f0f70a5aec125b12fa3fdbe33cba37",
+    "kodim05.png": "10349e963c5c813d327852f82c1795fa4148d69fedffc4c589bee458e3ac3d53",
+    "kodim06.png": "363510303b715d4cbc384e1ce227e466b613a09e1b71ae985882bf8e7fbd9b18",
+    "kodim07.png": "a74d606cef80e70a04fb983364f79fb954ad46665edf2a8b7355ce81adfa7998",
+    "kodim08.png": "e3cfc1371a5643c7f8cdf1bd565c172abce6aa26e3f2fdce74cbf7c32364089d",
+    "kodim09.png": "a0c72eb70826619305388ed9c0f8aa8f491b234155d62673cda270d7021149a2",
+    "kodim10.png": "28fb615837dc8e66fc92c40158cac80b57f07d0ce77d22576aa85ac9e2787336",
+    "kodim11.png": "7936814b58b5387fce2e4e2488b4ec830dadd95fa9520f358ddb30990b50f2b6",
+    "kodim12.png": "d78c37c2f04f23761ed2367dd77e2db584ddd4c3950833fecf89f199a8126980",
+    "kodim13.png": "bc34a3ce58dea09dce1704c997171602de90cb34d0c8503a988b77f473d39b08",
+    "kodim14.png": "55a94550ff18f3246c4074fd32b77b0c74447c26b6ad274d564d999c0450ba6e",
+    "kodim15.png": "d36d884e29bce92adea11de456be4e9a5815e79c112d47453a34a6f6edc84e63",
+    "kodim16.png": "a89c7268ccd4718ba424a99fc4643c572cf692ca6eae887185ceb4e9f11d2e54",
+    "kodim17.png": "37afcc89fbdcb76d9518e04b2fc011027e2f4cd14b3b2f83cefd721641a47c5b",
+    "kodim18.png": "5deb2d91e347cbdcc0d8a595daa8877de0772c9cdbce4956a2f45a0f97648a47",
+    "kodim19.png": "8f12d577f9ca36f384f82dec11ed8a4e12a27bd5a32ef117b9bcaf4fe4d0606f",
+    "kodim20.png": "3b46c71e3b92a563820ba32936be8330c586c41f938efd94be938386aae4328a",
+    "kodim21.png": "ac958597c82073f6bb65129c68f72b651db5b9efd82e11547d07350214bc268b",
+    "kodim22.png": "37782d92a1cfb36ff586047d5c0a2fa75e042fd0b58f90f866b4ab91349c4e03",
+    "kodim23.png": "2ed596d7de74cc43d23add4c116763f49d7b5a78b21444fe84caece531ee933b",
+    "kodim24.png": "ac96f39dacff2ec303ddb8a7eb72d59f77af2b491144926335938338ee63473d",
+}
+KODAK_URL = "http://r0k.us/graphics/kodak/kodak/{}"
+
+# Real colour photographs shipped inside the scikit-image wheel (CC0 or public
+# domain, see skimage/data/README.txt), used as the offline default training
+# set. The last one is held out for validation.
+DEFAULT_PHOTOS = ("astronaut.png", "coffee.png", "motorcycle_left.png",
+                  "motorcycle_right.png", "rocket.jpg", "chelsea.png")
+
+
+class DataError(ValueError):
+  """An image or a data set that cannot be used, with a one-line reason."""
+
+
+# ---------------------------------------------------------------------------
+# Single images.
+
+
+def read_image(path):
+  """Reads an image file as an RGB uint8 array of shape (H, W, 3)."""
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(path):
+    raise DataError(f"no such file: {path}")
+  if os.path.isdir(path):
+    raise DataError(f"{path} is a directory, not an image file")
+  try:
+    with Image.open(path) as image:
+      image.load()
+      return to_rgb8(image)
+  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    raise DataError(f"cannot read {path} as an image: {e}") from None
+
+
+def to_rgb8(image):
+  """Converts a PIL image of any mode to an RGB uint8 array."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    array = np.asarray(image, dtype=np.float64)
+    peak = 65535.0 if array.max() > 255 else 255.0
+    array = np.clip(np.round(array * 255.0 / peak), 0, 255).astype(np.uint8)
+    image = Image.fromarray(array, mode="L")
+  elif image.mode == "F":
+    array = np.clip(np.round(np.asarray(image)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(array, mode="L")
+  if image.mode != "RGB":
+    image = image.convert("RGB")
+  return np.asarray(image, dtype=np.uint8).copy()
+
+
+def write_png(path, array):
+  """Writes an RGB uint8 array as a PNG file."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path, format="PNG")
+
+
+def list_images(pattern):
+  """Image files named by a directory, a glob pattern or a single file."""
+  if os.path.isdir(pattern):
+    paths = [os.path.join(pattern, name) for name in os.listdir(pattern)
+             if name.lower().endswith(IMAGE_EXTENSIONS)]
+  elif os.path.isfile(pattern):
+    paths = [pattern]
+  else:
+    paths = glob_lib.glob(os.path.expanduser(pattern))
+    paths = [p for p in paths if os.path.isfile(p)]
+  paths = sorted(paths)
+  if not paths:
+    raise DataError(f"no image files found at {pattern!r}")
+  return paths
+
+
+# ---------------------------------------------------------------------------
+# Kodak.
+
+
+def _sha256(path):
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def cache_dir():
+  return os.environ.get(
+      "TFC_REPRO_CACHE", os.path.join(os.path.expanduser("~"), ".cache",
+                                      "tfc_repro"))
+
+
+def kodak_paths(download=True):
+  """Paths of the 24 Kodak images, verified against their SHA-256 sums.
+
+  Taken from `$TFC_REPRO_DATA/kodak` when that variable is set, else from (or
+  downloaded once into) `$TFC_REPRO_CACHE/kodak` (default ~/.cache/tfc_repro).
+  """
+  root = os.environ.get("TFC_REPRO_DATA")
+  if root:
+    directory = os.path.join(root, "kodak")
+    if not os.path.isdir(directory):
+      raise DataError(f"TFC_REPRO_DATA is set but {directory} does not exist")
+  else:
+    directory = os.path.join(cache_dir(), "kodak")
+  paths = []
+  for name, checksum in sorted(KODAK_SHA256.items()):
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+      if root or not download:
+        raise DataError(f"Kodak image missing: {path}")
+      _download(KODAK_URL.format(name), path)
+    if _sha256(path) != checksum:
+      raise DataError(f"Kodak image {path} fails its SHA-256 check")
+    paths.append(path)
+  return paths
+
+
+def _download(url, path):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  partial = path + ".part"
+  try:
+    with urllib.request.urlopen(url, timeout=30) as response, \
+        open(partial, "wb") as f:
+      f.write(response.read())
+  except OSError as e:
+    raise DataError(
+        f"cannot download {url} ({e}); set TFC_REPRO_DATA to a folder "
+        "holding kodak/kodimNN.png") from None
+  os.replace(partial, path)
+
+
+# ---------------------------------------------------------------------------
+# Training sources.
+
+
+def default_photo_paths():
+  """The embedded default photos (inside the scikit-image package)."""
+  try:
+    import skimage  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise DataError("the default training photos come with scikit-image, "
+                    "which is not installed (pip install scikit-image)") from None
+  directory = os.path.join(os.path.dirname(skimage.__file__), "data")
+  paths = [os.path.join(directory, name) for name in DEFAULT_PHOTOS]
+  missing = [p for p in paths if not os.path.exists(p)]
+  if missing:
+    raise DataError(f"default photos missing from scikit-image: {missing}")
+  return paths
+
+
+def split_paths(paths, validation_fraction=0.05):
+  """Splits files into (train, validation): whole images are held out.
+
+  The split depends only on the file names, so it is the same on every run.
+  At least one image is held out when there are two or more.
+  """
+  if len(paths) < 2:
+    return list(paths), []
+  keyed = sorted(paths, key=lambda p: hashlib.md5(
+      os.path.basename(p).encode()).hexdigest())
+  count = max(1, int(round(validation_fraction * len(paths))))
+  validation = sorted(keyed[:count])
+  train = sorted(keyed[count:])
+  return train, validation
+
+
+def _decode(path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  image = tf.io.decode_image(tf.io.read_file(path), channels=3,
+                             dtype=tf.uint8, expand_animations=False)
+  image.set_shape([None, None, 3])
+  return image
+
+
+def _mirror_to_size(image, patchsize):
+  """Mirror-tiles an image smaller than the patch so that it can be cropped."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  shape = tf.shape(image)
+
+  def grow(img, axis):
+    size = tf.shape(img)[axis]
+    mirrored = tf.concat([img, tf.reverse(img, [axis])], axis)
+    reps = (patchsize + 2 * size - 1) // (2 * size)
+    multiples = [1, 1, 1]
+    multiples = tf.tensor_scatter_nd_update(multiples, [[axis]], [reps])
+    return tf.tile(mirrored, multiples)
+
+  image = tf.cond(shape[0] < patchsize, lambda: grow(image, 0), lambda: image)
+  image = tf.cond(shape[1] < patchsize, lambda: grow(image, 1), lambda: image)
+  return image
+
+
+def random_crop(image, patchsize):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  image = _mirror_to_size(image, patchsize)
+  return tf.image.random_crop(image, (patchsize, patchsize, 3))
+
+
+def center_crop(image, patchsize):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  image = _mirror_to_size(image, patchsize)
+  shape = tf.shape(image)
+  top = (shape[0] - patchsize) // 2
+  left = (shape[1] - patchsize) // 2
+  return image[top:top + patchsize, left:left + patchsize]
+
+
+def file_dataset(paths, patchsize, batchsize, training=True, seed=None,
+                 crops_per_image=1):
+  """Batched crops of image files: random crops for training, centre crops
+  of the held-out images for validation."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  dataset = tf.data.Dataset.from_tensor_slices(list(paths))
+  if training:
+    dataset = dataset.shuffle(len(paths), seed=seed,
+                              reshuffle_each_iteration=True).repeat()
+    images = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if crops_per_image > 1:
+      images = images.flat_map(
+          lambda x: tf.data.Dataset.from_tensors(x).repeat(crops_per_image))
+    crops = images.map(lambda x: random_crop(x, patchsize),
+                       num_parallel_calls=tf.data.AUTOTUNE)
+    crops = crops.shuffle(max(64, 8 * batchsize), seed=seed)
+  else:
+    crops = dataset.map(_decode).map(lambda x: center_crop(x, patchsize))
+    crops = crops.cache()
+  return crops.batch(batchsize, drop_remainder=training).prefetch(
+      tf.data.AUTOTUNE)
+
+
+def tfds_dataset(name, split, patchsize, batchsize, training=True, seed=None,
+                 data_dir=None):
+  """Crops of a tfds data set (e.g. "clic"); fails fast when it is absent
+  and cannot be downloaded."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  os.environ.setdefault("NO_GCE_CHECK", "true")
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise DataError(f"tensorflow-datasets is not usable: {e}") from None
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    raise DataError(f"unknown tfds data set {name!r}: "
+                    f"{str(e).splitlines()[0]}") from None
+  if not builder.is_prepared():
+    if not _network_reachable():
+      raise DataError(
+          f"tfds data set {name!r} is not prepared in {builder.data_dir} and "
+          "the network is unreachable; use --train_glob with local images")
+    builder.download_and_prepare()
+  dataset = builder.as_dataset(split=split, shuffle_files=training)
+  dataset = dataset.map(lambda d: d["image"])
+  if training:
+    dataset = dataset.repeat().map(lambda x: random_crop(x, patchsize),
+                                   num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.shuffle(max(64, 8 * batchsize), seed=seed)
+  else:
+    dataset = dataset.map(lambda x: center_crop(x, patchsize)).cache()
+  return dataset.batch(batchsize, drop_remainder=training).prefetch(
+      tf.data.AUTOTUNE)
+
+
+def _network_reachable(host="storage.googleapis.com", port=443, timeout=3.0):
+  import socket  # pylint: disable=g-import-not-at-top
+  try:
+    socket.create_connection((host, port), timeout=timeout).close()
+    return True
+  except OSError:
+    return False
+
+
+def num_batches(num_images, batchsize):
+  return max(1, math.ceil(num_images / batchsize))

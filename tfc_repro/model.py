@@ -1,0 +1,122 @@
+"""The base class of every paper's Keras model.
+
+A paper module subclasses `CompressionModel` and writes, like TFC's
+`models/bls2017.py`:
+  * `call(x, training)`: the training-time forward pass as the paper's
+    equations, ending in `self.rate_distortion(x, x_hat, y=bits_y, ...)`;
+  * `prepare_for_compression()`: builds the entropy models with range coding
+    tables (called once, after training);
+  * `compress`, `decompress`, `estimate`: `tf.function`s with input signatures.
+    `compress(x)` maps an RGB uint8 image (H, W, 3) to a flat tuple of scalar
+    strings (one per entropy-coded latent) followed by int32 shape vectors
+    (the image's (H, W) first, then the latents'); `decompress` takes that
+    same tuple back to the image; `estimate(x)` returns the model's bits for
+    each latent of `latent_names`, in that order.
+
+The base class keeps the loss bookkeeping, the distortion measures, the
+training step and the padding to the model's stride.
+"""
+
+import json
+
+import tensorflow as tf
+
+from tfc_repro import transforms
+
+METRICS = ("mse", "ms-ssim")
+
+
+class CompressionModel(tf.keras.Model):
+  """Shared machinery of the learned codecs."""
+
+  system = None           # the paper's name, e.g. "bls2017"
+  stride = 16             # down-sampling factor of the deepest latent
+  latent_names = ("y",)   # the entropy-coded latents, in bitstream order
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    if config.get("metric") not in METRICS:
+      raise ValueError(f"metric must be one of {METRICS}, "
+                       f"got {config.get('metric')!r}")
+    # A JSON string: Keras would wrap a dict attribute in a trackable object.
+    self._config_json = json.dumps(dict(config, system=self.system),
+                                   sort_keys=True)
+    self.lmbda = float(config["lmbda"])
+    self.metric = config["metric"]
+    names = ["loss", "bpp", "mse", "psnr"]
+    if self.metric == "ms-ssim":
+      names.append("ms_ssim")
+    if len(self.latent_names) > 1:
+      names += [f"bpp_{n}" for n in self.latent_names]
+    self._trackers = {n: tf.keras.metrics.Mean(name=n) for n in names}
+
+  @property
+  def config(self):
+    """The model's configuration (system, λ, metric, sizes) as a dict."""
+    return json.loads(self._config_json)
+
+  # -- Losses -----------------------------------------------------------------
+
+  def rate_distortion(self, x, x_hat, **bits):
+    """Loss terms from the image, its reconstruction and each latent's bits.
+
+    L = R + λ·D, with R in bits per pixel (pixels counted as H·W) and D the MSE
+    on the 0..255 scale, or 1 − MS-SSIM with `metric="ms-ssim"`.
+    """
+    num_pixels = tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), tf.float32)
+    num_images = tf.cast(tf.shape(x)[0], tf.float32)
+    terms = {f"bpp_{name}": tf.reduce_sum(tf.cast(b, tf.float32)) /
+             (num_pixels * num_images) for name, b in bits.items()}
+    bpp = tf.add_n(list(terms.values()))
+    mse = tf.cast(tf.reduce_mean(tf.math.squared_difference(x, x_hat)),
+                  tf.float32)
+    terms.update(bpp=bpp, mse=mse,
+                 psnr=10. * tf.math.log(255. ** 2 / mse) / tf.math.log(10.))
+    if self.metric == "ms-ssim":
+      ms_ssim = tf.reduce_mean(tf.image.ssim_multiscale(
+          tf.cast(x, tf.float32), tf.cast(x_hat, tf.float32), 255.))
+      terms.update(ms_ssim=ms_ssim, loss=bpp + self.lmbda * (1. - ms_ssim))
+    else:
+      terms.update(loss=bpp + self.lmbda * mse)
+    return terms
+
+  # -- Keras training -----------------------------------------------------------
+
+  def train_step(self, x):
+    with tf.GradientTape() as tape:
+      terms = self(x, training=True)
+      # Keras sums gradients over replicas; scale so that they average.
+      replicas = tf.distribute.get_strategy().num_replicas_in_sync
+      loss = terms["loss"] / tf.cast(replicas, terms["loss"].dtype)
+    variables = self.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    return self._update_trackers(terms)
+
+  def test_step(self, x):
+    return self._update_trackers(self(x, training=False))
+
+  def _update_trackers(self, terms):
+    for name, tracker in self._trackers.items():
+      tracker.update_state(terms[name])
+    return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+  @property
+  def metrics(self):
+    return list(self._trackers.values())
+
+  # -- Compression helpers --------------------------------------------------------
+
+  def prepare_for_compression(self):
+    raise NotImplementedError
+
+  def prepare_image(self, x):
+    """uint8 (H, W, 3) -> float batch padded to the stride, and (H, W)."""
+    x_shape = tf.shape(x)[:2]
+    x = tf.cast(x, self.compute_dtype)[None]
+    return transforms.pad_to_multiple(x, self.stride), x_shape
+
+  def finish_image(self, x_hat, x_shape):
+    """Float batch -> uint8 (H, W, 3) cropped to the original size."""
+    x_hat = x_hat[0, :x_shape[0], :x_shape[1], :]
+    return tf.saturate_cast(tf.round(x_hat), tf.uint8)

@@ -1,0 +1,170 @@
+"""Export of a trained model as a SavedModel, and the model's file codec.
+
+The exported SavedModel holds only what coding needs: the `compress`,
+`decompress` and `estimate` functions, the weights they use (no optimizer
+state) and a JSON metadata record (system, λ, metric, configuration, training
+steps and data, ...). It loads with `tf.saved_model.load` alone, without any
+Python model code, and `LoadedModel` turns it into a file codec that writes
+and checks the shared bitstream container.
+"""
+
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+
+from tfc_repro import __version__
+from tfc_repro import container
+
+
+class ModelError(ValueError):
+  """A model directory that cannot be used, with a one-line reason."""
+
+
+def config_hash(config):
+  """8-byte hash of a model configuration (a JSON-serialisable dict)."""
+  canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+  return hashlib.sha256(canonical.encode()).digest()[:8]
+
+
+def _model_id(config, variables):
+  digest = hashlib.sha256(config_hash(config))
+  for variable in sorted(variables, key=lambda v: v.name):
+    digest.update(variable.name.encode())
+    digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+  return digest.digest()[:8]
+
+
+def export(model, path, training_info=None):
+  """Writes `model` (after `prepare_for_compression`) as a SavedModel."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  functions = {name: getattr(model, name)
+               for name in ("compress", "decompress", "estimate")}
+  variables = {}
+  for function in functions.values():
+    for variable in function.get_concrete_function().variables:
+      variables[id(variable)] = variable
+  variables = list(variables.values())
+  metadata = dict(training_info or {})
+  metadata.update(
+      system=model.system,
+      config=model.config,
+      config_hash=config_hash(model.config).hex(),
+      model_id=_model_id(model.config, variables).hex(),
+      latents=list(model.latent_names),
+      stride=model.stride,
+      exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+      tfc_repro_version=__version__,
+  )
+  module = tf.Module()
+  module.weights = variables
+  for name, function in functions.items():
+    setattr(module, name, function)
+  module.metadata = tf.Variable(json.dumps(metadata), trainable=False,
+                                dtype=tf.string)
+  tf.saved_model.save(module, path)
+  return metadata
+
+
+def _load_tfc_ops():
+  """Registers TFC's range coding ops without importing all of TFC (faster)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.find_spec("tensorflow_compression")
+  if spec is None:
+    raise ModelError("tensorflow-compression is not installed")
+  library = os.path.join(os.path.dirname(spec.origin), "cc", "libtensorflow_compression.so")
+  if os.path.exists(library):
+    tf.load_op_library(library)
+  else:
+    import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
+
+
+class LoadedModel:
+  """An exported model used as a file codec."""
+
+  def __init__(self, path):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if not os.path.isdir(path):
+      raise ModelError(f"no model at {path} (not a directory)")
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+      raise ModelError(f"{path} is not a SavedModel (no saved_model.pb)")
+    _load_tfc_ops()
+    try:
+      self._module = tf.saved_model.load(path)
+      self.metadata = json.loads(self._module.metadata.numpy().decode())
+    except Exception as e:  # pylint: disable=broad-except
+      reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      raise ModelError(f"cannot load model {path}: {reason}") from None
+    for key in ("system", "config_hash", "model_id", "latents"):
+      if key not in self.metadata:
+        raise ModelError(f"{path} is not a tfc-repro model (no {key!r})")
+    self.path = path
+    self.system = self.metadata["system"]
+    self.config_hash = bytes.fromhex(self.metadata["config_hash"])
+    self.model_id = bytes.fromhex(self.metadata["model_id"])
+    self.latents = tuple(self.metadata["latents"])
+
+  def compress(self, image):
+    """RGB uint8 array -> `container.Bitstream`."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+      raise ValueError(f"expected an RGB uint8 image, got {image.dtype} "
+                       f"array of shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+      raise ValueError(f"image has zero size {image.shape[:2]}")
+    outputs = self._module.compress(tf.constant(image))
+    count = len(self.latents)
+    strings = [s.numpy() for s in outputs[:count]]
+    shapes = [tuple(int(d) for d in s.numpy()) for s in outputs[count:]]
+    return container.Bitstream(
+        system=self.system, config_hash=self.config_hash,
+        model_id=self.model_id, image_shape=shapes[0],
+        latent_shapes=shapes[1:], strings=strings)
+
+  def check(self, bitstream):
+    """Raises `ContainerError` unless the bitstream was made by this model."""
+    if bitstream.system != self.system:
+      raise container.ContainerError(
+          f"file was made by system {bitstream.system!r}, but this model is "
+          f"{self.system!r}")
+    if bitstream.config_hash != self.config_hash:
+      raise container.ContainerError(
+          f"file was made by a {self.system} model with another configuration "
+          f"({bitstream.config_hash.hex()}, this model has "
+          f"{self.config_hash.hex()})")
+    if bitstream.model_id != self.model_id:
+      raise container.ContainerError(
+          f"file was made by a different {self.system} model (model id "
+          f"{bitstream.model_id.hex()}, this model is {self.model_id.hex()})")
+    if len(bitstream.strings) != len(self.latents):
+      raise container.ContainerError(
+          f"file holds {len(bitstream.strings)} coded latents, the model "
+          f"expects {len(self.latents)}")
+
+  def decompress(self, bitstream):
+    """`container.Bitstream` -> RGB uint8 array (checked against the model)."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self.check(bitstream)
+    args = [tf.constant(s, tf.string) for s in bitstream.strings]
+    args.append(tf.constant(bitstream.image_shape, tf.int32))
+    args += [tf.constant(s, tf.int32) for s in bitstream.latent_shapes]
+    try:
+      image = self._module.decompress(*args)
+    except (tf.errors.OpError, ValueError, TypeError) as e:
+      message = getattr(e, "message", str(e)).strip().splitlines()[0]
+      raise container.ContainerError(
+          f"bitstream does not decode with this model: {message}") from None
+    image = image.numpy()
+    if image.shape[:2] != tuple(bitstream.image_shape):
+      raise container.ContainerError("decoded image has the wrong size")
+    return image
+
+  def estimate_bits(self, image):
+    """The model's estimated bits for each latent: {name: bits}."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    bits = self._module.estimate(tf.constant(np.asarray(image, np.uint8)))
+    return {name: float(b.numpy()) for name, b in zip(self.latents, bits)}

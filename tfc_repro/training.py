@@ -1,0 +1,140 @@
+"""The shared training loop: data, strategy, schedule, callbacks, resume, export.
+
+`train(system, args)` builds the paper's model inside a `tf.distribute`
+strategy, fits it with Keras (progress bar, TensorBoard logs, validation on
+held-out images, a NaN guard, and `BackupAndRestore` so that a killed run
+continues from its last completed epoch when started again with the same
+`--train_path`), then exports the SavedModel to `--model_path`.
+"""
+
+import math
+import os
+import sys
+import time
+
+import tensorflow as tf
+
+from tfc_repro import data
+from tfc_repro import savedmodel
+
+
+class TrainingError(RuntimeError):
+  """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class NanGuard(tf.keras.callbacks.Callback):
+  """Stops with a clear error as soon as the loss is not finite."""
+
+  def on_train_batch_end(self, batch, logs=None):
+    loss = float((logs or {}).get("loss", 0.0))
+    if not math.isfinite(loss):
+      step = int(self.model.optimizer.iterations.numpy())
+      raise TrainingError(
+          f"the loss became {loss} at step {step}; try a lower --lr (the last "
+          "completed epoch is kept in --train_path)")
+
+
+def make_strategy(name, logical_cpus=0):
+  """`default`, `mirrored` (all local GPUs, or the logical CPUs) or
+  `multiworker` (the cluster described by TF_CONFIG)."""
+  if logical_cpus:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    devices = None
+    if not tf.config.list_physical_devices("GPU"):
+      devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
+  if name == "multiworker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise ValueError(f"unknown strategy {name!r}")
+
+
+def learning_rate(lr, steps, decay_fractions):
+  """Constant `lr`, divided by 10 at each fraction of `steps` in
+  `decay_fractions` (e.g. (0.7, 0.9))."""
+  if not decay_fractions:
+    return lr
+  boundaries = [int(f * steps) for f in decay_fractions]
+  values = [lr * 0.1 ** i for i in range(len(boundaries) + 1)]
+  return tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries,
+                                                              values)
+
+
+def datasets(args):
+  """(training dataset, validation dataset, description of the data)."""
+  if args.tfds:
+    train = data.tfds_dataset(args.tfds, "train", args.patchsize,
+                              args.batchsize, training=True, seed=args.seed)
+    validation = data.tfds_dataset(args.tfds, "validation", args.patchsize,
+                                   args.batchsize, training=False).take(
+                                       args.validation_batches)
+    return train, validation, f"tfds:{args.tfds}"
+  if args.train_glob:
+    paths = data.list_images(args.train_glob)
+    source = f"glob:{args.train_glob}"
+  else:
+    paths = data.default_photo_paths()
+    source = "default: scikit-image photos " + ", ".join(
+        os.path.basename(p) for p in paths)
+  train_paths, validation_paths = data.split_paths(paths)
+  train = data.file_dataset(train_paths, args.patchsize, args.batchsize,
+                            training=True, seed=args.seed)
+  validation = None
+  if validation_paths:
+    validation = data.file_dataset(validation_paths, args.patchsize,
+                                   args.batchsize, training=False)
+  description = (f"{source} ({len(train_paths)} training images, "
+                 f"{len(validation_paths)} held out for validation)")
+  return train, validation, description
+
+
+def train(system, args):
+  """Trains `system`'s model as `args` say and exports it; returns metadata."""
+  if args.seed is not None:
+    tf.keras.utils.set_random_seed(args.seed)
+  strategy = make_strategy(args.strategy, args.logical_cpus)
+  train_ds, validation_ds, data_description = datasets(args)
+  schedule = learning_rate(args.lr, args.steps, args.lr_decay_steps)
+  with strategy.scope():
+    model = system.build_model(args)
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=schedule))
+  steps_per_epoch = min(args.steps_per_epoch, args.steps)
+  epochs = math.ceil(args.steps / steps_per_epoch)
+  train_path = args.train_path or os.path.join(args.model_path + ".train")
+  callbacks = [
+      NanGuard(),
+      tf.keras.callbacks.BackupAndRestore(os.path.join(train_path, "backup")),
+      tf.keras.callbacks.TensorBoard(os.path.join(train_path, "logs"),
+                                     update_freq="epoch"),
+  ]
+  start = time.time()
+  model.fit(
+      train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+      validation_data=validation_ds, callbacks=callbacks,
+      verbose=1 if sys.stdout.isatty() else 2)
+  seconds = time.time() - start
+  model.prepare_for_compression()
+  info = dict(
+      lmbda=model.lmbda, metric=model.metric,
+      steps=int(model.optimizer.iterations.numpy()),
+      train_data=data_description, profile=args.profile,
+      patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
+      lr_decay_steps=list(args.lr_decay_steps), seed=args.seed,
+      strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
+      train_seconds_this_run=round(seconds, 1))
+  if _is_chief(strategy):
+    return savedmodel.export(model, args.model_path, info)
+  return info
+
+
+def _is_chief(strategy):
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  return resolver.task_type in ("chief", None) or (
+      resolver.task_type == "worker" and resolver.task_id == 0 and
+      "chief" not in resolver.cluster_spec().as_dict())
