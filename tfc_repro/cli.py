@@ -15,6 +15,7 @@ import sys
 from typing import Callable
 
 from absl import app
+from absl import logging
 from absl.flags import argparse_flags
 
 from tfc_repro import container
@@ -234,8 +235,13 @@ COMMANDS = {
 
 
 def _one_line(error):
+  """The informative line of an error message (TF's come with context)."""
   text = getattr(error, "message", None) or str(error) or type(error).__name__
-  return " ".join(text.strip().split("\n")[0].split())
+  lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+  for line in lines:  # TF runtime errors: "(0) INVALID_ARGUMENT: ..."
+    if "_ARGUMENT:" in line or "INTERNAL:" in line or "DATA_LOSS:" in line:
+      return " ".join(line.split())
+  return " ".join(lines[0].split()) if lines else type(error).__name__
 
 
 def main(system, args):
@@ -246,6 +252,7 @@ def main(system, args):
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
   if not args.verbose:
     tf.get_logger().setLevel("ERROR")
+    logging.set_verbosity(logging.ERROR)
   user_errors = (data.DataError, container.ContainerError,
                  savedmodel.ModelError, ValueError, OSError,
                  tf.errors.OpError)

@@ -145,16 +145,15 @@ def kodak_paths(download=True):
       raise DataError(f"TFC_REPRO_DATA is set but {directory} does not exist")
   else:
     directory = os.path.join(cache_dir(), "kodak")
-  paths = []
-  for name, checksum in sorted(KODAK_SHA256.items()):
-    path = os.path.join(directory, name)
+  paths = [os.path.join(directory, name) for name in sorted(KODAK_SHA256)]
+  for path in paths:
     if not os.path.exists(path):
       if root or not download:
         raise DataError(f"Kodak image missing: {path}")
-      _download(KODAK_URL.format(name), path)
-    if _sha256(path) != checksum:
+      _download(KODAK_URL.format(os.path.basename(path)), path)
+  for path in paths:
+    if _sha256(path) != KODAK_SHA256[os.path.basename(path)]:
       raise DataError(f"Kodak image {path} fails its SHA-256 check")
-    paths.append(path)
   return paths
 
 
@@ -265,9 +264,13 @@ def file_dataset(paths, patchsize, batchsize, training=True, seed=None,
                        num_parallel_calls=tf.data.AUTOTUNE)
     crops = crops.shuffle(max(64, 8 * batchsize), seed=seed)
   else:
+    # Full batches only (a partial batch would leave a replica of a
+    # distributed run empty): the last batch is completed with the first
+    # images again.
     crops = dataset.map(_decode).map(lambda x: center_crop(x, patchsize))
-    crops = crops.cache()
-  return crops.batch(batchsize, drop_remainder=training).prefetch(
+    crops = crops.cache().repeat().take(
+        num_batches(len(paths), batchsize) * batchsize)
+  return crops.batch(batchsize, drop_remainder=True).prefetch(
       tf.data.AUTOTUNE)
 
 

@@ -92,8 +92,11 @@ def datasets(args):
   return train, validation, description
 
 
-def train(system, args):
-  """Trains `system`'s model as `args` say and exports it; returns metadata."""
+def build_and_fit(system, args, extra_callbacks=()):
+  """Builds `system`'s model and trains it as `args` say.
+
+  Returns the trained model and a dict describing the training.
+  """
   if args.seed is not None:
     tf.keras.utils.set_random_seed(args.seed)
   strategy = make_strategy(args.strategy, args.logical_cpus)
@@ -104,20 +107,19 @@ def train(system, args):
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=schedule))
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
-  train_path = args.train_path or os.path.join(args.model_path + ".train")
+  train_path = args.train_path or args.model_path + ".train"
   callbacks = [
       NanGuard(),
       tf.keras.callbacks.BackupAndRestore(os.path.join(train_path, "backup")),
       tf.keras.callbacks.TensorBoard(os.path.join(train_path, "logs"),
                                      update_freq="epoch"),
+      *extra_callbacks,
   ]
   start = time.time()
   model.fit(
       train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
       validation_data=validation_ds, callbacks=callbacks,
       verbose=1 if sys.stdout.isatty() else 2)
-  seconds = time.time() - start
-  model.prepare_for_compression()
   info = dict(
       lmbda=model.lmbda, metric=model.metric,
       steps=int(model.optimizer.iterations.numpy()),
@@ -125,10 +127,23 @@ def train(system, args):
       patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
       lr_decay_steps=list(args.lr_decay_steps), seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
-      train_seconds_this_run=round(seconds, 1))
-  if _is_chief(strategy):
-    return savedmodel.export(model, args.model_path, info)
+      train_seconds_this_run=round(time.time() - start, 1))
+  return model, info
+
+
+def export(model, info, model_path, strategy=None):
+  """Builds the range coding tables and writes the SavedModel (chief only)."""
+  model.prepare_for_compression()
+  if strategy is None or _is_chief(strategy):
+    return savedmodel.export(model, model_path, info)
   return info
+
+
+def train(system, args):
+  """Trains `system`'s model as `args` say and exports it; returns metadata."""
+  model, info = build_and_fit(system, args)
+  return export(model, info, args.model_path,
+                model.distribute_strategy)
 
 
 def _is_chief(strategy):

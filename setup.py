@@ -1,0 +1,30 @@
+"""tfc-repro: reference reproductions of learned image compression papers."""
+
+import setuptools
+
+setuptools.setup(
+    name="tfc_repro",
+    version="0.1.0",
+    description="Reproductions of learned image compression papers on "
+                "TensorFlow Compression: training, real bitstreams, Kodak RD "
+                "tables and figures next to classical codecs.",
+    packages=["tfc_repro"],
+    python_requires="==3.11.*",
+    install_requires=[
+        "tensorflow==2.14.1",
+        "tensorflow-compression==2.14.1",
+        "tensorflow-datasets==4.9.3",
+        # tfds 4.9.3 would otherwise pull protobuf>=5, which breaks TF 2.14.
+        "protobuf<5",
+        "tensorflow-metadata==1.14.0",
+        "absl-py",
+        "numpy<2",
+        "Pillow>=10",
+        "pillow-heif>=0.16",
+        "matplotlib",
+        "bjontegaard",
+        # The embedded default training photos ship inside scikit-image.
+        "scikit-image",
+    ],
+    extras_require={"test": ["pytest"]},
+)

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny generated images and a tiny trained bls2017 model."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+if os.environ.get("TFC_REPRO_DATA"):
+  os.environ["TFC_REPRO_DATA"] = os.path.abspath(os.environ["TFC_REPRO_DATA"])
+
+
+def smooth_image(height, width, seed=0):
+  """A smooth random RGB uint8 image (compresses like a photo, not noise)."""
+  rng = np.random.default_rng(seed)
+  coarse = rng.uniform(0, 255, size=(height // 8 + 2, width // 8 + 2, 3))
+  rows = np.linspace(0, coarse.shape[0] - 1.001, height)
+  cols = np.linspace(0, coarse.shape[1] - 1.001, width)
+  r0, c0 = rows.astype(int), cols.astype(int)
+  fr, fc = (rows - r0)[:, None, None], (cols - c0)[None, :, None]
+  image = ((1 - fr) * (1 - fc) * coarse[r0][:, c0] + fr * (1 - fc) * coarse[r0 + 1][:, c0]
+           + (1 - fr) * fc * coarse[r0][:, c0 + 1] + fr * fc * coarse[r0 + 1][:, c0 + 1])
+  image += rng.normal(0, 4, size=image.shape)
+  return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def write_images(directory, count=6, size=(96, 128)):
+  from tfc_repro import data
+  os.makedirs(directory, exist_ok=True)
+  paths = []
+  for i in range(count):
+    path = os.path.join(directory, f"img{i}.png")
+    data.write_png(path, smooth_image(*size, seed=i))
+    paths.append(path)
+  return paths
+
+
+def run_cli(*args, cwd=None, timeout=600):
+  """Runs `python -m tfc_repro...` and returns the CompletedProcess."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def train_args(system, argv):
+  from tfc_repro import cli
+  args = cli.build_parser(system).parse_args(argv)
+  cli.resolve_train_args(system, args)
+  return args
+
+
+@pytest.fixture(scope="session")
+def train_dir(tmp_path_factory):
+  return os.path.dirname(write_images(
+      str(tmp_path_factory.mktemp("train")), count=6, size=(96, 128))[0])
+
+
+@pytest.fixture(scope="session")
+def tiny_bls2017(tmp_path_factory, train_dir):
+  """A bls2017 model (N=16) trained for 40 steps and exported: (model, path)."""
+  from tfc_repro import bls2017, training
+  path = str(tmp_path_factory.mktemp("models") / "bls2017")
+  args = train_args(bls2017.SYSTEM, [
+      "--model_path", path, "train", "--train_glob", train_dir,
+      "--num_filters", "16", "--patchsize", "64", "--batchsize", "4",
+      "--steps", "40", "--steps_per_epoch", "20", "--seed", "1"])
+  model, info = training.build_and_fit(bls2017.SYSTEM, args)
+  training.export(model, info, path)
+  return model, path

@@ -1,0 +1,68 @@
+"""The bitstream container: round trip and every kind of damage."""
+
+import pytest
+
+from tfc_repro import container
+
+
+def _bitstream():
+  return container.Bitstream(
+      system="bls2017", config_hash=bytes(range(8)), model_id=bytes(range(8, 16)),
+      image_shape=(512, 768), latent_shapes=[(32, 48), (8, 12)],
+      strings=[b"\x01\x02\x03" * 50, b"side"])
+
+
+def test_round_trip():
+  original = _bitstream()
+  parsed = container.unpack(container.pack(original))
+  assert parsed == original
+  assert parsed.payload_bytes == 154
+
+
+def test_overhead_is_small():
+  data = container.pack(_bitstream())
+  assert len(data) - _bitstream().payload_bytes <= 48
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"TF", "truncated"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "wrong magic"),
+    (b"TFCR\x07" + b"\0" * 40, "version 7"),
+])
+def test_bad_headers(data, message):
+  with pytest.raises(container.ContainerError, match=message):
+    container.unpack(data)
+
+
+def test_every_truncation_is_detected():
+  data = container.pack(_bitstream())
+  for length in range(len(data)):
+    with pytest.raises(container.ContainerError):
+      container.unpack(data[:length])
+
+
+def test_every_flipped_byte_is_detected():
+  data = container.pack(_bitstream())
+  for position in range(len(data)):
+    damaged = bytearray(data)
+    damaged[position] ^= 0x5A
+    with pytest.raises(container.ContainerError):
+      container.unpack(bytes(damaged))
+
+
+def test_trailing_garbage_is_detected():
+  with pytest.raises(container.ContainerError, match="corrupt"):
+    container.unpack(container.pack(_bitstream()) + b"\0")
+
+
+def test_read_missing_file(tmp_path):
+  with pytest.raises(container.ContainerError, match="no such file"):
+    container.read(str(tmp_path / "missing.tfci"))
+
+
+def test_write_and_read(tmp_path):
+  path = str(tmp_path / "x.tfci")
+  num_bytes = container.write(path, _bitstream())
+  assert num_bytes == len(container.pack(_bitstream()))
+  assert container.read(path) == _bitstream()

@@ -1,0 +1,97 @@
+"""Image reading, training crops, Kodak checksums."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfc_repro import data
+from conftest import smooth_image
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16", "LA", "CMYK"])
+def test_read_image_converts_modes_to_rgb8(tmp_path, mode):
+  rgb = smooth_image(20, 30)
+  if mode == "I;16":
+    image = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+  else:
+    image = Image.fromarray(rgb).convert(mode)
+  path = str(tmp_path / ("x.tif" if mode in ("I;16", "CMYK") else "x.png"))
+  image.save(path)
+  array = data.read_image(path)
+  assert array.shape == (20, 30, 3) and array.dtype == np.uint8
+  if mode in ("L", "I;16"):
+    assert np.array_equal(array[..., 0], array[..., 1])
+  if mode == "I;16":
+    assert np.array_equal(array[..., 0], rgb[..., 0])
+  if mode == "RGBA":
+    assert np.array_equal(array, rgb)
+
+
+def test_read_image_errors(tmp_path):
+  with pytest.raises(data.DataError, match="no such file"):
+    data.read_image(str(tmp_path / "missing.png"))
+  bad = tmp_path / "bad.png"
+  bad.write_bytes(b"not an image")
+  with pytest.raises(data.DataError, match="cannot read"):
+    data.read_image(str(bad))
+  with pytest.raises(data.DataError, match="directory"):
+    data.read_image(str(tmp_path))
+
+
+def test_list_images(tmp_path):
+  for name in ("b.png", "a.jpg", "notes.txt"):
+    (tmp_path / name).write_bytes(b"")
+  assert [os.path.basename(p) for p in data.list_images(str(tmp_path))] == [
+      "a.jpg", "b.png"]
+  assert len(data.list_images(str(tmp_path / "*.png"))) == 1
+  with pytest.raises(data.DataError, match="no image files"):
+    data.list_images(str(tmp_path / "*.gif"))
+
+
+def test_split_holds_out_whole_images_deterministically():
+  paths = [f"/d/{i}.png" for i in range(40)]
+  train, validation = data.split_paths(paths)
+  assert len(validation) == 2 and not set(train) & set(validation)
+  assert data.split_paths(list(reversed(paths))) == (train, validation)
+  assert data.split_paths(paths[:1]) == (paths[:1], [])
+
+
+def test_crops_pad_small_images(tmp_path):
+  paths = []
+  for i, size in enumerate([(5, 7), (40, 3), (100, 120)]):
+    path = str(tmp_path / f"{i}.png")
+    data.write_png(path, smooth_image(*size, seed=i))
+    paths.append(path)
+  batch = next(iter(data.file_dataset(paths, 32, 3, training=True, seed=0)))
+  assert batch.shape == (3, 32, 32, 3) and batch.dtype.name == "uint8"
+  validation = list(data.file_dataset(paths, 32, 2, training=False))
+  assert [b.shape[0] for b in validation] == [2, 2]
+
+
+def test_default_photos_exist():
+  paths = data.default_photo_paths()
+  assert len(paths) == 6
+  assert all(data.read_image(p).shape[2] == 3 for p in paths)
+
+
+def test_kodak_checksums_are_verified(tmp_path, monkeypatch):
+  kodak = tmp_path / "kodak"
+  kodak.mkdir()
+  for name in data.KODAK_SHA256:
+    (kodak / name).write_bytes(b"wrong")
+  monkeypatch.setenv("TFC_REPRO_DATA", str(tmp_path))
+  with pytest.raises(data.DataError, match="SHA-256"):
+    data.kodak_paths()
+  (kodak / "kodim05.png").unlink()
+  with pytest.raises(data.DataError, match="missing"):
+    data.kodak_paths()
+
+
+@pytest.mark.skipif(not os.environ.get("TFC_REPRO_DATA"),
+                    reason="needs TFC_REPRO_DATA (set by .ci/run)")
+def test_kodak_from_data_folder():
+  paths = data.kodak_paths()
+  assert len(paths) == 24
+  assert data.read_image(paths[0]).shape == (512, 768, 3)
