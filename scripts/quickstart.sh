@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: trains bls2017 with the quick CPU
+# profile on the photos shipped inside scikit-image, exports the SavedModel,
+# compresses and decompresses the 24 Kodak images through real files, and
+# writes results/quickstart/bls2017.json, an RD figure and a table against
+# JPEG. About 10 minutes on 2 CPU cores (plus the first installation).
+#
+# Kodak is read from $TFC_REPRO_DATA/kodak when that is set, else downloaded
+# once (with checksums) into ~/.cache/tfc_repro. Extra arguments go to
+# `bls2017 train` (e.g. --steps 200 for a faster smoke run).
+source "$(dirname "$0")/env.sh"
+set -x
+model=models/quickstart/bls2017
+out=results/quickstart
+# A new run each time: drop a previous model and its resume checkpoints.
+rm -rf "$model" "$model.train"
+python -m tfc_repro.bls2017 --model_path "$model" train --profile quick --seed 1 "$@"
+python -m tfc_repro.bls2017 --model_path "$model" evaluate --images kodak \
+  --output "$out/bls2017.json" --reconstructions "$out/reconstructions"
+python -m tfc_repro.figures bls2017 --output "$out"
+set +x
+echo
+echo "Kodak, bls2017 (quick profile) against JPEG (results/kodak/jpeg.json):"
+python -m tfc_repro.bdrate results/kodak/jpeg.json "$out/bls2017.json"
