@@ -19,7 +19,8 @@ setuptools.setup(
         "tensorflow-metadata==1.14.0",
         "absl-py",
         "numpy<2",
-        "Pillow>=10",
+        "Pillow>=11.2",  # AVIF built in
+        "scipy",
         "pillow-heif>=0.16",
         "matplotlib",
         "bjontegaard",

@@ -1,4 +1,4 @@
-"""Command-line plumbing shared by the evaluation tools (codecs, bdrate, figures).
+"""Command-line plumbing shared by codecs, bdrate, published and figures.
 
 Every tool reports bad input as one line on stderr and a non-zero exit status,
 never as a traceback: argparse errors exit with status 2, errors found while

@@ -120,13 +120,14 @@ CURVES = {
     "compressai-webp": ("WebP (CompressAI)", ("compressai/webp.json",)),
     "compressai-bpg444": ("BPG 4:4:4 (CompressAI)",
                           ("compressai/bpg_444_x265_ycbcr.json",)),
-    "regularized-bdrate": ("Regularizer paper BD-rates",
-                           ("regularized/regularized-2024-bdrate.json",)),
 }
+
+# The regularizer paper's BD-rate tables (not an RD curve).
+REGULARIZED_BDRATE = "regularized/regularized-2024-bdrate.json"
 
 # Files in results/published/ that are ours (transcribed), not copies.
 TRANSCRIBED = ("lee2019/lee2019-mse.json", "lee2019/lee2019-ms-ssim.json",
-               "regularized/regularized-2024-bdrate.json")
+               REGULARIZED_BDRATE)
 
 
 class PublishedError(ValueError):
@@ -283,6 +284,15 @@ def load_curve(key, directory=None):
   return document
 
 
+def load_regularized_bdrate(directory=None):
+  """The regularizer paper's published BD-rate tables (percent)."""
+  path = os.path.join(directory or DEFAULT_DIR, REGULARIZED_BDRATE)
+  if not os.path.exists(path):
+    raise PublishedError(f"no such file: {path}")
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
 # ---------------------------------------------------------------------------
 # Copies.
 
@@ -354,4 +364,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.exit(argutil.run(main, "tfc_repro.published"))
+  sys.exit(argutil.run(main, "python -m tfc_repro.published"))

@@ -1,0 +1,135 @@
+"""BD-rate and BD-quality on synthetic curves whose answer is known."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tfc_repro import bdrate, results
+from conftest import run_cli
+
+RATES = [0.1, 0.2, 0.4, 0.8, 1.6]
+
+
+def _document(rates, name="curve", psnr=None, ms_ssim=None):
+  """A results document with PSNR and MS-SSIM rising with log-rate."""
+  logs = np.log2(np.asarray(RATES) / RATES[0])
+  psnr = list(25.0 + 4.0 * logs - 0.3 * logs ** 2) if psnr is None else psnr
+  if ms_ssim is None:
+    ms_ssim_db = 8.0 + 3.0 * logs - 0.2 * logs ** 2
+    ms_ssim = list(1.0 - 10.0 ** (-ms_ssim_db / 10.0))
+  points = [{"metadata": {"i": i}, "per_image": [{
+      "image": "a.png", "bpp": r, "psnr-rgb": p, "ms-ssim-rgb": m}]}
+            for i, (r, p, m) in enumerate(zip(rates, psnr, ms_ssim))]
+  return results.rd_document(name, "synthetic", points, command="test")
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ms-ssim"])
+def test_curve_against_itself_is_zero(metric):
+  anchor = _document(RATES)
+  assert bdrate.bd_rate(anchor, anchor, metric) == pytest.approx(0, abs=1e-9)
+  assert bdrate.bd_quality(anchor, anchor, metric) == pytest.approx(
+      0, abs=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ms-ssim"])
+@pytest.mark.parametrize("method", ["akima", "pchip"])
+def test_ten_percent_fewer_bits_is_minus_ten_percent(metric, method):
+  anchor = _document(RATES)
+  test = _document([0.9 * r for r in RATES])
+  assert bdrate.bd_rate(anchor, test, metric, method) == pytest.approx(
+      -10.0, abs=0.1)
+  assert bdrate.bd_rate(test, anchor, metric, method) == pytest.approx(
+      100.0 / 0.9 - 100.0, abs=0.1)
+  assert bdrate.bd_quality(anchor, test, metric, method) > 0
+
+
+def test_fewer_than_four_points_gives_nan_and_point_savings():
+  anchor = _document(RATES)
+  short = _document([0.9 * r for r in RATES])
+  short["results"] = {k: v[1:4] for k, v in short["results"].items()}
+  assert math.isnan(bdrate.bd_rate(anchor, short))
+  report = bdrate.compare(anchor, short, "psnr")
+  assert math.isnan(report["bd_rate"])
+  assert report["points"] == (5, 3)
+  assert "-10.00%" in " ".join(report["notes"])
+
+
+def test_rate_saving_at_equal_quality():
+  anchor = _document(RATES)
+  psnr = anchor["results"]["psnr-rgb"]
+  # On the anchor curve: no difference; at 90 % of its rate: -10 %.
+  assert bdrate.rate_saving_at_equal_quality(
+      anchor, RATES[2], psnr[2]) == pytest.approx(0, abs=1e-9)
+  assert bdrate.rate_saving_at_equal_quality(
+      anchor, 0.9 * RATES[3], psnr[3]) == pytest.approx(-10, abs=1e-9)
+  # Between points the interpolation is monotone in log-rate.
+  between = bdrate.rate_saving_at_equal_quality(
+      anchor, RATES[2], (psnr[2] + psnr[3]) / 2)
+  assert -50 < between < 0
+  ms_ssim = anchor["results"]["ms-ssim-rgb"]
+  assert bdrate.rate_saving_at_equal_quality(
+      anchor, 0.9 * RATES[1], ms_ssim[1], "ms-ssim") == pytest.approx(
+          -10, abs=1e-6)
+  assert math.isnan(bdrate.rate_saving_at_equal_quality(anchor, 1.0, 60.0))
+  assert math.isnan(bdrate.rate_saving_at_equal_quality(anchor, 1.0, 10.0))
+
+
+def test_curve_cleaning_drops_missing_and_non_monotone_points():
+  psnr = [25.0, 27.0, 26.0, math.nan, 33.0]
+  document = _document(RATES, psnr=psnr)
+  rates, qualities, dropped = bdrate.curve(document, "psnr")
+  assert list(rates) == [0.1, 0.2, 1.6]
+  assert list(qualities) == [25.0, 27.0, 33.0]
+  assert dropped == 2
+
+
+def test_unsorted_input_gives_the_same_result():
+  anchor = _document(RATES)
+  test = _document([0.9 * r for r in RATES])
+  shuffled = {"results": {k: v[::-1] for k, v in test["results"].items()}}
+  assert bdrate.bd_rate(anchor, shuffled) == pytest.approx(
+      bdrate.bd_rate(anchor, test))
+
+
+def test_little_overlap_is_flagged():
+  anchor = _document(RATES)
+  high = _document(RATES, psnr=[33.0, 35.0, 37.0, 39.0, 41.0])
+  report = bdrate.compare(anchor, high, "psnr")
+  assert report["overlap_quality"] < 0.5
+  assert any(n.startswith("WARNING") for n in report["notes"])
+  assert bdrate.compare(anchor, anchor, "psnr")["notes"] == []
+
+
+def test_markdown_table():
+  anchor = _document(RATES)
+  table, warnings = bdrate.markdown_table(
+      ("anchor", anchor), [("better", _document([0.9 * r for r in RATES]))])
+  rows = [l for l in table.splitlines() if l.startswith("| better")]
+  assert len(rows) == 1
+  cells = [c.strip() for c in rows[0].split("|")]
+  assert cells[4] == "-10.00" and cells[6] == "-10.00"
+  assert not warnings
+
+
+@pytest.mark.slow
+def test_cli_prints_table_and_rejects_bad_input(tmp_path):
+  anchor = tmp_path / "anchor.json"
+  test = tmp_path / "test.json"
+  anchor.write_text(json.dumps(_document(RATES)))
+  test.write_text(json.dumps(_document([0.9 * r for r in RATES])))
+  output = tmp_path / "table.md"
+  result = run_cli("tfc_repro.bdrate", str(anchor), str(test), "--output",
+                   str(output))
+  assert result.returncode == 0, result.stderr
+  assert "| test | anchor |" in result.stdout and "-10.00" in result.stdout
+  assert output.read_text() == result.stdout
+
+  for args, status in (((str(anchor), str(tmp_path / "missing.json")), 1),
+                       ((str(anchor),), 2),
+                       ((str(anchor), str(test), "--method", "spline"), 2)):
+    result = run_cli("tfc_repro.bdrate", *args)
+    assert result.returncode == status
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], result.stderr

@@ -1,0 +1,151 @@
+"""Figures from small fixture results: files are written, gaps are reported."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tfc_repro import figures, results
+from conftest import ROOT, run_cli, smooth_image
+
+PUBLISHED = os.path.join(ROOT, "results", "published")
+RATES = [0.1, 0.2, 0.4, 0.8, 1.6]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _write(directory, name, offset=0.0, rate_scale=1.0, side=False):
+  """A fixture RD file: PSNR/MS-SSIM rising with log-rate."""
+  points = []
+  for rate in RATES:
+    log = np.log2(rate / RATES[0])
+    row = {"image": "kodim01.png", "bpp": rate * rate_scale,
+           "psnr-rgb": 26.0 + offset + 3.5 * log,
+           "ms-ssim-rgb": 1 - 10 ** (-(9.0 + offset + 2.5 * log) / 10)}
+    if side:
+      row["bpp-z"] = 0.01 + 0.03 * rate
+    points.append({"metadata": {"lmbda": rate}, "per_image": [row]})
+  path = os.path.join(directory, f"{name}.json")
+  results.write_rd_json(path, name, "fixture", points, command="test")
+  return path
+
+
+@pytest.fixture()
+def results_dir(tmp_path):
+  kodak = tmp_path / "results" / "kodak"
+  kodak.mkdir(parents=True)
+  for codec, offset in (("jpeg", -3), ("jpeg2000", -1.5), ("webp", -1),
+                        ("hevc444", 0)):
+    _write(str(kodak), codec, offset)
+  _write(str(kodak), "bls2017", 0.5)
+  _write(str(kodak), "bmshj2018-hyperprior-mse", 1.0, side=True)
+  _write(str(kodak), "lee2019-mse", 1.5)
+  _write(str(kodak), "regularized-hyperprior", 1.0, rate_scale=0.99)
+  _write(str(kodak), "regularized-hyperprior-baseline", 1.0)
+  quickstart = tmp_path / "results" / "quickstart"
+  quickstart.mkdir()
+  _write(str(quickstart), "bls2017", 0.2)
+  return str(tmp_path / "results")
+
+
+def _assert_figure(path):
+  assert os.path.getsize(path) > 5000, path
+  with open(path, "rb") as f:
+    head = f.read(8)
+  if path.endswith(".png"):
+    assert head == PNG_MAGIC
+  else:
+    assert head.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("paper", figures.PAPERS)
+def test_every_paper_draws(results_dir, tmp_path, paper):
+  output = str(tmp_path / "figures")
+  paths, missing = figures.draw(paper, results_dir, output, PUBLISHED)
+  images = [p for p in paths if p.endswith((".png", ".pdf"))]
+  assert images and all(p.startswith(output) for p in paths)
+  for path in images:
+    _assert_figure(path)
+  if paper == "codecs":  # avif, jpeg444, hevc420 are not in the fixture
+    assert any("avif.json" in m for m in missing)
+  if paper == "bls2017":
+    assert not missing
+
+
+def test_missing_measured_data_still_draws(tmp_path):
+  empty = tmp_path / "results"
+  empty.mkdir()
+  paths, missing = figures.draw("bmshj2018", str(empty), str(tmp_path / "f"),
+                                PUBLISHED)
+  assert any("bmshj2018-hyperprior-mse*.json" in m for m in missing)
+  for path in paths:
+    _assert_figure(path)
+
+
+def test_bdrate_tables(results_dir, tmp_path):
+  output = str(tmp_path / "figures")
+  figures.draw("regularized", results_dir, output, PUBLISHED)
+  with open(os.path.join(output, "regularized-bdrate.md")) as f:
+    table = f.read()
+  row = [l for l in table.splitlines() if l.startswith("| hyperprior")][0]
+  cells = [c.strip() for c in row.split("|")]
+  assert cells[2] == "-1.00"  # every rate x 0.99
+  assert cells[4] == "-0.88"  # the paper's published value
+  figures.draw("lee2019", results_dir, output, PUBLISHED)
+  with open(os.path.join(output, "lee2019-bdrate.md")) as f:
+    table = f.read()
+  measured = [l for l in table.splitlines() if "| measured | lee2019-mse |" in l]
+  assert len(measured) == 3  # vs jpeg2000, bmshj2018 and hevc
+  assert "n/a" not in measured[0].split("|")[5]
+
+
+def test_per_image_and_visual(results_dir, tmp_path):
+  document = results.read_rd_json(os.path.join(results_dir, "kodak",
+                                               "jpeg.json"))
+  paths = figures.per_image_figure([("jpeg", document)], "kodim01",
+                                   str(tmp_path / "per-image.png"))
+  _assert_figure(paths[0])
+  with pytest.raises(ValueError, match="no per-image values"):
+    figures.per_image_figure([("jpeg", document)], "kodim99",
+                             str(tmp_path / "x.png"))
+
+  original = smooth_image(48, 64, seed=1)
+  noisy = np.clip(original.astype(int) + 8, 0, 255).astype(np.uint8)
+  paths = figures.visual_comparison(
+      original, [("model", noisy, 0.25, 30.1)], str(tmp_path / "visual.png"),
+      crop=(8, 8, 32, 32))
+  _assert_figure(paths[0])
+  with pytest.raises(ValueError, match="does not fit"):
+    figures.visual_comparison(original, [], str(tmp_path / "v.png"),
+                              crop=(0, 0, 100, 100))
+
+
+@pytest.mark.slow
+def test_cli(results_dir, tmp_path):
+  output = tmp_path / "cli-figures"
+  result = run_cli("tfc_repro.figures", "codecs", "--results", results_dir,
+                   "--output", str(output), "--published", PUBLISHED)
+  assert result.returncode == 0, result.stderr
+  assert (output / "codecs.png").stat().st_size > 5000
+  assert "missing" in result.stderr  # avif etc. are reported
+
+  original = tmp_path / "original.png"
+  recon = tmp_path / "recon.png"
+  from tfc_repro import data  # pylint: disable=g-import-not-at-top
+  image = smooth_image(96, 128, seed=2)
+  data.write_png(str(original), image)
+  data.write_png(str(recon), np.clip(image.astype(int) + 5, 0, 255).astype(
+      np.uint8))
+  result = run_cli("tfc_repro.figures", "visual", "--original", str(original),
+                   "--reconstruction", f"model:0.5:{recon}", "--path",
+                   str(tmp_path / "visual.png"), "--crop", "0,0,64,64")
+  assert result.returncode == 0, result.stderr
+  assert (tmp_path / "visual.png").stat().st_size > 5000
+
+  for args, status in ((("nonsense",), 2),
+                       (("codecs", "--results", str(tmp_path / "absent")), 1),
+                       (("visual", "--original", str(original),
+                         "--reconstruction", "bad-spec"), 1)):
+    result = run_cli("tfc_repro.figures", *args)
+    assert result.returncode == status, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], result.stderr
