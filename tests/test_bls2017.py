@@ -88,7 +88,7 @@ def test_savedmodel_is_weights_only_and_self_contained(tiny_bls2017, loaded):
   reader = tf.train.load_checkpoint(path + "/variables/variables")
   names = reader.get_variable_to_shape_map()
   assert not any("optimizer" in n or "/m/" in n for n in names)
-  weights = sum(int(np.prod(v.shape)) for v in model.variables
+  weights = sum(int(tf.size(v)) for v in model.variables
                 if "optimizer" not in v.name)
   stored = sum(int(np.prod(s)) for n, s in names.items()
                if reader.get_variable_to_dtype_map()[n] != tf.string)
