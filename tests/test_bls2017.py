@@ -120,3 +120,12 @@ def test_damaged_strings_never_give_a_silent_image(loaded):
     assert "does not decode" in str(e)
   else:
     assert image.shape == (64, 64, 3)
+
+
+def test_model_of_another_system_is_rejected(tiny_bls2017):
+  import dataclasses
+  from tfc_repro import cli
+  other = dataclasses.replace(bls2017.SYSTEM, name="bmshj2018")
+  with pytest.raises(savedmodel.ModelError, match="holds a bls2017 model"):
+    cli.load_model(other, tiny_bls2017[1])
+  assert cli.load_model(bls2017.SYSTEM, tiny_bls2017[1]).system == "bls2017"

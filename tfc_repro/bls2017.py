@@ -20,14 +20,14 @@ from tfc_repro import transforms
 
 # Training profiles: "paper" is TFC's recipe (Adam 1e-4, 256x256 crops, batch
 # 8, 1M steps). "quick" is the best model found for about seven minutes of
-# two CPU cores: at equal wall time N=64 on 128x128 crops beat N=128 on 128²
-# and on 256² crops, and Adam 1e-3 (÷10 for the last 20 %) beat 3e-4 and
-# 2e-3 on held-out images (see results/README.md, "Quick profile").
+# two CPU cores (scripts/sweep_quick_profile.sh, results/README.md): at equal
+# wall time N=64 on 128x128 crops beat N=128 on 128² crops, and Adam 2e-3
+# (÷10 for the last 20 % of the steps) beat 1e-3 and 3e-4 on held-out images.
 PROFILES = {
     "paper": dict(num_filters=128, patchsize=256, batchsize=8,
                   steps=1_000_000, lr=1e-4, lr_decay_steps=()),
     "quick": dict(num_filters=64, patchsize=128, batchsize=8,
-                  steps=2000, lr=1e-3, lr_decay_steps=(0.8,)),
+                  steps=2000, lr=2e-3, lr_decay_steps=(0.8,)),
 }
 
 

@@ -174,6 +174,17 @@ def _default_output(path, suffix):
   return path + suffix
 
 
+def load_model(system, path):
+  """Loads an exported model and checks that it belongs to `system`."""
+  from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
+  model = savedmodel.LoadedModel(path)
+  if model.system != system.name:
+    raise savedmodel.ModelError(
+        f"{path} holds a {model.system} model, not a {system.name} model "
+        f"(use python -m tfc_repro.{model.system})")
+  return model
+
+
 def command_train(system, args):
   from tfc_repro import training  # pylint: disable=g-import-not-at-top
   resolve_train_args(system, args)
@@ -184,9 +195,9 @@ def command_train(system, args):
 
 
 def command_compress(system, args):
-  from tfc_repro import metrics, savedmodel  # pylint: disable=g-import-not-at-top
+  from tfc_repro import metrics  # pylint: disable=g-import-not-at-top
   image = data.read_image(args.input_file)
-  model = savedmodel.LoadedModel(args.model_path)
+  model = load_model(system, args.model_path)
   bitstream = model.compress(image)
   output = args.output_file or _default_output(args.input_file, ".tfci")
   num_bytes = container.write(output, bitstream)
@@ -200,12 +211,11 @@ def command_compress(system, args):
 
 
 def command_decompress(system, args):
-  from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
   bitstream = container.read(args.input_file)
   if bitstream.system != system.name:
     raise container.ContainerError(
         f"file was made by system {bitstream.system!r}, not {system.name!r}")
-  model = savedmodel.LoadedModel(args.model_path)
+  model = load_model(system, args.model_path)
   image = model.decompress(bitstream)
   output = args.output_file or _default_output(args.input_file, ".png")
   data.write_png(output, image)
@@ -214,13 +224,14 @@ def command_decompress(system, args):
 
 def command_evaluate(system, args):
   from tfc_repro import evaluate  # pylint: disable=g-import-not-at-top
-  model_paths = args.eval_model_paths or [args.model_path]
+  models = [load_model(system, path)
+            for path in args.eval_model_paths or [args.model_path]]
   images = data.kodak_paths() if args.images == "kodak" else (
       data.list_images(args.images))
   dataset = ("kodak (24 images)" if args.images == "kodak" else
              f"{args.images} ({len(images)} images)")
   document = evaluate.evaluate_models(
-      model_paths, images, args.output, name=args.name, dataset=dataset,
+      models, images, args.output, name=args.name, dataset=dataset,
       reconstructions=args.reconstructions)
   print(evaluate.format_table(document))
   print(f"wrote {args.output}")

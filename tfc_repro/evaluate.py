@@ -71,10 +71,12 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
   return {"metadata": metadata, "per_image": per_image}
 
 
-def evaluate_models(model_paths, image_paths, output, name=None, dataset=None,
+def evaluate_models(models, image_paths, output, name=None, dataset=None,
                     reconstructions=None):
-  """Evaluates models (one RD point each) and writes the results JSON."""
-  models = [savedmodel.LoadedModel(p) for p in model_paths]
+  """Evaluates models (`savedmodel.LoadedModel`s or their paths; one RD point
+  each) and writes the results JSON."""
+  models = [savedmodel.LoadedModel(m) if isinstance(m, str) else m
+            for m in models]
   systems = sorted({m.system for m in models})
   points = []
   for model in models:
