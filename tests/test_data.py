@@ -95,3 +95,12 @@ def test_kodak_from_data_folder():
   paths = data.kodak_paths()
   assert len(paths) == 24
   assert data.read_image(paths[0]).shape == (512, 768, 3)
+
+
+def test_tfds_fails_fast_when_absent_and_offline(tmp_path, monkeypatch):
+  monkeypatch.setattr(data, "_network_reachable", lambda *a, **k: False)
+  with pytest.raises(data.DataError, match="not prepared .* unreachable"):
+    data.tfds_dataset("clic", "train", 64, 2, data_dir=str(tmp_path))
+  with pytest.raises(data.DataError, match="unknown tfds data set"):
+    data.tfds_dataset("no_such_dataset_xyz", "train", 64, 2,
+                      data_dir=str(tmp_path))
