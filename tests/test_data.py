@@ -41,10 +41,11 @@ def test_read_image_errors(tmp_path):
 
 
 def test_list_images(tmp_path):
-  for name in ("b.png", "a.jpg", "notes.txt"):
+  (tmp_path / "sub").mkdir()
+  for name in ("b.png", "a.jpg", "notes.txt", "sub/c.PNG"):
     (tmp_path / name).write_bytes(b"")
-  assert [os.path.basename(p) for p in data.list_images(str(tmp_path))] == [
-      "a.jpg", "b.png"]
+  assert [os.path.relpath(p, tmp_path) for p in data.list_images(
+      str(tmp_path))] == ["a.jpg", "b.png", "sub/c.PNG"]
   assert len(data.list_images(str(tmp_path / "*.png"))) == 1
   with pytest.raises(data.DataError, match="no image files"):
     data.list_images(str(tmp_path / "*.gif"))

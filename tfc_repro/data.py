@@ -99,9 +99,11 @@ def write_png(path, array):
 
 
 def list_images(pattern):
-  """Image files named by a directory, a glob pattern or a single file."""
-  if os.path.isdir(pattern):
-    paths = [os.path.join(pattern, name) for name in os.listdir(pattern)
+  """Image files named by a directory (searched recursively), a glob pattern
+  or a single file."""
+  if os.path.isdir(pattern):  # every image below the directory
+    paths = [os.path.join(root, name)
+             for root, _, names in os.walk(pattern) for name in names
              if name.lower().endswith(IMAGE_EXTENSIONS)]
   elif os.path.isfile(pattern):
     paths = [pattern]
