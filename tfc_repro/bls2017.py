@@ -31,12 +31,11 @@ PROFILES = {
 }
 
 
-class BLS2017Model(model.CompressionModel):
+class BLS2017Model(model.FactorizedPriorModel):
   """Factorized-prior model of Ballé et al. (2017)."""
 
   system = "bls2017"
   stride = 16
-  latent_names = ("y",)
 
   def __init__(self, lmbda=0.01, metric="mse", num_filters=128):
     super().__init__(dict(lmbda=lmbda, metric=metric, num_filters=num_filters))
@@ -52,45 +51,12 @@ class BLS2017Model(model.CompressionModel):
     self.build((None, None, None, 3))
 
   def call(self, x, training):
-    entropy_model = tfc.ContinuousBatchedEntropyModel(
-        self.prior, coding_rank=3, compression=False)
+    entropy_model = self.factorized_entropy_model(compression=False)
     x = tf.cast(x, self.compute_dtype)
     y = self.analysis_transform(x)                          # y = g_a(x)
     y_tilde, bits = entropy_model(y, training=training)     # ỹ = y + u; -log2 p(ỹ)
     x_tilde = self.synthesis_transform(y_tilde)             # x̃ = g_s(ỹ)
     return self.rate_distortion(x, x_tilde, y=bits)         # R + λ·D
-
-  def prepare_for_compression(self):
-    self.entropy_model = tfc.ContinuousBatchedEntropyModel(
-        self.prior, coding_rank=3, compression=True)
-
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def compress(self, x):
-    x, x_shape = self.prepare_image(x)
-    y = self.analysis_transform(x)
-    string = self.entropy_model.compress(y)[0]
-    return string, x_shape, tf.shape(y)[1:3]
-
-  @tf.function(input_signature=[
-      tf.TensorSpec((), tf.string),
-      tf.TensorSpec((2,), tf.int32),
-      tf.TensorSpec((2,), tf.int32),
-  ])
-  def decompress(self, string, x_shape, y_shape):
-    y_hat = self.entropy_model.decompress(string[None], y_shape)
-    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
-
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def estimate(self, x):
-    x, _ = self.prepare_image(x)
-    _, bits = self.entropy_model(self.analysis_transform(x), training=False)
-    return (tf.reduce_sum(bits),)
-
-  def reconstruct(self, x):
-    """The quantized reconstruction, without entropy coding (for tests)."""
-    x, x_shape = self.prepare_image(x)
-    y_hat = self.entropy_model.quantize(self.analysis_transform(x))
-    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
 
 def add_model_flags(parser):

@@ -20,6 +20,7 @@ training step and the padding to the model's stride.
 import json
 
 import tensorflow as tf
+import tensorflow_compression as tfc
 
 from tfc_repro import transforms
 
@@ -120,3 +121,49 @@ class CompressionModel(tf.keras.Model):
     """Float batch -> uint8 (H, W, 3) cropped to the original size."""
     x_hat = x_hat[0, :x_shape[0], :x_shape[1], :]
     return tf.saturate_cast(tf.round(x_hat), tf.uint8)
+
+
+class FactorizedPriorModel(CompressionModel):
+  """A model with one latent y under a learned factorized prior `self.prior`.
+
+  Subclasses (bls2017, bmshj2018's factorized baseline) define
+  `analysis_transform`, `synthesis_transform` and `prior`; the entropy coding
+  is the same for all of them.
+  """
+
+  latent_names = ("y",)
+
+  def factorized_entropy_model(self, compression):
+    return tfc.ContinuousBatchedEntropyModel(
+        self.prior, coding_rank=3, compression=compression)
+
+  def prepare_for_compression(self):
+    self.entropy_model = self.factorized_entropy_model(compression=True)
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+  def compress(self, x):
+    x, x_shape = self.prepare_image(x)
+    y = self.analysis_transform(x)
+    string = self.entropy_model.compress(y)[0]
+    return string, x_shape, tf.shape(y)[1:3]
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((), tf.string),
+      tf.TensorSpec((2,), tf.int32),
+      tf.TensorSpec((2,), tf.int32),
+  ])
+  def decompress(self, string, x_shape, y_shape):
+    y_hat = self.entropy_model.decompress(string[None], y_shape)
+    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+  def estimate(self, x):
+    x, _ = self.prepare_image(x)
+    _, bits = self.entropy_model(self.analysis_transform(x), training=False)
+    return (tf.reduce_sum(bits),)
+
+  def reconstruct(self, x):
+    """The quantized reconstruction, without entropy coding (for tests)."""
+    x, x_shape = self.prepare_image(x)
+    y_hat = self.entropy_model.quantize(self.analysis_transform(x))
+    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
