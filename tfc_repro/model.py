@@ -27,6 +27,20 @@ from tfc_repro import transforms
 METRICS = ("mse", "ms-ssim")
 
 
+@tf.custom_gradient
+def _zero_nan_gradients(x):
+  """Identity whose gradient has NaNs replaced by zeros.
+
+  `tf.image.ssim_multiscale` raises each scale's contrast-structure term to a
+  power below one after a ReLU; where that term is <= 0 (common for an
+  untrained model) the image's MS-SSIM is 0 and flat, but TF's gradient is
+  0·inf = NaN. Zero is the correct subgradient there.
+  """
+  def grad(dy):
+    return tf.where(tf.math.is_nan(dy), tf.zeros_like(dy), dy)
+  return tf.identity(x), grad
+
+
 class CompressionModel(tf.keras.Model):
   """Shared machinery of the learned codecs."""
 
@@ -75,7 +89,8 @@ class CompressionModel(tf.keras.Model):
                  psnr=10. * tf.math.log(255. ** 2 / mse) / tf.math.log(10.))
     if self.metric == "ms-ssim":
       ms_ssim = tf.reduce_mean(tf.image.ssim_multiscale(
-          tf.cast(x, tf.float32), tf.cast(x_hat, tf.float32), 255.))
+          tf.cast(x, tf.float32),
+          _zero_nan_gradients(tf.cast(x_hat, tf.float32)), 255.))
       terms.update(ms_ssim=ms_ssim, loss=bpp + self.lmbda * (1. - ms_ssim))
     else:
       terms.update(loss=bpp + self.lmbda * mse)

@@ -1,0 +1,360 @@
+"""Ballé, Minnen, Singh, Hwang, Johnston (ICLR 2018): variational image
+compression with a scale hyperprior, and its factorized-prior baseline.
+
+Two models share g_a and g_s (paper Fig. 4: four 5x5 stride-2 convolutions
+with GDN/IGDN, N hidden and M latent channels):
+
+  * `--model hyperprior` (default): y = g_a(x), z = h_a(|y|), σ = h_s(ẑ);
+    ŷ is coded with a zero-mean Gaussian of scale σ convolved with U(-½, ½)
+    (eq. 7, 11), ẑ with a non-parametric factorized density (eq. 9).
+  * `--model factorized`: ŷ alone, with the factorized density (eq. 6).
+
+Layout per `--variant` (SPECS §D.2):
+  * `paper` (default): Fig. 4. h_a on |y|: 3x3/1 N, ReLU, 5x5/2↓ N, ReLU,
+    5x5/2↓ N. h_s: 5x5/2↑ N, ReLU, 5x5/2↑ N, ReLU, 3x3/1 M, ReLU, and its
+    output is the standard deviation σ itself.
+  * `tfc`: TFC's `models/bmshj2018.py` simplification: N = M, h_s ends in N
+    channels without ReLU, its convolutions use kernel_parameter="variable",
+    and its output is used directly as the scale index.
+
+Scale table. TFC codes ŷ with `LocationScaleIndexedEntropyModel(NoisyNormal,
+num_scales=64, scale_fn, coding_rank=3)`, where scale_fn(i) = exp(ln 0.11 +
+i·Δ), Δ = (ln 256 − ln 0.11)/63: 64 scales spaced geometrically from 0.11 to
+256. The paper's σ is mapped onto this table by the inverse of scale_fn:
+
+    i(σ) = clip((ln max(σ, 0.11) − ln 0.11) / Δ, 0, 63)
+
+so that scale_fn(i(σ)) = min(max(σ, 0.11), 256): in training the index is
+fractional and the Gaussian has exactly the bounded σ (0.11 is the scale
+bound of the paper-era TFC `GaussianConditional`; like it, the lower bound
+passes gradients that push σ up). When coding, the index is rounded to the
+nearest table entry (`paper`; within ±6% of σ) or truncated as TFC's int cast
+does (`tfc`); `estimate` uses the same integer indexes as `compress`, so the
+estimate matches the file.
+
+Bitstream: latents ("y", "z"), i.e. compress returns (string_y, string_z,
+x_shape, y_shape, z_shape), TFC's order. Images are padded to a multiple of
+64 (the down-sampling of z); h_s's output is cropped to y's spatial shape as
+TFC does.
+
+Quality levels (`--quality 1..8`, default 3) follow CompressAI's zoo
+(SPECS §D.3): λ per metric, and N, M = 128, 192 for q1–5 and 192, 320 for
+q6–8, the paper's split (Fig. 4 caption). `--lambda` overrides λ;
+`--num_filters` and `--num_latents` override N and M. `--profile quick`
+halves the quality's N and M (64/96, 96/160) so that training fits a CPU;
+`--profile paper` uses them as they are.
+
+    python -m tfc_repro.bmshj2018 --model_path hp train --quality 3
+    python -m tfc_repro.bmshj2018 --model_path hp compress in.png out.tfci
+    python -m tfc_repro.bmshj2018 --model_path hp decompress out.tfci out.png
+    python -m tfc_repro.bmshj2018 --model_path hp evaluate --output r.json
+"""
+
+import math
+
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from tfc_repro import cli
+from tfc_repro import model
+from tfc_repro import transforms
+
+# CompressAI's λ per quality level (SPECS §D.3), in the units of
+# `CompressionModel.rate_distortion`: bpp + λ·MSE₂₅₅ and bpp + λ·(1 − MS-SSIM).
+LAMBDAS = {
+    "mse": (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800),
+    "ms-ssim": (2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.00),
+}
+DEFAULT_QUALITY = 3
+MODELS = ("hyperprior", "factorized")
+VARIANTS = ("paper", "tfc")
+
+# The scale table of ŷ's entropy model (TFC's defaults).
+NUM_SCALES = 64
+SCALE_MIN = 0.11
+SCALE_MAX = 256.
+_LOG_SCALE_MIN = math.log(SCALE_MIN)
+_LOG_SCALE_STEP = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (NUM_SCALES - 1)
+
+# Training profiles. "paper" is the paper's recipe (§4.1): Adam at 1e-4, no
+# learning-rate decay, batches of 8 crops of 256x256. The paper does not say
+# how many steps it trained; 1M is TFC's default (1000 epochs x 1000 steps).
+# "quick" is for a 2-core CPU, in proportion to bls2017's quick profile: N and
+# M halved, 128x128 crops, the same 2000 steps (so that the two quick models
+# compare at equal steps), a 10x higher learning rate divided by 10 after 80%
+# of the steps. It was not tuned by a sweep as bls2017's was (which preferred
+# 2e-3 there); one step of q1-5 (N=64, M=96) took 0.5 s on a loaded 2-core
+# machine, about 17 minutes for the profile.
+PROFILES = {
+    "paper": dict(size_scale=1.0, patchsize=256, batchsize=8,
+                  steps=1_000_000, lr=1e-4, lr_decay_steps=()),
+    "quick": dict(size_scale=0.5, patchsize=128, batchsize=8,
+                  steps=2000, lr=1e-3, lr_decay_steps=(0.8,)),
+}
+
+
+def paper_sizes(quality):
+  """The paper's (N, M) for a quality level: the 5 lower and 3 higher λ."""
+  return (128, 192) if quality <= 5 else (192, 320)
+
+
+def scale_fn(index):
+  """The table's scale for a (fractional) index: exp(ln 0.11 + i·Δ)."""
+  return tf.math.exp(_LOG_SCALE_MIN + _LOG_SCALE_STEP * index)
+
+
+def scale_index(sigma):
+  """Inverse of `scale_fn`: σ -> fractional index in [0, 63] (see module doc).
+
+  max(σ, 0.11) passes gradients towards larger σ (`tfc.lower_bound`).
+  """
+  sigma = tfc.lower_bound(sigma, SCALE_MIN)
+  index = (tf.math.log(sigma) - _LOG_SCALE_MIN) / _LOG_SCALE_STEP
+  return tfc.upper_bound(index, NUM_SCALES - 1.)
+
+
+def image_transforms(num_filters, num_latents, conv="signal"):
+  """g_a and g_s of Fig. 4, shared by both priors: (g_a, g_s)."""
+  n, m = num_filters, num_latents
+  # g_a: 5x5/2↓ N, GDN, 5x5/2↓ N, GDN, 5x5/2↓ N, GDN, 5x5/2↓ M (linear).
+  analysis = transforms.analysis_transform(
+      [(n, 5, 2), (n, 5, 2), (n, 5, 2), (m, 5, 2)], conv=conv)
+  # g_s: 5x5/2↑ N, IGDN, 5x5/2↑ N, IGDN, 5x5/2↑ N, IGDN, 5x5/2↑ 3 (linear).
+  synthesis = transforms.synthesis_transform(
+      [(n, 5, 2), (n, 5, 2), (n, 5, 2), (3, 5, 2)], conv=conv)
+  return analysis, synthesis
+
+
+class FactorizedModel(model.FactorizedPriorModel):
+  """The paper's factorized-prior baseline (§2, eq. 6); entropy coding as
+  every factorized-prior model (`model.FactorizedPriorModel`)."""
+
+  system = "bmshj2018"
+  stride = 16
+
+  def __init__(self, lmbda=0.0067, metric="mse", num_filters=128,
+               num_latents=192, quality=None, conv="signal"):
+    super().__init__(dict(
+        lmbda=lmbda, metric=metric, model="factorized",
+        num_filters=num_filters, num_latents=num_latents, variant="paper",
+        quality=quality, conv=conv))
+    self.analysis_transform, self.synthesis_transform = image_transforms(
+        num_filters, num_latents, conv)
+    # p_ỹ: a non-parametric density per channel ∗ U(-½, ½) (eq. 6, app. 6.1).
+    self.prior = tfc.NoisyDeepFactorized(batch_shape=(num_latents,))
+    self.build((None, None, None, 3))
+
+  def call(self, x, training):
+    entropy_model = self.factorized_entropy_model(compression=False)
+    x = tf.cast(x, self.compute_dtype)
+    y = self.analysis_transform(x)                       # eq. 4: y = g_a(x)
+    # eq. 6: ỹ = y + u, and its rate −log₂ p_ỹ(ỹ).
+    y_tilde, bits = entropy_model(y, training=training)
+    x_tilde = self.synthesis_transform(y_tilde)          # eq. 5: x̃ = g_s(ỹ)
+    return self.rate_distortion(x, x_tilde, y=bits)      # eq. 3: R + λ·D
+
+
+class ScaleHyperpriorModel(model.CompressionModel):
+  """The scale hyperprior model (§3, Fig. 4)."""
+
+  system = "bmshj2018"
+  stride = 64
+  latent_names = ("y", "z")
+
+  def __init__(self, lmbda=0.0067, metric="mse", num_filters=128,
+               num_latents=192, variant="paper", quality=None,
+               conv="signal"):
+    if variant not in VARIANTS:
+      raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == "tfc" and num_filters != num_latents:
+      raise ValueError("variant 'tfc' has N = M, got N = "
+                       f"{num_filters}, M = {num_latents}")
+    super().__init__(dict(
+        lmbda=lmbda, metric=metric, model="hyperprior",
+        num_filters=num_filters, num_latents=num_latents, variant=variant,
+        quality=quality, conv=conv))
+    self.variant = variant
+    n, m = num_filters, num_latents
+    self.analysis_transform, self.synthesis_transform = image_transforms(
+        n, m, conv)
+    # h_a on |y|: 3x3/1 N, ReLU, 5x5/2↓ N, ReLU, 5x5/2↓ N (linear, no bias).
+    self.hyper_analysis_transform = transforms.hyper_analysis(
+        [(n, 3, 1), (n, 5, 2), (n, 5, 2)], conv=conv)
+    if variant == "paper":
+      # h_s: 5x5/2↑ N, ReLU, 5x5/2↑ N, ReLU, 3x3/1 M, ReLU -> σ.
+      self.hyper_synthesis_transform = transforms.hyper_synthesis(
+          [(n, 5, 2), (n, 5, 2), (m, 3, 1)], final_activation=tf.nn.relu,
+          conv=conv)
+    else:
+      # TFC: the same with N outputs, no final ReLU, "variable" kernels; the
+      # output is the scale index.
+      self.hyper_synthesis_transform = transforms.hyper_synthesis(
+          [(n, 5, 2), (n, 5, 2), (n, 3, 1)], final_activation=None,
+          kernel_parameter="variable", conv=conv)
+    # p_z̃: a non-parametric density per channel ∗ U(-½, ½) (eq. 9).
+    self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,))
+    self.build((None, None, None, 3))
+
+  def _entropy_models(self, compression):
+    """(ŷ's Gaussian scale-table model, ẑ's factorized model)."""
+    return (tfc.LocationScaleIndexedEntropyModel(
+                tfc.NoisyNormal, NUM_SCALES, scale_fn, coding_rank=3,
+                compression=compression),
+            tfc.ContinuousBatchedEntropyModel(
+                self.hyperprior, coding_rank=3, compression=compression))
+
+  def scale_indexes(self, z_hat, y_shape):
+    """Fractional scale indexes of ŷ from ẑ: h_s(ẑ) cropped to y's (H, W);
+    σ mapped by `scale_index` (paper), or used as is (tfc)."""
+    side = self.hyper_synthesis_transform(z_hat)[:, :y_shape[0], :y_shape[1]]
+    return scale_index(side) if self.variant == "paper" else side
+
+  def coding_indexes(self, indexes):
+    """The integer table indexes that range coding uses: nearest entry
+    (paper) or truncation, as TFC's int cast of the clipped index (tfc)."""
+    indexes = tf.clip_by_value(indexes, 0., NUM_SCALES - 1.)
+    return tf.round(indexes) if self.variant == "paper" else tf.floor(indexes)
+
+  def call(self, x, training):
+    entropy_model, side_entropy_model = self._entropy_models(False)
+    x = tf.cast(x, self.compute_dtype)
+    # eq. 8: y = g_a(x), z = h_a(y); h_a takes |y| (Fig. 4).
+    y = self.analysis_transform(x)
+    z = self.hyper_analysis_transform(abs(y))
+    # eq. 8, 9: z̃ = z + u, and its rate −log₂ p_z̃(z̃).
+    z_tilde, bits_z = side_entropy_model(z, training=training)
+    # eq. 7: σ̃ = h_s(z̃), as indexes into the scale table.
+    indexes = self.scale_indexes(z_tilde, tf.shape(y)[1:3])
+    # eq. 7, 8: ỹ = y + u, and its rate −log₂ p_ỹ|z̃(ỹ | z̃).
+    y_tilde, bits_y = entropy_model(y, indexes, training=training)
+    # eq. 5: x̃ = g_s(ỹ).
+    x_tilde = self.synthesis_transform(y_tilde)
+    # eq. 10: the rates of ỹ and z̃ plus λ times the distortion.
+    return self.rate_distortion(x, x_tilde, y=bits_y, z=bits_z)
+
+  def prepare_for_compression(self):
+    self.entropy_model, self.side_entropy_model = self._entropy_models(True)
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+  def compress(self, x):
+    x, x_shape = self.prepare_image(x)
+    y = self.analysis_transform(x)
+    z = self.hyper_analysis_transform(abs(y))
+    y_shape, z_shape = tf.shape(y)[1:3], tf.shape(z)[1:3]
+    # The encoder derives σ̂ from ẑ, as the decoder will (§3).
+    z_hat = self.side_entropy_model.quantize(z)
+    indexes = self.coding_indexes(self.scale_indexes(z_hat, y_shape))
+    string = self.entropy_model.compress(y, indexes)[0]
+    side_string = self.side_entropy_model.compress(z)[0]
+    return string, side_string, x_shape, y_shape, z_shape
+
+  @tf.function(input_signature=[
+      tf.TensorSpec((), tf.string),
+      tf.TensorSpec((), tf.string),
+      tf.TensorSpec((2,), tf.int32),
+      tf.TensorSpec((2,), tf.int32),
+      tf.TensorSpec((2,), tf.int32),
+  ])
+  def decompress(self, string, side_string, x_shape, y_shape, z_shape):
+    z_hat = self.side_entropy_model.decompress(side_string[None], z_shape)
+    indexes = self.coding_indexes(self.scale_indexes(z_hat, y_shape))
+    y_hat = self.entropy_model.decompress(string[None], indexes)
+    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+  def estimate(self, x):
+    x, _ = self.prepare_image(x)
+    y = self.analysis_transform(x)
+    z_hat, bits_z = self.side_entropy_model(
+        self.hyper_analysis_transform(abs(y)), training=False)
+    indexes = self.coding_indexes(self.scale_indexes(z_hat, tf.shape(y)[1:3]))
+    _, bits_y = self.entropy_model(y, indexes, training=False)
+    return tf.reduce_sum(bits_y), tf.reduce_sum(bits_z)
+
+  def reconstruct(self, x):
+    """The quantized reconstruction g_s(ŷ), without entropy coding (for
+    tests)."""
+    x, x_shape = self.prepare_image(x)
+    y_hat = self.entropy_model.quantize(self.analysis_transform(x))
+    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+
+
+def add_model_flags(parser):
+  """The bmshj2018 train flags; also explains --lambda's default."""
+  for action in parser._actions:  # pylint: disable=protected-access
+    if action.dest == "lmbda":
+      action.help = ("Rate-distortion trade-off λ of R + λ·D. Overrides the "
+                     "λ of --quality.")
+  parser.add_argument(
+      "--model", choices=MODELS, default="hyperprior",
+      help="Entropy model of y: the scale hyperprior (§3) or the "
+           "factorized-prior baseline (§2).")
+  parser.add_argument(
+      "--quality", type=int, choices=range(1, 9), default=None,
+      metavar="{1..8}",
+      help=f"Quality level (default {DEFAULT_QUALITY}). Picks λ from "
+           "CompressAI's table for --metric (MSE: "
+           + ", ".join(str(v) for v in LAMBDAS["mse"]) + "; MS-SSIM: "
+           + ", ".join(str(v) for v in LAMBDAS["ms-ssim"]) + ") unless "
+           "--lambda is given, and the paper's N/M: 128/192 for q1-5, "
+           "192/320 for q6-8. --profile quick halves N and M (64/96, "
+           "96/160); --profile paper uses them as they are.")
+  parser.add_argument(
+      "--num_filters", type=int, default=None,
+      help="N, the channels of the hidden layers and of z (default from "
+           "--quality and --profile).")
+  parser.add_argument(
+      "--num_latents", type=int, default=None,
+      help="M, the channels of y (default from --quality and --profile; "
+           "= N with --variant tfc).")
+  parser.add_argument(
+      "--variant", choices=VARIANTS, default="paper",
+      help="Hyperprior layout. 'paper': Fig. 4, h_s ends in M channels and a "
+           "ReLU giving σ. 'tfc': TFC's models/bmshj2018.py, N = M (the "
+           "quality's M), h_s ends in N channels without ReLU, its output "
+           "used as scale indexes, 'variable' h_s kernels.")
+
+
+def resolve_args(args):
+  """Fills λ, N and M from --quality, the profile and the explicit flags."""
+  if args.variant == "tfc" and args.model != "hyperprior":
+    raise ValueError("--variant tfc applies to --model hyperprior only")
+  if args.quality is None:
+    args.quality = DEFAULT_QUALITY
+  if args.lmbda is None:
+    args.lmbda = LAMBDAS[args.metric][args.quality - 1]
+  n, m = (round(s * args.size_scale) for s in paper_sizes(args.quality))
+  if args.variant == "tfc":
+    given = {v for v in (args.num_filters, args.num_latents) if v is not None}
+    if len(given) > 1:
+      raise ValueError("--variant tfc has N = M: give --num_filters or "
+                       "--num_latents, not two different values")
+    args.num_filters = args.num_latents = given.pop() if given else m
+  else:
+    if args.num_filters is None:
+      args.num_filters = n
+    if args.num_latents is None:
+      args.num_latents = m
+  if args.num_filters <= 0 or args.num_latents <= 0:
+    raise ValueError("--num_filters and --num_latents must be positive")
+
+
+def build_model(args, conv="signal"):
+  """The model that `args` (after `resolve_args`) describe."""
+  if args.model == "factorized":
+    return FactorizedModel(
+        lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
+        num_latents=args.num_latents, quality=args.quality, conv=conv)
+  return ScaleHyperpriorModel(
+      lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
+      num_latents=args.num_latents, variant=args.variant,
+      quality=args.quality, conv=conv)
+
+
+SYSTEM = cli.System(
+    name="bmshj2018", description=__doc__, build_model=build_model,
+    add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
+    resolve_args=resolve_args)
+
+if __name__ == "__main__":
+  cli.run(SYSTEM)
