@@ -157,7 +157,7 @@ def main():
                          + conv_flops(model.synthesis_transform,
                                       (1, 16, 16, latent_shape[-1])))
 
-  weight_bytes = sum(int(np.prod(v.shape)) * v.dtype.size
+  weight_bytes = sum(int(tf.size(v)) * v.dtype.size
                      for v in loaded._module.weights)  # pylint: disable=protected-access
   saved_bytes = sum(os.path.getsize(os.path.join(d, f))
                     for d, _, files in os.walk(model_path) for f in files)
