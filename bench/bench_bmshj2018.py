@@ -40,9 +40,9 @@ def build(conv, flags):
   """The hyperprior model of the paper profile with `flags`, and its args."""
   args = cli.build_parser(bmshj2018.SYSTEM).parse_args(
       ["--model_path", "unused", "train", "--profile", "paper",
-       "--model", "hyperprior", *flags])
+       "--model", "hyperprior", "--conv", conv, *flags])
   cli.resolve_train_args(bmshj2018.SYSTEM, args)
-  return bmshj2018.build_model(args, conv=conv), args
+  return bmshj2018.build_model(args), args
 
 
 def transform_flops(model, image_shape):

@@ -314,6 +314,12 @@ def add_model_flags(parser):
            "quality's M), h_s ends in N channels without ReLU, its output "
            "used as scale indexes, 'variable' h_s kernels.")
 
+  parser.add_argument(
+      "--conv", choices=("signal", "keras"), default="signal",
+      help="Convolution layers: TFC's SignalConv2D with RDFT kernels (as "
+           "TFC's reference models), or plain Keras Conv2D/Conv2DTranspose "
+           "(faster coding on CPUs; see results/bench/bmshj2018.json).")
+
 
 def resolve_args(args):
   """Fills λ, N and M from --quality, the profile and the explicit flags."""
@@ -339,8 +345,9 @@ def resolve_args(args):
     raise ValueError("--num_filters and --num_latents must be positive")
 
 
-def build_model(args, conv="signal"):
+def build_model(args):
   """The model that `args` (after `resolve_args`) describe."""
+  conv = getattr(args, "conv", "signal")
   if args.model == "factorized":
     return FactorizedModel(
         lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
