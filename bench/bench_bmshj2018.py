@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from bench_codec import conv_flops, peak_gflops  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench_codec import conv_flops, peak_gflops, time_codec, time_train_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tfc_repro import bmshj2018, cli, data, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -66,30 +66,7 @@ def measure_codec(model, images, work):
   model.prepare_for_compression()
   path = os.path.join(work, model.config["conv"])
   savedmodel.export(model, path, {"note": "untrained, for speed only"})
-  loaded = savedmodel.LoadedModel(path)
-  loaded.decompress(loaded.compress(images[0]))  # warm-up
-  encode, decode = [], []
-  for image in images:
-    start = time.perf_counter()
-    bitstream = loaded.compress(image)
-    encode.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    decoded = loaded.decompress(bitstream)
-    decode.append(time.perf_counter() - start)
-    assert decoded.shape == image.shape
-  return encode, decode
-
-
-def measure_train_step(model, steps):
-  """Mean seconds per training step at batch 8 / 256x256, over `steps` steps
-  after 2 warm-up steps (as bench_codec.py)."""
-  model.compile(optimizer=tf.keras.optimizers.Adam(1e-4))
-  batch = tf.random.uniform((8, 256, 256, 3), 0, 255)
-  dataset = tf.data.Dataset.from_tensors(batch).repeat()
-  model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
-  start = time.perf_counter()
-  model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-  return (time.perf_counter() - start) / steps
+  return time_codec(savedmodel.LoadedModel(path), images)
 
 
 def main():
@@ -145,7 +122,7 @@ def main():
     encode, decode = measure_codec(model, images, work)
     # A fresh model to train: the exported one carries coding tables.
     model, _ = build(conv, flags)
-    step_seconds = measure_train_step(model, args.train_steps)
+    step_seconds = time_train_step(model, args.train_steps)
     report[conv] = {
         "config": model.config,
         "compress_seconds_mean": statistics.mean(encode),

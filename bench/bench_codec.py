@@ -30,11 +30,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow_compression as tfc  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from tfc_repro import cli, data, results, savedmodel, training  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfc_repro import cli, data, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def peak_gflops(repeats=5):
@@ -74,13 +73,31 @@ def conv_flops(stack, input_shape):
   return flops
 
 
-def time_calls(function, repeats):
-  times = []
-  for _ in range(repeats):
+def time_codec(loaded, images):
+  """Seconds of compress and decompress per image, after a warm-up."""
+  loaded.decompress(loaded.compress(images[0]))
+  encode, decode = [], []
+  for image in images:
     start = time.perf_counter()
-    function()
-    times.append(time.perf_counter() - start)
-  return times
+    bitstream = loaded.compress(image)
+    encode.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    decoded = loaded.decompress(bitstream)
+    decode.append(time.perf_counter() - start)
+    assert decoded.shape == image.shape
+  return encode, decode
+
+
+def time_train_step(model, steps):
+  """Mean seconds per training step at batch 8 / 256x256 (after 2 warm-up
+  steps)."""
+  model.compile(optimizer=tf.keras.optimizers.Adam(1e-4))
+  batch = tf.random.uniform((8, 256, 256, 3), 0, 255)
+  dataset = tf.data.Dataset.from_tensors(batch).repeat()
+  model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
+  start = time.perf_counter()
+  model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+  return (time.perf_counter() - start) / steps
 
 
 def main():
@@ -117,15 +134,7 @@ def main():
   peak = peak_gflops()
   paths = data.kodak_paths()[:args.images]
   images = [data.read_image(p) for p in paths]
-  loaded.decompress(loaded.compress(images[0]))  # warm-up
-  encode, decode = [], []
-  for image in images:
-    start = time.perf_counter()
-    bitstream = loaded.compress(image)
-    encode.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    loaded.decompress(bitstream)
-    decode.append(time.perf_counter() - start)
+  encode, decode = time_codec(loaded, images)
 
   shape = (1,) + images[0].shape
   latent_shape = (1, shape[1] // 16, shape[2] // 16,
@@ -145,13 +154,7 @@ def main():
     cli_times.append(time.perf_counter() - start)
 
   # Training step at batch 8 / 256x256.
-  model.compile(optimizer=tf.keras.optimizers.Adam(1e-4))
-  batch = tf.random.uniform((8, 256, 256, 3), 0, 255)
-  dataset = tf.data.Dataset.from_tensors(batch).repeat()
-  model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
-  start = time.perf_counter()
-  model.fit(dataset, steps_per_epoch=args.train_steps, epochs=1, verbose=0)
-  step_seconds = (time.perf_counter() - start) / args.train_steps
+  step_seconds = time_train_step(model, args.train_steps)
   # Forward + backward ~ 3x the forward FLOPs of the transforms.
   train_flops = 3 * 8 * (conv_flops(model.analysis_transform, (1, 256, 256, 3))
                          + conv_flops(model.synthesis_transform,
