@@ -3,7 +3,7 @@
 # profile on the photos shipped inside scikit-image, exports the SavedModel,
 # compresses and decompresses the 24 Kodak images through real files, and
 # writes results/quickstart/bls2017.json, an RD figure and a table against
-# JPEG. About 10 minutes on 2 CPU cores (plus the first installation).
+# JPEG. About 11 minutes on 2 CPU cores (plus the first installation).
 #
 # Kodak is read from $TFC_REPRO_DATA/kodak when that is set, else downloaded
 # once (with checksums) into ~/.cache/tfc_repro. Extra arguments go to

@@ -19,15 +19,16 @@ from tfc_repro import model
 from tfc_repro import transforms
 
 # Training profiles: "paper" is TFC's recipe (Adam 1e-4, 256x256 crops, batch
-# 8, 1M steps). "quick" is the best model found for about seven minutes of
-# two CPU cores (scripts/sweep_quick_profile.sh, results/README.md): at equal
-# wall time N=64 on 128x128 crops beat N=128 on 128² crops, and Adam 2e-3
-# (÷10 for the last 20 % of the steps) beat 1e-3 and 3e-4 on held-out images.
+# 8, 1M steps). "quick" is the best model found for the quickstart's budget
+# (15 minutes on two CPU cores, of which about nine train): in the sweep
+# (scripts/sweep_quick_profile.sh, results/README.md) N=64 on 128x128 crops
+# beat N=128 at equal wall time, and Adam 2e-3 (÷10 for the last 20 % of the
+# steps) beat 1e-3 and 3e-4 on held-out images.
 PROFILES = {
     "paper": dict(num_filters=128, patchsize=256, batchsize=8,
                   steps=1_000_000, lr=1e-4, lr_decay_steps=()),
     "quick": dict(num_filters=64, patchsize=128, batchsize=8,
-                  steps=2000, lr=2e-3, lr_decay_steps=(0.8,)),
+                  steps=3500, lr=2e-3, lr_decay_steps=(0.8,)),
 }
 
 
