@@ -53,6 +53,15 @@ def test_interrupted_run_resumes_where_it_stopped(train_dir, tmp_path):
   assert info["steps"] == 15
 
 
+def test_trains_exactly_the_steps_asked(train_dir, tmp_path):
+  args = train_args(bls2017.SYSTEM, [
+      "--model_path", str(tmp_path / "m"), "train", "--train_glob", train_dir,
+      "--num_filters", "4", "--patchsize", "32", "--batchsize", "2",
+      "--steps", "7", "--steps_per_epoch", "3"])
+  _, info = training.build_and_fit(bls2017.SYSTEM, args)
+  assert info["steps"] == 7
+
+
 def test_nan_guard_stops_with_a_clear_error():
   model = bls2017.BLS2017Model(num_filters=4)
   model.compile(optimizer=tf.keras.optimizers.Adam())

@@ -34,6 +34,19 @@ class NanGuard(tf.keras.callbacks.Callback):
           "completed epoch is kept in --train_path)")
 
 
+class StopAtStep(tf.keras.callbacks.Callback):
+  """Ends training after exactly `steps` optimizer steps (Keras epochs are
+  whole, so the last epoch may be cut short)."""
+
+  def __init__(self, steps):
+    super().__init__()
+    self.steps = steps
+
+  def on_train_batch_end(self, batch, logs=None):
+    if int(self.model.optimizer.iterations.numpy()) >= self.steps:
+      self.model.stop_training = True
+
+
 def make_strategy(name, logical_cpus=0):
   """`default`, `mirrored` (all local GPUs, or the logical CPUs) or
   `multiworker` (the cluster described by TF_CONFIG)."""
@@ -110,6 +123,7 @@ def build_and_fit(system, args, extra_callbacks=()):
   train_path = args.train_path or args.model_path + ".train"
   callbacks = [
       NanGuard(),
+      StopAtStep(args.steps),
       tf.keras.callbacks.BackupAndRestore(os.path.join(train_path, "backup")),
       tf.keras.callbacks.TensorBoard(os.path.join(train_path, "logs"),
                                      update_freq="epoch"),
