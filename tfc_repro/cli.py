@@ -171,10 +171,6 @@ def resolve_train_args(system, args):
     raise ValueError("give either --train_glob or --tfds, not both")
 
 
-def _default_output(path, suffix):
-  return path + suffix
-
-
 def load_model(system, path):
   """Loads an exported model and checks that it belongs to `system`."""
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
@@ -200,7 +196,7 @@ def command_compress(system, args):
   image = data.read_image(args.input_file)
   model = load_model(system, args.model_path)
   bitstream = model.compress(image)
-  output = args.output_file or _default_output(args.input_file, ".tfci")
+  output = args.output_file or args.input_file + ".tfci"
   num_bytes = container.write(output, bitstream)
   height, width = image.shape[:2]
   print(f"{output}: {num_bytes} bytes, "
@@ -218,7 +214,7 @@ def command_decompress(system, args):
         f"file was made by system {bitstream.system!r}, not {system.name!r}")
   model = load_model(system, args.model_path)
   image = model.decompress(bitstream)
-  output = args.output_file or _default_output(args.input_file, ".png")
+  output = args.output_file or args.input_file + ".png"
   data.write_png(output, image)
   print(f"{output}: {image.shape[1]}x{image.shape[0]}")
 

@@ -18,7 +18,6 @@ from tfc_repro import container
 from tfc_repro import data
 from tfc_repro import metrics
 from tfc_repro import results
-from tfc_repro import savedmodel
 
 
 def evaluate_model(model, image_paths, reconstructions=None, progress=True):
@@ -73,10 +72,8 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
 
 def evaluate_models(models, image_paths, output, name=None, dataset=None,
                     reconstructions=None):
-  """Evaluates models (`savedmodel.LoadedModel`s or their paths; one RD point
-  each) and writes the results JSON."""
-  models = [savedmodel.LoadedModel(m) if isinstance(m, str) else m
-            for m in models]
+  """Evaluates `savedmodel.LoadedModel`s (one RD point each) and writes the
+  results JSON."""
   systems = sorted({m.system for m in models})
   points = []
   for model in models:
