@@ -14,7 +14,12 @@ Measures, on this machine:
   * SavedModel size against the bytes of the weights it holds.
 
 Without --model_path an untrained model of the paper's size is exported to a
-temporary directory: speed does not depend on training.
+temporary directory: speed does not depend on training. Exported models code
+with frozen plain convolutions (`transforms.freeze_transform`: the kernels
+evaluated once from their RDFT parameters at export, instead of on every
+call), so the coding times are those of the frozen model; the training step
+is timed on a fresh model with the RDFT `SignalConv2D` layers, as training
+runs.
 """
 
 import argparse
@@ -33,7 +38,7 @@ sys.path.insert(0, ROOT)
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow_compression as tfc  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from tfc_repro import cli, data, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfc_repro import cli, data, results, savedmodel, transforms  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def peak_gflops(repeats=5):
@@ -55,12 +60,13 @@ def peak_gflops(repeats=5):
 
 
 def conv_flops(stack, input_shape):
-  """FLOPs (2 per multiply-add) of the convolutions and GDNs of a stack."""
+  """FLOPs (2 per multiply-add) of the convolutions and GDNs of a stack
+  (of `SignalConv2D` layers, or their frozen copies)."""
   flops = 0
   x = tf.zeros(input_shape)
   for layer in stack.layers:
     y = layer(x)
-    if isinstance(layer, tfc.SignalConv2D):
+    if isinstance(layer, (tfc.SignalConv2D, transforms.FrozenSignalConv2D)):
       kh, kw = layer.kernel_support
       c_in, c_out = x.shape[-1], y.shape[-1]
       # Multiply-adds happen at the high-resolution side of the layer.
@@ -153,8 +159,10 @@ def main():
                     output_file], check=True, env=env, capture_output=True)
     cli_times.append(time.perf_counter() - start)
 
-  # Training step at batch 8 / 256x256.
-  step_seconds = time_train_step(model, args.train_steps)
+  # Training step at batch 8 / 256x256, on a fresh model: the exported one
+  # has frozen transforms, which do not train.
+  step_seconds = time_train_step(system.build_model(train_args),
+                                 args.train_steps)
   # Forward + backward ~ 3x the forward FLOPs of the transforms.
   train_flops = 3 * 8 * (conv_flops(model.analysis_transform, (1, 256, 256, 3))
                          + conv_flops(model.synthesis_transform,

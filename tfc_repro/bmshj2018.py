@@ -317,8 +317,9 @@ def add_model_flags(parser):
   parser.add_argument(
       "--conv", choices=("signal", "keras"), default="signal",
       help="Convolution layers: TFC's SignalConv2D with RDFT kernels (as "
-           "TFC's reference models), or plain Keras Conv2D/Conv2DTranspose "
-           "(faster coding on CPUs; see results/bench/bmshj2018.json).")
+           "TFC's reference models; the exported model runs them as frozen "
+           "plain convolutions), or plain Keras Conv2D/Conv2DTranspose "
+           "(for comparison; see results/bench/bmshj2018.json).")
 
 
 def resolve_args(args):

@@ -14,9 +14,12 @@ A paper module subclasses `CompressionModel` and writes, like TFC's
     each latent of `latent_names`, in that order.
 
 The base class keeps the loss bookkeeping, the distortion measures, the
-training step and the padding to the model's stride.
+training step and the padding to the model's stride, and
+`freeze_transforms()`, which export calls: it swaps the transforms' RDFT
+`SignalConv2D` layers for frozen plain convolutions (`transforms.py`).
 """
 
+import inspect
 import json
 
 import tensorflow as tf
@@ -125,6 +128,52 @@ class CompressionModel(tf.keras.Model):
 
   def prepare_for_compression(self):
     raise NotImplementedError
+
+  def freeze_transforms(self, up_method="auto"):
+    """Replaces the transforms by frozen copies for coding, in place.
+
+    Every attribute that is a Keras Sequential holding `tfc.SignalConv2D`
+    layers (analysis_transform, synthesis_transform, hyper_analysis_transform,
+    hyper_synthesis_transform, ...) becomes `transforms.freeze_transform` of
+    it: the same function of the current weights, computed with plain
+    convolutions. The model then codes faster but its transforms no longer
+    train; call it after training, before export (`savedmodel.export` does).
+    Checkpoints of training are unaffected: they are written by, and restored
+    into, models with `SignalConv2D` layers.
+
+    The model's `tf.function`s (`compress`, `decompress`, `estimate`, ...)
+    are made anew: traces made before would keep the old layers. Returns the
+    names of the replaced attributes (none when called again, or for
+    conv="keras" models).
+    """
+    replaced = []
+    for name, value in list(vars(self).items()):
+      if (isinstance(value, tf.keras.Sequential) and
+          transforms.has_signal_convs(value)):
+        setattr(self, name, transforms.freeze_transform(value, up_method))
+        replaced.append(name)
+    if replaced:
+      self._retrace_functions()
+    return replaced
+
+  def _retrace_functions(self):
+    """Gives the model fresh copies of the `tf.function` methods of its
+    classes (up to CompressionModel), as instance attributes: the class's
+    Function keeps its per-instance traces and they can't be cleared."""
+    names = set()
+    for cls in type(self).__mro__:
+      if not issubclass(cls, CompressionModel):
+        continue
+      names.update(name for name, value in vars(cls).items()
+                   if isinstance(value, tf.types.experimental.GenericFunction))
+    for name in sorted(names):
+      function = inspect.getattr_static(type(self), name)
+      if not isinstance(function, tf.types.experimental.GenericFunction):
+        continue  # overridden by a plain method
+      # Not tracked by Keras (not a layer or weight of the model).
+      object.__setattr__(self, name, tf.function(
+          function.python_function.__get__(self),
+          input_signature=function.input_signature))
 
   def prepare_image(self, x):
     """uint8 (H, W, 3) -> float batch padded to the stride, and (H, W)."""

@@ -2,10 +2,12 @@
 
 The exported SavedModel holds only what coding needs: the `compress`,
 `decompress` and `estimate` functions, the weights they use (no optimizer
-state) and a JSON metadata record (system, λ, metric, configuration, training
-steps and data, ...). It loads with `tf.saved_model.load` alone, without any
-Python model code, and `LoadedModel` turns it into a file codec that writes
-and checks the shared bitstream container.
+state; the transforms' kernels frozen as plain convolution kernels, see
+`CompressionModel.freeze_transforms`) and a JSON metadata record (system, λ,
+metric, configuration, training steps and data, ...). It loads with
+`tf.saved_model.load` alone, without any Python model code, and `LoadedModel`
+turns it into a file codec that writes and checks the shared bitstream
+container.
 """
 
 import hashlib
@@ -37,9 +39,20 @@ def _model_id(config, variables):
   return digest.digest()[:8]
 
 
-def export(model, path, training_info=None):
-  """Writes `model` (after `prepare_for_compression`) as a SavedModel."""
+def export(model, path, training_info=None, freeze=True):
+  """Writes `model` (after `prepare_for_compression`) as a SavedModel.
+
+  With `freeze` (the default) the model's transforms are first replaced, in
+  place, by frozen copies (`model.freeze_transforms()`): the SavedModel runs
+  plain convolutions with the current kernels instead of recomputing them
+  from their RDFT parameters on every call, 2-3x faster on CPU. The model
+  then codes as the SavedModel does, but its transforms no longer train.
+  `freeze=False` exports the `SignalConv2D` layers as they are (for speed
+  comparisons).
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if freeze:
+    model.freeze_transforms()
   functions = {name: getattr(model, name)
                for name in ("compress", "decompress", "estimate")}
   variables = {}
