@@ -7,18 +7,22 @@
 #
 # Kodak is read from $TFC_REPRO_DATA/kodak when that is set, else downloaded
 # once (with checksums) into ~/.cache/tfc_repro. Extra arguments go to
-# `bls2017 train` (e.g. --steps 200 for a faster smoke run).
+# `train` (e.g. --steps 200 for a faster smoke run).
+#
+# SYSTEM=bmshj2018 or SYSTEM=lee2019 runs the same job with that system's
+# quick profile instead (default quality 3).
 source "$(dirname "$0")/env.sh"
+system=${SYSTEM:-bls2017}
 set -x
-model=models/quickstart/bls2017
+model=models/quickstart/$system
 out=results/quickstart
 # A new run each time: drop a previous model and its resume checkpoints.
 rm -rf "$model" "$model.train"
-python -m tfc_repro.bls2017 --model_path "$model" train --profile quick --seed 1 "$@"
-python -m tfc_repro.bls2017 --model_path "$model" evaluate --images kodak \
-  --output "$out/bls2017.json" --reconstructions "$out/reconstructions"
-python -m tfc_repro.figures bls2017 --output "$out"
+python -m "tfc_repro.$system" --model_path "$model" train --profile quick --seed 1 "$@"
+python -m "tfc_repro.$system" --model_path "$model" evaluate --images kodak \
+  --output "$out/$system.json" --reconstructions "$out/reconstructions"
+python -m tfc_repro.figures "$system" --output "$out"
 set +x
 echo
-echo "Kodak, bls2017 (quick profile) against JPEG (results/kodak/jpeg.json):"
-python -m tfc_repro.bdrate results/kodak/jpeg.json "$out/bls2017.json"
+echo "Kodak, $system (quick profile) against JPEG (results/kodak/jpeg.json):"
+python -m tfc_repro.bdrate results/kodak/jpeg.json "$out/$system.json"

@@ -93,7 +93,11 @@ def build_parser(system):
                      help="Adam learning rate.")
   train.add_argument("--lr_decay_steps", type=_float_tuple, default=None,
                      help="Fractions of the steps at which the learning rate "
-                          "is divided by 10, e.g. '0.7,0.9' ('' for none).")
+                          "is multiplied by --lr_decay_factor, e.g. "
+                          "'0.7,0.9' ('' for none).")
+  train.add_argument("--lr_decay_factor", type=float, default=None,
+                     help="Learning-rate factor at each --lr_decay_steps "
+                          "fraction (default from --profile, else 0.1).")
   train.add_argument("--validation_batches", type=int, default=4,
                      help="Validation batches (tfds data sets only).")
   train.add_argument("--train_path", default=None,

@@ -66,13 +66,13 @@ def make_strategy(name, logical_cpus=0):
   raise ValueError(f"unknown strategy {name!r}")
 
 
-def learning_rate(lr, steps, decay_fractions):
-  """Constant `lr`, divided by 10 at each fraction of `steps` in
+def learning_rate(lr, steps, decay_fractions, factor=0.1):
+  """Constant `lr`, multiplied by `factor` at each fraction of `steps` in
   `decay_fractions` (e.g. (0.7, 0.9))."""
   if not decay_fractions:
     return lr
   boundaries = [int(f * steps) for f in decay_fractions]
-  values = [lr * 0.1 ** i for i in range(len(boundaries) + 1)]
+  values = [lr * factor ** i for i in range(len(boundaries) + 1)]
   return tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries,
                                                               values)
 
@@ -114,7 +114,9 @@ def build_and_fit(system, args, extra_callbacks=()):
     tf.keras.utils.set_random_seed(args.seed)
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
-  schedule = learning_rate(args.lr, args.steps, args.lr_decay_steps)
+  decay_factor = getattr(args, "lr_decay_factor", None) or 0.1
+  schedule = learning_rate(args.lr, args.steps, args.lr_decay_steps,
+                           decay_factor)
   with strategy.scope():
     model = system.build_model(args)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=schedule))
@@ -139,14 +141,16 @@ def build_and_fit(system, args, extra_callbacks=()):
       steps=int(model.optimizer.iterations.numpy()),
       train_data=data_description, profile=args.profile,
       patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
-      lr_decay_steps=list(args.lr_decay_steps), seed=args.seed,
+      lr_decay_steps=list(args.lr_decay_steps), lr_decay_factor=decay_factor,
+      seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1))
   return model, info
 
 
 def export(model, info, model_path, strategy=None):
-  """Builds the range coding tables and writes the SavedModel (chief only)."""
+  """Builds the range coding tables and writes the SavedModel (chief only),
+  with the transforms frozen to plain convolutions (`savedmodel.export`)."""
   model.prepare_for_compression()
   if strategy is None or _is_chief(strategy):
     return savedmodel.export(model, model_path, info)

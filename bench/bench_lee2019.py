@@ -1,0 +1,194 @@
+"""Speed of lee2019's wavefront coding, recorded in results/bench/.
+
+    python bench/bench_lee2019.py [--quality 3] [--images 4] [--model_path M]
+
+Measures on this machine, for Kodak images, with the model of the paper's size
+(q1-5: N=128, M=192, f 640 wide; an untrained model unless --model_path
+gives an exported one — speed hardly depends on training):
+  * compress and decompress seconds per image with the exported model loaded
+    (`LoadedModel`, the CLI's path), mean over --images after a warm-up;
+  * the same for the per-position reference path (`compress_reference`,
+    `decompress_reference`: the same coding order, one position and one
+    per-window f per step) on one image, and the ratio;
+  * the parts of one wavefront decode: h_s and f's c′ part, gathering the
+    windows, f on the windows, range decoding, g_s;
+  * the number of sequential steps (W + 2H − 2 against W·H).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tensorflow_compression.python.ops import gen_ops  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from bench_codec import peak_gflops, time_codec  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfc_repro import cli, data, gaussian_coder, lee2019, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def seconds(function, repeats=3):
+  """Best wall time of `function()` over `repeats` runs after a warm-up."""
+  function()
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    function()
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
+def decode_parts(model, string, side_string, y_shape, z_shape):
+  """Seconds of the parts of one wavefront decode, each run on its own."""
+  # pylint: disable=protected-access
+  z_hat = model.side_entropy.decompress(side_string[None], z_shape)
+  contexts = model._contexts(z_hat, y_shape)
+  y_hat = model._decode_context_latents(string, y_shape, contexts, False)
+  positions, starts = lee2019.wavefront_schedule(y_shape[0], y_shape[1])
+  y_padded = tf.pad(tf.cast(y_hat, tf.float64), [(3, 0), (2, 1), (0, 0)])
+  taps = tf.constant(lee2019._VISIBLE_TAPS)
+  steps = int(tf.size(starts)) - 1
+
+  @tf.function
+  def gather_only():
+    total = tf.constant(0., tf.float64)
+    for step in tf.range(steps):
+      at = positions[starts[step]:starts[step + 1]]
+      total += tf.reduce_sum(tf.gather_nd(y_padded, at[:, None] + taps[None]))
+    return total
+
+  windows = [tf.gather_nd(y_padded, positions[starts[s]:starts[s + 1], None] +
+                          taps[None]) for s in range(steps)]
+  context_rows = [tf.gather_nd(contexts["context_part"],
+                               positions[starts[s]:starts[s + 1]])
+                  for s in range(steps)]
+
+  @tf.function
+  def f_only():
+    return [model.context_model.from_taps(w, c, contexts["weights"])
+            for w, c in zip(windows, context_rows)]
+
+  cells = [gaussian_coder.cells(*params) for params in f_only()]
+
+  @tf.function
+  def range_decode_only():
+    handle = gen_ops.create_range_decoder(string, model.cdf)
+    for cell, _ in cells:
+      handle, _ = gen_ops.entropy_decode_index(handle, cell, tf.shape(cell),
+                                               tf.int32)
+    return gen_ops.entropy_decode_finalize(handle)
+
+  y_float = tf.cast(y_hat, tf.float32)[None]
+  return {
+      "h_s_and_context_part": seconds(
+          tf.function(lambda: model._contexts(z_hat, y_shape))),
+      "gather_windows": seconds(gather_only),
+      "f_on_windows": seconds(f_only),
+      "range_decoding": seconds(range_decode_only),
+      "g_s": seconds(tf.function(lambda: model.synthesis_transform(y_float))),
+      "whole_context_loop": seconds(tf.function(
+          lambda: model._decode_context_latents(string, y_shape, contexts,
+                                                False))),
+      "wavefront_steps": steps,
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--quality", type=int, default=3)
+  parser.add_argument("--model_path", default=None,
+                      help="An exported lee2019 model (default: untrained).")
+  parser.add_argument("--images", type=int, default=4,
+                      help="Kodak images to time the wavefront path on.")
+  parser.add_argument("--output", default=os.path.join(
+      ROOT, "results", "bench", "lee2019.json"))
+  args = parser.parse_args()
+
+  images = [data.read_image(p) for p in data.kodak_paths()[:args.images]]
+  peak = peak_gflops()
+  train_args = cli.build_parser(lee2019.SYSTEM).parse_args(
+      ["train", "--profile", "paper", "--quality", str(args.quality)])
+  cli.resolve_train_args(lee2019.SYSTEM, train_args)
+  tf.keras.utils.set_random_seed(1)
+  model = lee2019.build_model(train_args)
+  model.prepare_for_compression()
+  path = args.model_path
+  if path is None:
+    path = os.path.join(tempfile.mkdtemp(), "lee2019")
+    savedmodel.export(model, path, {"note": "untrained, for speed only"})
+  loaded = savedmodel.LoadedModel(path)
+  encode, decode = time_codec(loaded, images)
+  print(f"wavefront (exported): compress {statistics.mean(encode):.3f} s, "
+        f"decompress {statistics.mean(decode):.3f} s", flush=True)
+
+  # The in-process model, both paths, on the first image.
+  image = images[0]
+  outputs = model.compress(image)
+  count = len(model.latent_names)
+  wavefront_encode = seconds(lambda: model.compress(image), repeats=2)
+  wavefront_decode = seconds(lambda: model.decompress(*outputs), repeats=2)
+  start = time.perf_counter()
+  reference = model.compress_reference(image)
+  reference_encode = time.perf_counter() - start
+  start = time.perf_counter()
+  decoded = model.decompress_reference(*outputs)
+  reference_decode = time.perf_counter() - start
+  same = all(a.numpy() == b.numpy() for a, b in zip(outputs[:count],
+                                                    reference[:count]))
+  same = same and bool(tf.reduce_all(decoded == model.decompress(*outputs)))
+  print(f"reference: compress {reference_encode:.2f} s, decompress "
+        f"{reference_decode:.2f} s, same file and image: {same}", flush=True)
+  parts = decode_parts(model, outputs[0], outputs[count - 1],
+                       outputs[count + 1], outputs[count + 2])
+  height, width = (int(v) for v in outputs[count + 1])
+  report = {
+      "system": "lee2019",
+      "machine": results.machine_info(),
+      "peak_gflops": peak,
+      "model": path if args.model_path else "untrained, paper size",
+      "config": model.config,
+      "kodak_images": len(images),
+      "image_shape": list(image.shape),
+      "latent_shape": [height, width],
+      "sequential_steps": {"wavefront": width + 2 * height - 2,
+                           "per_position": width * height},
+      "exported": {
+          "compress_seconds_mean": statistics.mean(encode),
+          "decompress_seconds_mean": statistics.mean(decode),
+          "compress_seconds_all": encode,
+          "decompress_seconds_all": decode,
+      },
+      "in_process_first_image": {
+          "wavefront_compress_seconds": wavefront_encode,
+          "wavefront_decompress_seconds": wavefront_decode,
+          "reference_compress_seconds": reference_encode,
+          "reference_decompress_seconds": reference_decode,
+          "compress_speedup": reference_encode / wavefront_encode,
+          "decompress_speedup": reference_decode / wavefront_decode,
+          "reference_decodes_the_same_file": same,
+      },
+      "decode_parts_seconds": parts,
+      "command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
+      "load_average_after": os.getloadavg(),
+      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+  }
+  os.makedirs(os.path.dirname(args.output), exist_ok=True)
+  with open(args.output, "w") as f:
+    json.dump(report, f, indent=2)
+    f.write("\n")
+  print(json.dumps({k: report[k] for k in (
+      "exported", "in_process_first_image", "decode_parts_seconds")},
+                   indent=2))
+  print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+  main()
