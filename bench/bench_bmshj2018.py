@@ -12,7 +12,7 @@ same architecture (`transforms.py`, conv="keras"):
     what users get: `savedmodel.export` freezes the `SignalConv2D` layers
     into plain convolutions holding the kernels evaluated once
     (`transforms.freeze_transform`), since recomputing every kernel from its
-    RDFT parameters on each call made coding ~2.5x slower. The
+    RDFT parameters on each call made coding about twice as slow. The
     "signal_unfrozen" row times the same model exported with its
     `SignalConv2D` layers as they are (`export(..., freeze=False)`), for
     comparison (coding only);

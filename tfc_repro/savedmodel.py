@@ -45,8 +45,9 @@ def export(model, path, training_info=None, freeze=True):
   With `freeze` (the default) the model's transforms are first replaced, in
   place, by frozen copies (`model.freeze_transforms()`): the SavedModel runs
   plain convolutions with the current kernels instead of recomputing them
-  from their RDFT parameters on every call, 2-3x faster on CPU. The model
-  then codes as the SavedModel does, but its transforms no longer train.
+  from their RDFT parameters on every call: coding about twice as fast on
+  CPU (bench/bench_bmshj2018.py). The model then codes as the SavedModel
+  does, but its transforms no longer train.
   `freeze=False` exports the `SignalConv2D` layers as they are (for speed
   comparisons).
   """
