@@ -271,6 +271,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
     _, bits_y = self.entropy_model(y, indexes, training=False)
     return tf.reduce_sum(bits_y), tf.reduce_sum(bits_z)
 
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
     """The quantized reconstruction g_s(ŷ), without entropy coding (for
     tests)."""

@@ -4,7 +4,9 @@ For every image: compress to a bitstream file, read the file back, decompress,
 and measure bpp from the file's bytes (and without the container's bytes),
 the model's estimated bpp per latent, PSNR and MS-SSIM of the 8-bit RGB
 reconstruction (`tfc_repro.metrics`), and encode and decode seconds (model
-already loaded and warmed up; file I/O and container included).
+already loaded and warmed up; file I/O and container included). For models
+that export `reconstruct`, "exact" says whether the decoded file equals the
+model's reconstruction g_s(ŷ) bit for bit (lossless entropy coding).
 """
 
 import os
@@ -61,11 +63,16 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
       for latent, string in zip(model.latents, bitstream.strings):
         row[f"bpp-{latent}"] = bpp(len(string))
         row[f"bpp-{latent}-estimate"] = estimate[latent] / (height * width)
+      expected = model.reconstruct(image)
+      if expected is not None:
+        row["exact"] = bool(np.array_equal(expected, reconstruction))
       per_image.append(row)
       if progress:
         print(f"[{index + 1}/{len(image_paths)}] {name}: {row['bpp']:.4f} bpp, "
               f"{row['psnr-rgb']:.2f} dB, enc {encoding_time:.2f} s, "
-              f"dec {decoding_time:.2f} s", file=sys.stderr, flush=True)
+              f"dec {decoding_time:.2f} s"
+              + ("" if row.get("exact", True) else ", NOT EXACT"),
+              file=sys.stderr, flush=True)
   metadata = dict(model.metadata, model_path=os.path.abspath(model.path))
   return {"metadata": metadata, "per_image": per_image}
 
@@ -98,14 +105,16 @@ def format_table(document):
   """A short text table of a results document."""
   lines = [f"{document['name']}: {document.get('dataset') or ''}",
            f"{'lambda':>10} {'steps':>8} {'bpp':>8} {'PSNR':>8} {'MS-SSIM':>8}"
-           f" {'enc s':>7} {'dec s':>7}"]
+           f" {'enc s':>7} {'dec s':>7} {'exact':>7}"]
   res = document["results"]
   for i, point in enumerate(document["points"]):
     meta = point["metadata"]
     value = lambda key: res[key][i] if res[key][i] is not None else float("nan")  # pylint: disable=cell-var-from-loop
+    checked = [r["exact"] for r in point["per_image"] if "exact" in r]
+    exact = f"{sum(checked)}/{len(checked)}" if checked else "-"
     lines.append(
         f"{meta.get('lmbda', float('nan')):>10.4g} {meta.get('steps', 0):>8} "
         f"{value('bpp'):>8.4f} {value('psnr-rgb'):>8.3f} "
         f"{value('ms-ssim-rgb'):>8.4f} {value('encoding_time'):>7.3f} "
-        f"{value('decoding_time'):>7.3f}")
+        f"{value('decoding_time'):>7.3f} {exact:>7}")
   return "\n".join(lines)

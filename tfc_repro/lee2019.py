@@ -497,6 +497,7 @@ class ContextAdaptiveModel(model.CompressionModel):
     _, bits = self.latent_bits(self.analysis_transform(x), training=False)
     return tuple(tf.reduce_sum(bits[name]) for name in self.latent_names)
 
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
     """g_s(round(y)) without entropy coding (for tests)."""
     x, x_shape = self.prepare_image(x)

@@ -226,6 +226,7 @@ class FactorizedPriorModel(CompressionModel):
     _, bits = self.entropy_model(self.analysis_transform(x), training=False)
     return (tf.reduce_sum(bits),)
 
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
     """The quantized reconstruction, without entropy coding (for tests)."""
     x, x_shape = self.prepare_image(x)

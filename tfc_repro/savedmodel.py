@@ -54,8 +54,11 @@ def export(model, path, training_info=None, freeze=True):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if freeze:
     model.freeze_transforms()
+  # `reconstruct` (g_s of the quantized latents, no entropy coding) lets
+  # evaluation check that decoding a file gives exactly the model's image.
   functions = {name: getattr(model, name)
-               for name in ("compress", "decompress", "estimate")}
+               for name in ("compress", "decompress", "estimate",
+                            "reconstruct") if hasattr(model, name)}
   variables = {}
   for function in functions.values():
     for variable in function.get_concrete_function().variables:
@@ -176,6 +179,15 @@ class LoadedModel:
     if image.shape[:2] != tuple(bitstream.image_shape):
       raise container.ContainerError("decoded image has the wrong size")
     return image
+
+  def reconstruct(self, image):
+    """The model's reconstruction without entropy coding (RGB uint8), or
+    None for models exported without it."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if not hasattr(self._module, "reconstruct"):
+      return None
+    return self._module.reconstruct(
+        tf.constant(np.asarray(image, np.uint8))).numpy()
 
   def estimate_bits(self, image):
     """The model's estimated bits for each latent: {name: bits}."""
