@@ -288,7 +288,7 @@ def _export(path, quality, train_dir):
       "--context_filters", "32", "--patchsize", "64", "--batchsize", "2",
       "--steps", "4", "--steps_per_epoch", "4", "--seed", "1"])
   model, info = training.build_and_fit(lee2019.SYSTEM, args)
-  training.export(model, info, path)
+  training.export(model, info, path, reconstruct=True)
   return savedmodel.LoadedModel(path)
 
 
@@ -312,7 +312,7 @@ def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path):
       "tfc_repro.lee2019", "--model_path", model_path, "train",
       "--train_glob", train_dir, "--num_filters", "16", "--num_latents", "8",
       "--context_filters", "32", "--patchsize", "64", "--batchsize", "2",
-      "--steps", "6", "--steps_per_epoch", "3")
+      "--steps", "6", "--steps_per_epoch", "3", "--export_reconstruct")
   assert result.returncode == 0, result.stderr
   image_path = os.path.join(train_dir, "img0.png")
   bitstream = str(tmp_path / "img.tfci")

@@ -148,12 +148,13 @@ def build_and_fit(system, args, extra_callbacks=()):
   return model, info
 
 
-def export(model, info, model_path, strategy=None):
+def export(model, info, model_path, strategy=None, reconstruct=False):
   """Builds the range coding tables and writes the SavedModel (chief only),
   with the transforms frozen to plain convolutions (`savedmodel.export`)."""
   model.prepare_for_compression()
   if strategy is None or _is_chief(strategy):
-    return savedmodel.export(model, model_path, info)
+    return savedmodel.export(model, model_path, info,
+                             reconstruct=reconstruct)
   return info
 
 
@@ -161,7 +162,8 @@ def train(system, args):
   """Trains `system`'s model as `args` say and exports it; returns metadata."""
   model, info = build_and_fit(system, args)
   return export(model, info, args.model_path,
-                model.distribute_strategy)
+                model.distribute_strategy,
+                reconstruct=getattr(args, "export_reconstruct", False))
 
 
 def _is_chief(strategy):
