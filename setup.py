@@ -27,5 +27,5 @@ setuptools.setup(
         # The embedded default training photos ship inside scikit-image.
         "scikit-image",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "pytest-xdist"]},
 )

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs the test suite (creating .venv first if needed). Extra arguments go to
-# pytest, e.g. `bash scripts/test.sh -m "not slow"` for the fast tests only.
+# Runs the test suite (creating .venv first if needed) on two processes
+# (pytest-xdist; much of a test's time is single-threaded tracing and
+# SavedModel serialization). Extra arguments go to pytest, e.g.
+# `bash scripts/test.sh -m "not slow"` for the fast tests only, or `-n 0` for
+# one process.
 source "$(dirname "$0")/env.sh"
-python -m pytest -q tests "$@"
+python -m pytest -q -n "${TEST_WORKERS:-2}" tests "$@"

@@ -280,21 +280,17 @@ def test_loss_decreases(train_dir):
 # -- Export and CLI -----------------------------------------------------------------
 
 
-def _export(path, quality, train_dir):
-  args = train_args(lee2019.SYSTEM, [
-      "--model_path", path, "train", "--train_glob", train_dir,
-      "--quality", str(quality), "--num_filters", "16", "--num_latents", "8",
-      "--num_hybrid_latents", "4" if quality > 5 else "0",
-      "--context_filters", "32", "--patchsize", "64", "--batchsize", "2",
-      "--steps", "4", "--steps_per_epoch", "4", "--seed", "1"])
-  model, info = training.build_and_fit(lee2019.SYSTEM, args)
-  training.export(model, info, path, reconstruct=True)
+def _export(path, quality, hybrid=0):
+  """A tiny untrained model of `quality`, exported with `reconstruct`."""
+  model_class = HybridModel if hybrid else ContextAdaptiveModel
+  model = tiny(model_class, hybrid=hybrid, quality=quality)
+  training.export(model, {"steps": 0}, path, reconstruct=True)
   return savedmodel.LoadedModel(path)
 
 
-def test_exported_models_and_files_of_another_quality(train_dir, tmp_path):
-  base = _export(str(tmp_path / "q2"), 2, train_dir)
-  hybrid = _export(str(tmp_path / "q7"), 7, train_dir)
+def test_exported_models_and_files_of_another_quality(tmp_path):
+  base = _export(str(tmp_path / "q2"), 2)
+  hybrid = _export(str(tmp_path / "q7"), 7, hybrid=4)
   assert base.latents == ("y", "z") and hybrid.latents == ("y1", "y2", "z")
   image = smooth_image(50, 70, seed=9)
   for model in (base, hybrid):
@@ -327,7 +323,7 @@ def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path):
   assert result.returncode == 0, result.stderr
   output = str(tmp_path / "r.json")
   result = run_cli("tfc_repro.lee2019", "--model_path", model_path,
-                   "evaluate", "--images", train_dir, "--output", output)
+                   "evaluate", "--images", image_path, "--output", output)
   assert result.returncode == 0, result.stderr
   with open(output) as f:
     row = json.load(f)["points"][0]["per_image"][0]
