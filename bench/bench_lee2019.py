@@ -49,7 +49,7 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
   """Seconds of the parts of one wavefront decode, each run on its own."""
   # pylint: disable=protected-access
   z_hat = model.side_entropy.decompress(side_string[None], z_shape)
-  contexts = model._contexts(z_hat, y_shape)
+  contexts = model._contexts(z_hat, y_shape, False)
   y_hat = model._decode_context_latents(string, y_shape, contexts, False)
   positions, starts = lee2019.wavefront_schedule(y_shape[0], y_shape[1])
   y_padded = tf.pad(tf.cast(y_hat, tf.float64), [(3, 0), (2, 1), (0, 0)])
@@ -88,7 +88,7 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
   y_float = tf.cast(y_hat, tf.float32)[None]
   return {
       "h_s_and_context_part": seconds(
-          tf.function(lambda: model._contexts(z_hat, y_shape))),
+          tf.function(lambda: model._contexts(z_hat, y_shape, False))),
       "gather_windows": seconds(gather_only),
       "f_on_windows": seconds(f_only),
       "range_decoding": seconds(range_decode_only),

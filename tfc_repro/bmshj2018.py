@@ -281,11 +281,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
 
 
 def add_model_flags(parser):
-  """The bmshj2018 train flags; also explains --lambda's default."""
-  for action in parser._actions:  # pylint: disable=protected-access
-    if action.dest == "lmbda":
-      action.help = ("Rate-distortion trade-off λ of R + λ·D. Overrides the "
-                     "λ of --quality.")
+  """The bmshj2018 train flags."""
   parser.add_argument(
       "--model", choices=MODELS, default="hyperprior",
       help="Entropy model of y: the scale hyperprior (§3) or the "
@@ -363,7 +359,9 @@ def build_model(args):
 SYSTEM = cli.System(
     name="bmshj2018", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args)
+    resolve_args=resolve_args,
+    lambda_help=("Rate-distortion trade-off λ of R + λ·D. Overrides the "
+                 "λ of --quality."))
 
 if __name__ == "__main__":
   cli.run(SYSTEM)

@@ -33,6 +33,7 @@ class System:
   profiles: dict             # "quick"/"paper" -> defaults of train flags
   default_lmbda: float
   resolve_args: Callable = None  # args -> None: fills paper-specific defaults
+  lambda_help: str = None  # --lambda's help when not "R + λ·D (default ...)"
 
 
 def _float_tuple(text):
@@ -67,8 +68,9 @@ def build_parser(system):
            "'paper' follows the paper (GPU, ~1M steps). Explicit flags "
            "override the profile.")
   train.add_argument("--lambda", dest="lmbda", type=float, default=None,
-                     help="Rate-distortion trade-off λ of R + λ·D (default "
-                          f"{system.default_lmbda}).")
+                     help=system.lambda_help or (
+                         "Rate-distortion trade-off λ of R + λ·D (default "
+                         f"{system.default_lmbda})."))
   train.add_argument("--metric", choices=["mse", "ms-ssim"], default="mse",
                      help="Distortion D: MSE on 0..255, or 1 − MS-SSIM.")
   train.add_argument("--train_glob", default=None,

@@ -113,6 +113,7 @@ def round_ste(x):
 _MASKED_TAPS = ((3, 2), (3, 3))
 _VISIBLE_TAPS = tuple((r, c) for r in range(4) for c in range(4)
                       if (r, c) not in _MASKED_TAPS)
+_WINDOW = [[(r, c) for c in range(4)] for r in range(4)]  # all 4x4 taps
 _PADDING = ((3, 0), (2, 1))  # rows (top, bottom), columns (left, right)
 
 
@@ -142,21 +143,32 @@ class ContextModel(tf.keras.layers.Layer):
       mask[row, col, :m] = 0.
     self.mask = tf.constant(mask)
 
-  def _head(self, hidden):
-    """Layers 2 and 3 (1x1) and the split into μ, ln σ, on (..., F)."""
-    dtype = hidden.dtype
-    hidden = tf.nn.relu(tf.tensordot(hidden, tf.cast(self.kernel_2, dtype), 1)
-                        + tf.cast(self.bias_2, dtype))
-    output = (tf.tensordot(hidden, tf.cast(self.kernel_3, dtype), 1) +
-              tf.cast(self.bias_3, dtype))
+  def head_weights(self, dtype):
+    """Layers 2 and 3 in `dtype`, kernels transposed (outputs first: the
+    faster matmul layout for a few rows on CPUs)."""
+    cast = lambda t: tf.cast(t, dtype)
+    return (cast(tf.transpose(self.kernel_2)), cast(self.bias_2),
+            cast(tf.transpose(self.kernel_3)), cast(self.bias_3))
+
+  def _head(self, hidden, weights):
+    """Layers 2 and 3 (1x1) on rows (P, F) and the split into μ, ln σ."""
+    kernel_2, bias_2, kernel_3, bias_3 = weights
+    hidden = tf.nn.relu(tf.matmul(hidden, kernel_2, transpose_b=True) +
+                        bias_2)
+    output = tf.matmul(hidden, kernel_3, transpose_b=True) + bias_3
     return output[..., :self.num_channels], output[..., self.num_channels:]
 
   def call(self, y_hat, c_prime):
     """Dense f for training: (μ, ln σ) at every position of (B, H, W, M)."""
     inputs = tf.pad(tf.concat([y_hat, c_prime], -1),
                     [(0, 0), *_PADDING, (0, 0)])
-    hidden = tf.nn.conv2d(inputs, self.kernel_1 * self.mask, 1, "VALID")
-    return self._head(tf.nn.relu(hidden + self.bias_1))
+    hidden = tf.nn.relu(tf.nn.conv2d(inputs, self.kernel_1 * self.mask, 1,
+                                     "VALID") + self.bias_1)
+    shape = tf.shape(hidden)
+    mu, log_sigma = self._head(tf.reshape(hidden, (-1, hidden.shape[-1])),
+                               self.head_weights(hidden.dtype))
+    shape = tf.concat([shape[:-1], [self.num_channels]], 0)
+    return tf.reshape(mu, shape), tf.reshape(log_sigma, shape)
 
   def windowed(self, y_windows, c_windows, weights=None):
     """The paper's f on one window per position: (P, 4, 4, M) each ->
@@ -164,21 +176,18 @@ class ContextModel(tf.keras.layers.Layer):
     `window_weights(dtype)`, to cast them once for many calls."""
     if weights is None:
       weights = self.window_weights(y_windows.dtype)
-    kernel_1, bias_1, kernel_2, bias_2, kernel_3, bias_3 = weights
+    kernel_1, bias_1, head = weights
     windows = tf.concat([y_windows, c_windows], -1)
     hidden = tf.matmul(tf.reshape(windows, (tf.shape(windows)[0], -1)),
                        kernel_1, transpose_b=True)
-    return self._rows_head(tf.nn.relu(hidden + bias_1), kernel_2, bias_2,
-                           kernel_3, bias_3)
+    return self._head(tf.nn.relu(hidden + bias_1), head)
 
   def window_weights(self, dtype):
     """f's weights for `windowed`, in `dtype`, kernels transposed."""
     kernel_1 = tf.reshape(self.kernel_1 * self.mask,
                           (-1, self.kernel_1.shape[-1]))
-    cast = lambda t: tf.cast(t, dtype)
-    return (cast(tf.transpose(kernel_1)), cast(self.bias_1),
-            cast(tf.transpose(self.kernel_2)), cast(self.bias_2),
-            cast(tf.transpose(self.kernel_3)), cast(self.bias_3))
+    return (tf.cast(tf.transpose(kernel_1), dtype),
+            tf.cast(self.bias_1, dtype), self.head_weights(dtype))
 
   # -- Coding: the same f split into its known and its sequential part. -------
 
@@ -193,31 +202,20 @@ class ContextModel(tf.keras.layers.Layer):
 
   def coding_weights(self):
     """The float64 weights of the sequential part, cast once per image:
-    layer 1 on the visible ŷ taps and layers 2, 3, kernels transposed
-    (outputs first: the faster matmul layout for a few rows on CPUs)."""
+    layer 1 on the visible ŷ taps (transposed) and `head_weights`."""
     taps = tf.gather_nd(self.kernel_1[:, :, :self.num_channels],
                         _VISIBLE_TAPS)
     kernel_1 = tf.reshape(taps, (-1, self.kernel_1.shape[-1]))
-    as_float64 = lambda t: tf.cast(t, tf.float64)
-    return (as_float64(tf.transpose(kernel_1)),
-            as_float64(tf.transpose(self.kernel_2)), as_float64(self.bias_2),
-            as_float64(tf.transpose(self.kernel_3)), as_float64(self.bias_3))
+    return (tf.cast(tf.transpose(kernel_1), tf.float64),
+            self.head_weights(tf.float64))
 
   def from_taps(self, y_taps, context_part, weights):
     """(μ, ln σ) from the visible ŷ taps (P, 14, M) of each position and its
     `context_part` row (P, F), float64, with `coding_weights()`."""
-    kernel_1, kernel_2, bias_2, kernel_3, bias_3 = weights
+    kernel_1, head = weights
     hidden = tf.matmul(tf.reshape(y_taps, (tf.shape(y_taps)[0], -1)),
                        kernel_1, transpose_b=True)
-    return self._rows_head(tf.nn.relu(hidden + context_part), kernel_2,
-                           bias_2, kernel_3, bias_3)
-
-  def _rows_head(self, hidden, kernel_2, bias_2, kernel_3, bias_3):
-    """Layers 2 and 3 on rows (P, F) with transposed kernels; (μ, ln σ)."""
-    hidden = tf.nn.relu(tf.matmul(hidden, kernel_2, transpose_b=True) +
-                        bias_2)
-    output = tf.matmul(hidden, kernel_3, transpose_b=True) + bias_3
-    return output[..., :self.num_channels], output[..., self.num_channels:]
+    return self._head(tf.nn.relu(hidden + context_part), head)
 
 
 def wavefront_schedule(height, width):
@@ -354,27 +352,29 @@ class ContextAdaptiveModel(model.CompressionModel):
     z = self.hyper_analysis_transform(y_hat)
     return tf.cast(y_hat[0], tf.int32), z, x_shape
 
-  def _contexts(self, z_hat, y_shape):
-    """What both sides derive from ẑ before coding ŷ, in float64: f's c′
-    part and weights, ln σ₂, and for the reference path the padded c′ and
-    the per-window weights."""
+  def _contexts(self, z_hat, y_shape, reference):
+    """What both sides derive from ẑ before coding ŷ, in float64: ln σ₂, and
+    f's c′ part and sequential weights (wavefront) or the padded c′ and the
+    per-window weights (reference)."""
     c_prime, log_sigma_2 = self.side_info(z_hat, y_shape)
     f = self.context_model
-    return dict(
-        context_part=f.context_part(c_prime[0]),
-        weights=f.coding_weights(),
-        log_sigma_2=tf.cast(log_sigma_2[0], tf.float64),
-        c_padded=tf.pad(tf.cast(c_prime[0], tf.float64), [*_PADDING, (0, 0)]),
-        window_weights=f.window_weights(tf.float64))
+    contexts = dict(log_sigma_2=tf.cast(log_sigma_2[0], tf.float64))
+    if reference:
+      contexts.update(
+          c_padded=tf.pad(tf.cast(c_prime[0], tf.float64),
+                          [*_PADDING, (0, 0)]),
+          window_weights=f.window_weights(tf.float64))
+    else:
+      contexts.update(context_part=f.context_part(c_prime[0]),
+                      weights=f.coding_weights())
+    return contexts
 
   def _cells(self, y_padded, positions, contexts, reference):
     """The table cells and round(μ) of ŷ₁ at `positions` (P, 2), from the
     decoded part of ŷ₁ (`y_padded`, float64). The one computation of (μ, σ)
     shared by the encoder and the decoder."""
     if reference:  # the paper's f on the two 4x4 windows (P = 1)
-      offsets = tf.stack(tf.meshgrid(tf.range(4), tf.range(4), indexing="ij"),
-                         -1)
-      indices = positions[:, None, None, :] + offsets[None]
+      indices = positions[:, None, None, :] + tf.constant(_WINDOW)[None]
       mu, log_sigma = self.context_model.windowed(
           tf.gather_nd(y_padded, indices),
           tf.gather_nd(contexts["c_padded"], indices),
@@ -445,7 +445,7 @@ class ContextAdaptiveModel(model.CompressionModel):
     y_hat, z, x_shape = self._analyse(x)
     y_shape, z_shape = tf.shape(y_hat)[:2], tf.shape(z)[1:3]
     z_hat = self.side_entropy.quantize(z)
-    contexts = self._contexts(z_hat, y_shape)
+    contexts = self._contexts(z_hat, y_shape, reference)
     m1 = self.num_context_latents
     strings = [self._encode_context_latents(y_hat[..., :m1], contexts,
                                             reference)]
@@ -457,7 +457,7 @@ class ContextAdaptiveModel(model.CompressionModel):
 
   def _decompress(self, strings, x_shape, y_shape, z_shape, reference=False):
     z_hat = self.side_entropy.decompress(strings[-1][None], z_shape)
-    contexts = self._contexts(z_hat, y_shape)
+    contexts = self._contexts(z_hat, y_shape, reference)
     y_hat = self._decode_context_latents(strings[0], y_shape, contexts,
                                          reference)
     if self.latent_names != ("y", "z"):
@@ -536,10 +536,6 @@ def _check_decoder(handle):
 
 def add_model_flags(parser):
   """The lee2019 train flags."""
-  for action in parser._actions:  # pylint: disable=protected-access
-    if action.dest == "lmbda":
-      action.help = ("λ of eq. 6, λ·R + (1 − λ)/1000·D, between 0 and 1. "
-                     "Overrides the λ of --quality.")
   parser.add_argument(
       "--quality", type=int, choices=range(1, 10), default=None,
       metavar="{1..9}",
@@ -606,7 +602,9 @@ def build_model(args):
 SYSTEM = cli.System(
     name="lee2019", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args)
+    resolve_args=resolve_args,
+    lambda_help=("λ of eq. 6, λ·R + (1 − λ)/1000·D, between 0 and 1. "
+                 "Overrides the λ of --quality."))
 
 if __name__ == "__main__":
   cli.run(SYSTEM)
