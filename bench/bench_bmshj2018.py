@@ -32,7 +32,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -40,7 +39,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from bench_codec import conv_flops, peak_gflops, time_codec, time_train_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench_codec import conv_flops, peak_gflops, time_codec, time_train_step, write_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tfc_repro import bmshj2018, cli, data, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -182,14 +181,7 @@ def main():
       key: report["keras"][key] / report["signal"][key]
       for key in ("compress_seconds_mean", "decompress_seconds_mean",
                   "train_step_seconds_batch8_256")}
-  report.update(
-      command=" ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
-      load_average_after=os.getloadavg(),
-      measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-  os.makedirs(os.path.dirname(args.output), exist_ok=True)
-  with open(args.output, "w") as f:
-    json.dump(report, f, indent=2)
-    f.write("\n")
+  write_report(report, args.output)
   print(json.dumps({k: report[k] for k in (
       "peak_gflops", "compress_floor_seconds", "decompress_floor_seconds",
       "keras_over_signal", "signal_over_unfrozen") if k in report},

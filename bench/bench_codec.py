@@ -106,6 +106,18 @@ def time_train_step(model, steps):
   return (time.perf_counter() - start) / steps
 
 
+def write_report(report, output):
+  """Adds how and when it was measured to `report` and writes it as JSON."""
+  report.update(
+      command=" ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
+      load_average_after=os.getloadavg(),
+      measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+  os.makedirs(os.path.dirname(output), exist_ok=True)
+  with open(output, "w") as f:
+    json.dump(report, f, indent=2)
+    f.write("\n")
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,15 +205,10 @@ def main():
       "savedmodel_bytes": saved_bytes,
       "weight_bytes": weight_bytes,
       "savedmodel_over_weights": saved_bytes / weight_bytes,
-      "command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
-      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
   }
   output = args.output or os.path.join(ROOT, "results", "bench",
                                        f"{args.system}.json")
-  os.makedirs(os.path.dirname(output), exist_ok=True)
-  with open(output, "w") as f:
-    json.dump(report, f, indent=2)
-    f.write("\n")
+  write_report(report, output)
   for key, value in report.items():
     if isinstance(value, float):
       print(f"{key:34s} {value:.4g}")

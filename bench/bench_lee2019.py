@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tensorflow_compression.python.ops import gen_ops  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from bench_codec import peak_gflops, time_codec  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench_codec import peak_gflops, time_codec, write_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tfc_repro import cli, data, gaussian_coder, lee2019, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -92,7 +92,7 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
     return gen_ops.entropy_decode_finalize(handle)
 
   y_float = tf.cast(y_hat, tf.float32)[None]
-  return {
+  parts = {
       "h_s_and_context_part": seconds(
           tf.function(lambda: model._contexts(z_hat, y_shape, False))),
       "gather_windows": seconds(gather_only),
@@ -104,6 +104,11 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
                                                 False))),
       "wavefront_steps": steps,
   }
+  parts["per_step_milliseconds"] = {
+      name: 1000 * parts[name] / steps for name in (
+          "gather_windows", "f_on_windows", "range_decoding",
+          "whole_context_loop")}
+  return parts
 
 
 def coding_stages(model, image, outputs):
@@ -245,14 +250,8 @@ def main():
                                stages["shared_decompress"]),
       },
       "decode_parts_seconds": parts,
-      "command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
-      "load_average_after": os.getloadavg(),
-      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
   }
-  os.makedirs(os.path.dirname(args.output), exist_ok=True)
-  with open(args.output, "w") as f:
-    json.dump(report, f, indent=2)
-    f.write("\n")
+  write_report(report, args.output)
   print(json.dumps({k: report[k] for k in (
       "exported", "in_process_first_image", "speedups_first_image",
       "decode_parts_seconds")},

@@ -40,12 +40,17 @@ Entropy coding (SPECS §A.9) uses TFC's range coder ops with the tables of
 `gaussian_coder`: a grid over (σ, μ − round(μ)) fine enough that files are
 within 0.5 % of the model's estimate. ŷ stays integer; out-of-range values
 use the coder's escape code. The encoder and the decoder compute (μ, σ) with
-the same function on the same inputs, in float64 so that machines and batch
-shapes cannot flip a table cell.
+the same function on the same inputs and shapes. It runs in float64: the
+per-position reference path sums f's first layer in another order (and
+another machine may block the products differently); in float64 such
+differences are of the order of 10⁻¹⁶ times the summed terms and flip a
+table cell only if μ or ln σ falls that close to a cell boundary. In
+float32 they are 2²⁹ times larger (a 1-row and an n-row product of the same
+row already differ on this CPU).
 
 Wavefront coding. Position (l, k) (row, column) depends only on positions of
 smaller t = k + 2l, so all positions of equal t are coded together: W + 2H − 2
-steps instead of W·H (112 instead of 1536 for a Kodak image), in the order t,
+steps instead of W·H (110 instead of 1536 for a Kodak image), in the order t,
 then l. The bitstream follows this order. `compress_reference` /
 `decompress_reference` code the same order one position at a time with the
 paper's per-window f (the test oracle and the speed baseline).
