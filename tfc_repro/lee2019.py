@@ -50,10 +50,11 @@ row already differ on this CPU).
 
 Wavefront coding. Position (l, k) (row, column) depends only on positions of
 smaller t = k + 2l, so all positions of equal t are coded together: W + 2H − 2
-steps instead of W·H (110 instead of 1536 for a Kodak image), in the order t,
-then l. The bitstream follows this order. `compress_reference` /
-`decompress_reference` code the same order one position at a time with the
-paper's per-window f (the test oracle and the speed baseline).
+steps instead of W·H (110 for a 768x512 Kodak image, 126 for a portrait one,
+instead of 1536), in the order t, then l. The bitstream follows this order.
+`compress_reference` / `decompress_reference` code the same order one
+position at a time with the paper's per-window f (the test oracle and the
+speed baseline).
 
     python -m tfc_repro.lee2019 --model_path m train --quality 3
     python -m tfc_repro.lee2019 --model_path m compress in.png out.tfci
