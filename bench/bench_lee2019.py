@@ -17,8 +17,9 @@ gives an exported one — speed hardly depends on training):
     the sequential loop), the ratio of the latter, and the bound that the
     shared stages put on the whole ratio (the ratio if the wavefront coded ŷ
     in no time);
-  * the parts of one wavefront decode: h_s and f's c′ part, gathering the
-    windows, f on the windows, range decoding, g_s;
+  * the parts of one wavefront decode's coding of ŷ: h_s and f's c′ part,
+    gathering the windows, f on the windows, range decoding, the whole loop
+    (also per step);
   * the number of sequential steps (W + 2H − 2 against W·H).
 """
 
@@ -59,7 +60,7 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
   contexts = model._contexts(z_hat, y_shape, False)
   y_hat = model._decode_context_latents(string, y_shape, contexts, False)
   positions, starts = lee2019.wavefront_schedule(y_shape[0], y_shape[1])
-  y_padded = tf.pad(tf.cast(y_hat, tf.float64), [(3, 0), (2, 1), (0, 0)])
+  y_padded = tf.pad(tf.cast(y_hat, tf.float64), [*lee2019._PADDING, (0, 0)])
   taps = tf.constant(lee2019._VISIBLE_TAPS)
   steps = int(tf.size(starts)) - 1
 
@@ -92,14 +93,12 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
                                                tf.int32)
     return gen_ops.entropy_decode_finalize(handle)
 
-  y_float = tf.cast(y_hat, tf.float32)[None]
   parts = {
       "h_s_and_context_part": seconds(
           tf.function(lambda: model._contexts(z_hat, y_shape, False))),
       "gather_windows": seconds(gather_only),
       "f_on_windows": seconds(f_only),
       "range_decoding": seconds(range_decode_only),
-      "g_s": seconds(tf.function(lambda: model.synthesis_transform(y_float))),
       "whole_context_loop": seconds(tf.function(
           lambda: model._decode_context_latents(string, y_shape, contexts,
                                                 False))),

@@ -80,6 +80,14 @@ def test_learning_rate_schedule():
   assert training.learning_rate(1e-4, 100, ()) == 1e-4
 
 
+def test_learning_rate_decay_factor_defaults_to_a_tenth_and_is_checked():
+  assert train_args(bls2017.SYSTEM, ["train"]).lr_decay_factor == 0.1
+  assert train_args(bls2017.SYSTEM, ["train", "--lr_decay_factor", "0.5"]
+                    ).lr_decay_factor == 0.5
+  with pytest.raises(ValueError, match="--lr_decay_factor"):
+    train_args(bls2017.SYSTEM, ["train", "--lr_decay_factor", "0"])
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(train_dir, tmp_path):
   path = str(tmp_path / "mirrored")

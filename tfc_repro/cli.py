@@ -166,6 +166,8 @@ def resolve_train_args(system, args):
       setattr(args, key, value)
   if args.lmbda is None:
     args.lmbda = system.default_lmbda
+  if args.lr_decay_factor is None:
+    args.lr_decay_factor = 0.1
   if system.resolve_args:
     system.resolve_args(args)
   if args.epochs is not None:
@@ -175,6 +177,8 @@ def resolve_train_args(system, args):
       raise ValueError(f"--{key} must be positive")
   if args.lr <= 0 or args.lmbda <= 0:
     raise ValueError("--lr and --lambda must be positive")
+  if args.lr_decay_factor <= 0:
+    raise ValueError("--lr_decay_factor must be positive")
   if args.metric == "ms-ssim" and args.patchsize < 161:
     raise ValueError("--metric ms-ssim needs --patchsize of at least 161 "
                      "(five MS-SSIM scales with an 11x11 window)")

@@ -114,9 +114,8 @@ def build_and_fit(system, args, extra_callbacks=()):
     tf.keras.utils.set_random_seed(args.seed)
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
-  decay_factor = getattr(args, "lr_decay_factor", None) or 0.1
   schedule = learning_rate(args.lr, args.steps, args.lr_decay_steps,
-                           decay_factor)
+                           args.lr_decay_factor)
   with strategy.scope():
     model = system.build_model(args)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=schedule))
@@ -141,8 +140,8 @@ def build_and_fit(system, args, extra_callbacks=()):
       steps=int(model.optimizer.iterations.numpy()),
       train_data=data_description, profile=args.profile,
       patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
-      lr_decay_steps=list(args.lr_decay_steps), lr_decay_factor=decay_factor,
-      seed=args.seed,
+      lr_decay_steps=list(args.lr_decay_steps),
+      lr_decay_factor=args.lr_decay_factor, seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1))
   return model, info
