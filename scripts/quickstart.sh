@@ -9,10 +9,12 @@
 # once (with checksums) into ~/.cache/tfc_repro. Extra arguments go to
 # `train` (e.g. --steps 200 for a faster smoke run).
 #
-# SYSTEM=bmshj2018 or SYSTEM=lee2019 runs the same job with that system's
-# quick profile instead (default quality 3).
+# SYSTEM=bmshj2018, lee2019 or hcae (any name of `python -m
+# tfc_repro.systems`) runs the same job with that system's quick profile
+# instead (its default quality).
 source "$(dirname "$0")/env.sh"
 system=${SYSTEM:-bls2017}
+python -m tfc_repro.systems "$system"
 set -x
 model=models/quickstart/$system
 out=results/quickstart

@@ -2,7 +2,7 @@
 # Trains a system with --quality levels at several qualities and evaluates
 # them on Kodak as one RD curve: results/kodak/$SYSTEM-$NAME.json.
 # Settings come from the environment:
-#   SYSTEM=bmshj2018|lee2019 (required)
+#   SYSTEM=bmshj2018|lee2019|hcae (required; a system with --quality)
 #   NAME      curve name (default $METRIC-$PROFILE; e.g. hyperprior-mse-quick)
 #   QUALITIES (default "1 2 3 5")
 #   METRIC=mse|ms-ssim (default mse)
@@ -13,7 +13,8 @@
 #   FLAGS     extra train flags (e.g. "--model factorized" for bmshj2018)
 # Re-running resumes an interrupted training; finished models are kept.
 source "$(dirname "$0")/env.sh"
-system=${SYSTEM:?set SYSTEM=bmshj2018 or SYSTEM=lee2019}
+system=${SYSTEM:?set SYSTEM=bmshj2018, lee2019 or hcae}
+python -m tfc_repro.systems "$system"
 metric=${METRIC:-mse}
 profile=${PROFILE:-quick}
 name=${NAME:-$metric-$profile}

@@ -17,23 +17,15 @@ Layout per `--variant` (SPECS §D.2):
     channels without ReLU, its convolutions use kernel_parameter="variable",
     and its output is used directly as the scale index.
 
-Scale table. TFC codes ŷ with `LocationScaleIndexedEntropyModel(NoisyNormal,
-num_scales=64, scale_fn, coding_rank=3)`, where scale_fn(i) = exp(ln 0.11 +
-i·Δ), Δ = (ln 256 − ln 0.11)/63: 64 scales spaced geometrically from 0.11 to
-256. The paper's σ is mapped onto this table by the inverse of scale_fn:
+Scale table. ŷ is coded with TFC's `LocationScaleIndexedEntropyModel` over
+the shared table of 64 scales from 0.11 to 256 (`scale_table`); the paper's
+σ is mapped onto it by the table's inverse, `scale_table.scale_index`. When
+coding, the index is rounded to the nearest table entry (`paper`; within ±6%
+of σ) or truncated as TFC's int cast does (`tfc`); `estimate` uses the same
+integer indexes as `compress`, so the estimate matches the file.
 
-    i(σ) = clip((ln max(σ, 0.11) − ln 0.11) / Δ, 0, 63)
-
-so that scale_fn(i(σ)) = min(max(σ, 0.11), 256): in training the index is
-fractional and the Gaussian has exactly the bounded σ (0.11 is the scale
-bound of the paper-era TFC `GaussianConditional`; like it, the lower bound
-passes gradients that push σ up). When coding, the index is rounded to the
-nearest table entry (`paper`; within ±6% of σ) or truncated as TFC's int cast
-does (`tfc`); `estimate` uses the same integer indexes as `compress`, so the
-estimate matches the file.
-
-Bitstream: latents ("y", "z"), i.e. compress returns (string_y, string_z,
-x_shape, y_shape, z_shape), TFC's order. Images are padded to a multiple of
+Bitstream: latents ("y", "z"), i.e. the exported compress returns (string_y,
+string_z, x_shape, y_shape, z_shape), TFC's order. Images are padded to a multiple of
 64 (the down-sampling of z); h_s's output is cropped to y's spatial shape as
 TFC does.
 
@@ -50,13 +42,12 @@ halves the quality's N and M (64/96, 96/160) so that training fits a CPU;
     python -m tfc_repro.bmshj2018 --model_path hp evaluate --output r.json
 """
 
-import math
-
 import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfc_repro import cli
 from tfc_repro import model
+from tfc_repro import scale_table
 from tfc_repro import transforms
 
 # CompressAI's λ per quality level (SPECS §D.3), in the units of
@@ -68,13 +59,6 @@ LAMBDAS = {
 DEFAULT_QUALITY = 3
 MODELS = ("hyperprior", "factorized")
 VARIANTS = ("paper", "tfc")
-
-# The scale table of ŷ's entropy model (TFC's defaults).
-NUM_SCALES = 64
-SCALE_MIN = 0.11
-SCALE_MAX = 256.
-_LOG_SCALE_MIN = math.log(SCALE_MIN)
-_LOG_SCALE_STEP = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (NUM_SCALES - 1)
 
 # Training profiles. "paper" is the paper's recipe (§4.1): Adam at 1e-4, no
 # learning-rate decay, batches of 8 crops of 256x256. The paper does not say
@@ -96,21 +80,6 @@ PROFILES = {
 def paper_sizes(quality):
   """The paper's (N, M) for a quality level: the 5 lower and 3 higher λ."""
   return (128, 192) if quality <= 5 else (192, 320)
-
-
-def scale_fn(index):
-  """The table's scale for a (fractional) index: exp(ln 0.11 + i·Δ)."""
-  return tf.math.exp(_LOG_SCALE_MIN + _LOG_SCALE_STEP * index)
-
-
-def scale_index(sigma):
-  """Inverse of `scale_fn`: σ -> fractional index in [0, 63] (see module doc).
-
-  max(σ, 0.11) passes gradients towards larger σ (`tfc.lower_bound`).
-  """
-  sigma = tfc.lower_bound(sigma, SCALE_MIN)
-  index = (tf.math.log(sigma) - _LOG_SCALE_MIN) / _LOG_SCALE_STEP
-  return tfc.upper_bound(index, NUM_SCALES - 1.)
 
 
 def image_transforms(num_filters, num_latents, conv="signal"):
@@ -197,9 +166,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
 
   def _entropy_models(self, compression):
     """(ŷ's Gaussian scale-table model, ẑ's factorized model)."""
-    return (tfc.LocationScaleIndexedEntropyModel(
-                tfc.NoisyNormal, NUM_SCALES, scale_fn, coding_rank=3,
-                compression=compression),
+    return (scale_table.gaussian_entropy_model(compression),
             tfc.ContinuousBatchedEntropyModel(
                 self.hyperprior, coding_rank=3, compression=compression))
 
@@ -207,13 +174,14 @@ class ScaleHyperpriorModel(model.CompressionModel):
     """Fractional scale indexes of ŷ from ẑ: h_s(ẑ) cropped to y's (H, W);
     σ mapped by `scale_index` (paper), or used as is (tfc)."""
     side = self.hyper_synthesis_transform(z_hat)[:, :y_shape[0], :y_shape[1]]
-    return scale_index(side) if self.variant == "paper" else side
+    return scale_table.scale_index(side) if self.variant == "paper" else side
 
   def coding_indexes(self, indexes):
     """The integer table indexes that range coding uses: nearest entry
     (paper) or truncation, as TFC's int cast of the clipped index (tfc)."""
-    indexes = tf.clip_by_value(indexes, 0., NUM_SCALES - 1.)
-    return tf.round(indexes) if self.variant == "paper" else tf.floor(indexes)
+    if self.variant == "paper":
+      return scale_table.nearest_index(indexes)
+    return tf.floor(tf.clip_by_value(indexes, 0., scale_table.NUM_SCALES - 1.))
 
   def call(self, x, training):
     entropy_model, side_entropy_model = self._entropy_models(False)
@@ -235,8 +203,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
   def prepare_for_compression(self):
     self.entropy_model, self.side_entropy_model = self._entropy_models(True)
 
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def compress(self, x):
+  def _compress(self, x):
     x, x_shape = self.prepare_image(x)
     y = self.analysis_transform(x)
     z = self.hyper_analysis_transform(abs(y))
@@ -246,30 +213,23 @@ class ScaleHyperpriorModel(model.CompressionModel):
     indexes = self.coding_indexes(self.scale_indexes(z_hat, y_shape))
     string = self.entropy_model.compress(y, indexes)[0]
     side_string = self.side_entropy_model.compress(z)[0]
-    return string, side_string, x_shape, y_shape, z_shape
+    return (string, side_string), x_shape, (y_shape, z_shape)
 
-  @tf.function(input_signature=[
-      tf.TensorSpec((), tf.string),
-      tf.TensorSpec((), tf.string),
-      tf.TensorSpec((2,), tf.int32),
-      tf.TensorSpec((2,), tf.int32),
-      tf.TensorSpec((2,), tf.int32),
-  ])
-  def decompress(self, string, side_string, x_shape, y_shape, z_shape):
+  def _decompress(self, strings, x_shape, shapes):
+    (string, side_string), (y_shape, z_shape) = strings, shapes
     z_hat = self.side_entropy_model.decompress(side_string[None], z_shape)
     indexes = self.coding_indexes(self.scale_indexes(z_hat, y_shape))
     y_hat = self.entropy_model.decompress(string[None], indexes)
     return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def estimate(self, x):
+  def _estimate(self, x):
     x, _ = self.prepare_image(x)
     y = self.analysis_transform(x)
     z_hat, bits_z = self.side_entropy_model(
         self.hyper_analysis_transform(abs(y)), training=False)
     indexes = self.coding_indexes(self.scale_indexes(z_hat, tf.shape(y)[1:3]))
     _, bits_y = self.entropy_model(y, indexes, training=False)
-    return tf.reduce_sum(bits_y), tf.reduce_sum(bits_z)
+    return {"y": bits_y, "z": bits_z}
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):

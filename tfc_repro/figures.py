@@ -41,8 +41,11 @@ from tfc_repro import bdrate
 from tfc_repro import metrics
 from tfc_repro import published as published_lib
 from tfc_repro import results as results_lib
+from tfc_repro import systems
 
-PAPERS = ("bls2017", "bmshj2018", "lee2019", "hcae", "regularized", "codecs")
+# One figure per registered system, plus the regularizer's (drawn from its
+# result files) and the classical codecs'.
+PAPERS = (*systems.NAMES, "regularized", "codecs")
 CLASSICAL = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif", "hevc444",
              "hevc420")
 MEASURED_DIRS = ("kodak", "quickstart")
@@ -583,11 +586,9 @@ def figure_codecs(sources, output_dir):
                    "Classical codecs on Kodak", ("psnr", "ms-ssim"))
 
 
-FIGURES = {
-    "bls2017": figure_bls2017, "bmshj2018": figure_bmshj2018,
-    "lee2019": figure_lee2019, "hcae": figure_hcae,
-    "regularized": figure_regularized, "codecs": figure_codecs,
-}
+# Every name of PAPERS has its `figure_<name>` (a registered system without
+# one fails here, at import).
+FIGURES = {paper: globals()[f"figure_{paper}"] for paper in PAPERS}
 
 
 def draw(paper, results_dir="results", output_dir=None, published_dir=None):

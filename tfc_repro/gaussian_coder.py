@@ -7,8 +7,8 @@ with p(ŷ) = Φ((ŷ + ½ − μ)/σ) − Φ((ŷ − ½ − μ)/σ) for a fractio
 gives TFC's range coder (`create_range_encoder`, `entropy_encode_index`, ...)
 the tables for that: one CDF per cell of a fixed grid over
 
-  * the scale: `NUM_SCALES` values σ_s = exp(ln 0.11 + s·Δ) from 0.11 to 256
-    (TFC's scale table, spaced geometrically, Δ = ln(256/0.11)/63);
+  * the scale: the 64 values σ_s = exp(ln 0.11 + s·Δ) from 0.11 to 256 of
+    the shared scale table (`scale_table`, TFC's, Δ = ln(256/0.11)/63);
   * the fractional part of the mean: `MEAN_BINS + 1` offsets
     c_j = −½ + j/MEAN_BINS, j = 0..MEAN_BINS, covering μ − round(μ) ∈ [−½, ½].
 
@@ -31,16 +31,17 @@ import tensorflow as tf
 import tensorflow_compression as tfc  # pylint: disable=unused-import
 from tensorflow_compression.python.ops import gen_ops
 
-NUM_SCALES = 64
-SCALE_MIN = 0.11
-SCALE_MAX = 256.
+from tfc_repro import scale_table
+
+NUM_SCALES = scale_table.NUM_SCALES
+SCALE_MIN = scale_table.SCALE_MIN
+LOG_SCALE_MIN = scale_table.LOG_SCALE_MIN
+LOG_SCALE_STEP = scale_table.LOG_SCALE_STEP
 MEAN_BINS = 32
 PRECISION = 16
 TAIL_SIGMAS = 2.9   # Φ(−2.9)·2 ≈ 2⁻⁸, TFC's default tail mass
 MAX_MEAN = 2. ** 20  # |μ| is clipped here so that round(μ) fits in int32
 
-LOG_SCALE_MIN = math.log(SCALE_MIN)
-LOG_SCALE_STEP = (math.log(SCALE_MAX) - LOG_SCALE_MIN) / (NUM_SCALES - 1)
 
 
 def _normal_cdf(x):
@@ -77,7 +78,7 @@ def cells(mean, log_scale):
   mean = tf.clip_by_value(mean, -MAX_MEAN, MAX_MEAN)
   rounded = tf.round(mean)
   scale = tf.clip_by_value(
-      tf.round((log_scale - LOG_SCALE_MIN) / LOG_SCALE_STEP),
+      tf.round(scale_table.log_scale_index(log_scale)),
       0., NUM_SCALES - 1.)
   offset = tf.round((mean - rounded + 0.5) * MEAN_BINS)
   cell = scale * (MEAN_BINS + 1) + tf.clip_by_value(offset, 0., MEAN_BINS)

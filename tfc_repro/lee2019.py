@@ -447,7 +447,7 @@ class ContextAdaptiveModel(model.CompressionModel):
     return gaussian_coder.values(symbols, cell, rounded, self.cdf_offset)
 
   def _compress(self, x, reference=False):
-    """(strings of ŷ₁ [, ŷ₂], ẑ), x_shape, y_shape, z_shape."""
+    """(strings of ŷ₁ [, ŷ₂], ẑ), x_shape, (y_shape, z_shape)."""
     y_hat, z, x_shape = self._analyse(x)
     y_shape, z_shape = tf.shape(y_hat)[:2], tf.shape(z)[1:3]
     z_hat = self.side_entropy.quantize(z)
@@ -459,9 +459,10 @@ class ContextAdaptiveModel(model.CompressionModel):
       strings.append(self._encode_hybrid_latents(
           y_hat[..., m1:], contexts["log_sigma_2"]))
     strings.append(self.side_entropy.compress(z)[0])
-    return (*strings, x_shape, y_shape, z_shape)
+    return tuple(strings), x_shape, (y_shape, z_shape)
 
-  def _decompress(self, strings, x_shape, y_shape, z_shape, reference=False):
+  def _decompress(self, strings, x_shape, shapes, reference=False):
+    y_shape, z_shape = shapes
     z_hat = self.side_entropy.decompress(strings[-1][None], z_shape)
     contexts = self._contexts(z_hat, y_shape, reference)
     y_hat = self._decode_context_latents(strings[0], y_shape, contexts,
@@ -473,35 +474,20 @@ class ContextAdaptiveModel(model.CompressionModel):
     x_hat = self.synthesis_transform(tf.cast(y_hat, self.compute_dtype)[None])
     return self.finish_image(x_hat, x_shape)
 
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def compress(self, x):
-    return self._compress(x)
+  def _build_coding_functions(self):
+    """`compress`, `decompress`, `estimate`, and `compress_reference` /
+    `decompress_reference`, which code the same order one position at a time
+    with the per-window f."""
+    super()._build_coding_functions()
+    for name, function in self.coding_functions(
+        suffix="_reference", reference=True).items():
+      object.__setattr__(self, name, function)
 
-  @tf.function(input_signature=[
-      tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.string),
-      *[tf.TensorSpec((2,), tf.int32)] * 3])
-  def decompress(self, string, side_string, x_shape, y_shape, z_shape):
-    return self._decompress((string, side_string), x_shape, y_shape, z_shape)
-
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def compress_reference(self, x):
-    """`compress` one position at a time with the per-window f."""
-    return self._compress(x, reference=True)
-
-  @tf.function(input_signature=[
-      tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.string),
-      *[tf.TensorSpec((2,), tf.int32)] * 3])
-  def decompress_reference(self, string, side_string, x_shape, y_shape,
-                           z_shape):
-    return self._decompress((string, side_string), x_shape, y_shape, z_shape,
-                            reference=True)
-
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def estimate(self, x):
+  def _estimate(self, x):
     """The model's bits per latent for ŷ = round(y) (eq. 4, 5)."""
     x, _ = self.prepare_image(x)
     _, bits = self.latent_bits(self.analysis_transform(x), training=False)
-    return tuple(tf.reduce_sum(bits[name]) for name in self.latent_names)
+    return bits
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
@@ -515,22 +501,7 @@ class HybridModel(ContextAdaptiveModel):
   """The hybrid model (app. 6.1): y₂ coded with σ₂ from h_s, no context."""
 
   latent_names = ("y1", "y2", "z")
-
-  @tf.function(input_signature=[
-      *[tf.TensorSpec((), tf.string)] * 3,
-      *[tf.TensorSpec((2,), tf.int32)] * 3])
-  def decompress(self, string_1, string_2, side_string, x_shape, y_shape,
-                 z_shape):
-    return self._decompress((string_1, string_2, side_string), x_shape,
-                            y_shape, z_shape)
-
-  @tf.function(input_signature=[
-      *[tf.TensorSpec((), tf.string)] * 3,
-      *[tf.TensorSpec((2,), tf.int32)] * 3])
-  def decompress_reference(self, string_1, string_2, side_string, x_shape,
-                           y_shape, z_shape):
-    return self._decompress((string_1, string_2, side_string), x_shape,
-                            y_shape, z_shape, reference=True)
+  shape_names = ("y", "z")  # y1 and y2 share y's shape
 
 
 def _check_decoder(handle):

@@ -6,17 +6,25 @@ A paper module subclasses `CompressionModel` and writes, like TFC's
     equations, ending in `self.rate_distortion(x, x_hat, y=bits_y, ...)`;
   * `prepare_for_compression()`: builds the entropy models with range coding
     tables (called once, after training);
-  * `compress`, `decompress`, `estimate`: `tf.function`s with input signatures.
-    `compress(x)` maps an RGB uint8 image (H, W, 3) to a flat tuple of scalar
-    strings (one per entropy-coded latent) followed by int32 shape vectors
-    (the image's (H, W) first, then the latents'); `decompress` takes that
-    same tuple back to the image; `estimate(x)` returns the model's bits for
-    each latent of `latent_names`, in that order.
+  * `_compress(x)`: an RGB uint8 image (H, W, 3) -> (the entropy-coded
+    strings, one scalar string per name of `latent_names` in that order; the
+    image's (H, W); the (H, W) of each latent of `shape_names`);
+  * `_decompress(strings, x_shape, shapes)`: the inverse, -> the image;
+  * `_estimate(x)`: {latent name: the model's bits}.
 
-The base class keeps the loss bookkeeping, the distortion measures, the
-training step and the padding to the model's stride, and
-`freeze_transforms()`, which export calls: it swaps the transforms' RDFT
-`SignalConv2D` layers for frozen plain convolutions (`transforms.py`).
+From these and the model's declaration (`latent_names`, `shape_names`) the
+base class makes the `tf.function`s that export saves, with their input
+signatures: `compress(x)` returns the flat tuple (strings..., x_shape,
+shapes...), `decompress` takes that tuple back to the image and
+`estimate(x)` returns the bits of each latent in `latent_names`' order. No
+model writes a signature by hand, so a model with any number of latents
+(e.g. one per level of a hierarchy) plugs into export, the bitstream
+container, the CLI and evaluation as it is.
+
+The base class also keeps the loss bookkeeping, the distortion measures, the
+training step, the padding to the model's stride, and `freeze_transforms()`,
+which export calls: it swaps every RDFT `SignalConv2D` layer of the model,
+however deeply nested, for a frozen plain convolution (`transforms.py`).
 """
 
 import inspect
@@ -50,9 +58,17 @@ class CompressionModel(tf.keras.Model):
   system = None           # the paper's name, e.g. "bls2017"
   stride = 16             # down-sampling factor of the deepest latent
   latent_names = ("y",)   # the entropy-coded latents, in bitstream order
+  # The latents whose (H, W) the bitstream stores, in order; None: all of
+  # `latent_names` (lee2019's hybrid model codes y1 and y2 of one shape y).
+  shape_names = None
 
-  def __init__(self, config, **kwargs):
+  def __init__(self, config, latent_names=None, **kwargs):
+    """`latent_names` overrides the class's for models whose latents depend
+    on the configuration (e.g. the number of levels of a hierarchy)."""
     super().__init__(**kwargs)
+    if latent_names is not None:
+      # Plain attribute: Keras would wrap a tuple in a trackable structure.
+      object.__setattr__(self, "latent_names", tuple(latent_names))
     if config.get("metric") not in METRICS:
       raise ValueError(f"metric must be one of {METRICS}, "
                        f"got {config.get('metric')!r}")
@@ -67,6 +83,7 @@ class CompressionModel(tf.keras.Model):
     if len(self.latent_names) > 1:
       names += [f"bpp_{n}" for n in self.latent_names]
     self._trackers = {n: tf.keras.metrics.Mean(name=n) for n in names}
+    self._build_coding_functions()
 
   @property
   def config(self):
@@ -124,34 +141,80 @@ class CompressionModel(tf.keras.Model):
   def metrics(self):
     return list(self._trackers.values())
 
-  # -- Compression helpers --------------------------------------------------------
+  # -- Coding: the functions export saves -------------------------------------
 
   def prepare_for_compression(self):
     raise NotImplementedError
 
+  def _compress(self, x):
+    raise NotImplementedError
+
+  def _decompress(self, strings, x_shape, shapes):
+    raise NotImplementedError
+
+  def _estimate(self, x):
+    raise NotImplementedError
+
+  @property
+  def coded_shape_names(self):
+    """The latents whose (H, W) the bitstream stores, in order."""
+    return tuple(self.shape_names or self.latent_names)
+
+  def coding_functions(self, suffix="", **options):
+    """{name: tf.function} of `compress` and `decompress` with the input
+    signatures that `latent_names` and `coded_shape_names` imply, named
+    `compress{suffix}` and `decompress{suffix}`; `options` are passed to
+    `_compress` and `_decompress` (e.g. lee2019's reference=True)."""
+    num_strings = len(self.latent_names)
+    num_shapes = 1 + len(self.coded_shape_names)
+
+    def compress(x):
+      strings, x_shape, shapes = self._compress(x, **options)
+      return (*strings, x_shape, *shapes)
+
+    def decompress(*args):
+      return self._decompress(args[:num_strings], args[num_strings],
+                              args[num_strings + 1:], **options)
+
+    image = tf.TensorSpec((None, None, 3), tf.uint8)
+    return {
+        "compress" + suffix: tf.function(compress, input_signature=[image]),
+        "decompress" + suffix: tf.function(decompress, input_signature=[
+            *[tf.TensorSpec((), tf.string)] * num_strings,
+            *[tf.TensorSpec((2,), tf.int32)] * num_shapes]),
+    }
+
+  def _build_coding_functions(self):
+    """Sets `compress`, `decompress` and `estimate` (see the module doc)."""
+    def estimate(x):
+      bits = self._estimate(x)
+      return tuple(tf.reduce_sum(bits[name]) for name in self.latent_names)
+
+    functions = self.coding_functions()
+    functions["estimate"] = tf.function(estimate, input_signature=[
+        tf.TensorSpec((None, None, 3), tf.uint8)])
+    for name, function in functions.items():
+      # Not tracked by Keras (not a layer or weight of the model).
+      object.__setattr__(self, name, function)
+
   def freeze_transforms(self, up_method="auto"):
     """Replaces the transforms by frozen copies for coding, in place.
 
-    Every attribute that is a Keras Sequential holding `tfc.SignalConv2D`
-    layers (analysis_transform, synthesis_transform, hyper_analysis_transform,
-    hyper_synthesis_transform, ...) becomes `transforms.freeze_transform` of
-    it: the same function of the current weights, computed with plain
-    convolutions. The model then codes faster but its transforms no longer
-    train; call it after training, before export (`savedmodel.export` does).
-    Checkpoints of training are unaffected: they are written by, and restored
-    into, models with `SignalConv2D` layers.
+    Every `tfc.SignalConv2D` of the model, at any depth (Sequential
+    transforms such as analysis_transform, custom blocks, lists of blocks),
+    becomes a `transforms.FrozenSignalConv2D`: the same function of the
+    current weights, computed with plain convolutions
+    (`transforms.freeze_layers`). The model then codes faster but its
+    transforms no longer train; call it after training, before export
+    (`savedmodel.export` does). Checkpoints of training are unaffected: they
+    are written by, and restored into, models with `SignalConv2D` layers.
 
     The model's `tf.function`s (`compress`, `decompress`, `estimate`, ...)
     are made anew: traces made before would keep the old layers. Returns the
-    names of the replaced attributes (none when called again, or for
+    paths of the replaced attributes (none when called again, or for
     conv="keras" models).
     """
-    replaced = []
-    for name, value in list(vars(self).items()):
-      if (isinstance(value, tf.keras.Sequential) and
-          transforms.has_signal_convs(value)):
-        setattr(self, name, transforms.freeze_transform(value, up_method))
-        replaced.append(name)
+    replaced = transforms.freeze_layers(self, up_method)
     if replaced:
       self._retrace_functions()
     return replaced
@@ -174,6 +237,7 @@ class CompressionModel(tf.keras.Model):
       object.__setattr__(self, name, tf.function(
           function.python_function.__get__(self),
           input_signature=function.input_signature))
+    self._build_coding_functions()
 
   def prepare_image(self, x):
     """uint8 (H, W, 3) -> float batch padded to the stride, and (H, W)."""
@@ -204,27 +268,20 @@ class FactorizedPriorModel(CompressionModel):
   def prepare_for_compression(self):
     self.entropy_model = self.factorized_entropy_model(compression=True)
 
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def compress(self, x):
+  def _compress(self, x):
     x, x_shape = self.prepare_image(x)
     y = self.analysis_transform(x)
     string = self.entropy_model.compress(y)[0]
-    return string, x_shape, tf.shape(y)[1:3]
+    return (string,), x_shape, (tf.shape(y)[1:3],)
 
-  @tf.function(input_signature=[
-      tf.TensorSpec((), tf.string),
-      tf.TensorSpec((2,), tf.int32),
-      tf.TensorSpec((2,), tf.int32),
-  ])
-  def decompress(self, string, x_shape, y_shape):
-    y_hat = self.entropy_model.decompress(string[None], y_shape)
+  def _decompress(self, strings, x_shape, shapes):
+    y_hat = self.entropy_model.decompress(strings[0][None], shapes[0])
     return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def estimate(self, x):
+  def _estimate(self, x):
     x, _ = self.prepare_image(x)
     _, bits = self.entropy_model(self.analysis_transform(x), training=False)
-    return (tf.reduce_sum(bits),)
+    return {"y": bits}
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):

@@ -47,6 +47,36 @@ class StopAtStep(tf.keras.callbacks.Callback):
       self.model.stop_training = True
 
 
+class RateShareMonitor(tf.keras.callbacks.Callback):
+  """Warns (once per latent, on stderr) when a latent carries less than
+  `min_share` of the rate at the end of an epoch after the first fifth of
+  the steps: a collapsed level of a hierarchy codes nothing and is wasted.
+  `warnings` lists what was reported."""
+
+  def __init__(self, latent_names, min_share, steps):
+    super().__init__()
+    self.latent_names = latent_names
+    self.min_share = min_share
+    self.steps = steps
+    self.warnings = []
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    step = int(self.model.optimizer.iterations.numpy())
+    total = float(logs.get("bpp", 0.))
+    if step < self.steps / 5 or total <= 0.:
+      return
+    for name in self.latent_names:
+      share = float(logs.get(f"bpp_{name}", total)) / total
+      if share < self.min_share and not any(
+          w.startswith(f"{name}:") for w in self.warnings):
+        message = (f"{name}: {100 * share:.2f} % of the rate at step {step} "
+                   f"(under {100 * self.min_share:g} %): the level may have "
+                   "collapsed")
+        self.warnings.append(message)
+        print(f"warning: latent {message}", file=sys.stderr)
+
+
 def make_strategy(name, logical_cpus=0):
   """`default`, `mirrored` (all local GPUs, or the logical CPUs) or
   `multiworker` (the cluster described by TF_CONFIG)."""
@@ -130,6 +160,11 @@ def build_and_fit(system, args, extra_callbacks=()):
                                      update_freq="epoch"),
       *extra_callbacks,
   ]
+  monitor = None
+  if getattr(model, "min_rate_share", None) and len(model.latent_names) > 1:
+    monitor = RateShareMonitor(model.latent_names, model.min_rate_share,
+                               args.steps)
+    callbacks.append(monitor)
   start = time.time()
   model.fit(
       train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
@@ -144,6 +179,8 @@ def build_and_fit(system, args, extra_callbacks=()):
       lr_decay_factor=args.lr_decay_factor, seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1))
+  if monitor is not None:
+    info["rate_share_warnings"] = monitor.warnings
   return model, info
 
 

@@ -1,4 +1,5 @@
-"""Shared layers: GDN analysis/synthesis stacks and the hyperprior transforms.
+"""Shared layers: GDN analysis/synthesis stacks, the hyperprior transforms,
+residual blocks with LeakyReLU, and their frozen form for coding.
 
 Every paper's transform is a stack of convolutions described by
 `(filters, kernel_size, stride)` triples. Convolutions are TFC's
@@ -298,7 +299,7 @@ class FrozenSignalConv2D(tf.keras.layers.Layer):
 
 
 def has_signal_convs(stack):
-  """Whether a Keras Sequential holds any `tfc.SignalConv2D`."""
+  """Whether a Keras Sequential holds any `tfc.SignalConv2D` as a layer."""
   return any(isinstance(layer, tfc.SignalConv2D) for layer in stack.layers)
 
 
@@ -310,9 +311,14 @@ def freeze_transform(stack, up_method="auto"):
   `tfc.SignalConv2D` is replaced by a `FrozenSignalConv2D` holding its
   current kernel and bias: the same function, computed faster (no RDFT on
   each call), not trainable. Other layers (Lambda, Keras Conv2D, ...) and the
-  activations (GDN layers) are the same objects as in `stack`. A stack without
-  `SignalConv2D` (conv="keras") is returned as it is.
+  activations (GDN layers) are the same objects as in `stack`; layers that
+  nest convolutions (e.g. `ResidualBlock`) are frozen in place
+  (`freeze_layers`). A stack without `SignalConv2D` layers (conv="keras") is
+  returned as it is.
   """
+  for layer in stack.layers:
+    if not isinstance(layer, tfc.SignalConv2D):
+      freeze_layers(layer, up_method, scope=stack.name)
   if not has_signal_convs(stack):
     return stack
   frozen = tf.keras.Sequential(name=stack.name)
@@ -328,6 +334,102 @@ def freeze_transform(stack, up_method="auto"):
     shape = tuple(config["input_shape"])
     frozen.build((None,) * (len(shape) - 1) + shape[-1:])
   return frozen
+
+
+def freeze_layers(owner, up_method="auto", scope=None):
+  """Freezes every `tfc.SignalConv2D` reachable from `owner`, in place.
+
+  Walks the public attributes of `owner` (a Keras model or layer) and,
+  recursively, of the layers and lists of layers they hold: a
+  `SignalConv2D` attribute becomes a `FrozenSignalConv2D`, a Sequential a
+  `freeze_transform` copy, a list a new list of frozen items; other layers
+  are walked in place. Variable names follow the attribute path
+  ("`scope`/attribute/.../layer name/kernel"). Returns the paths of the
+  replaced attributes.
+  """
+  replaced = []
+  for name, value in list(vars(owner).items()):
+    if name.startswith("_"):
+      continue
+    path = f"{scope}/{name}" if scope else name
+    frozen = _frozen(value, up_method, path, replaced)
+    if frozen is not value:
+      setattr(owner, name, frozen)
+  return replaced
+
+
+def _frozen(value, up_method, path, replaced):
+  """`value` with its SignalConv2D layers frozen (see `freeze_layers`)."""
+  if isinstance(value, tfc.SignalConv2D):
+    replaced.append(path)
+    return FrozenSignalConv2D(value, up_method=up_method,
+                              scope=path.rpartition("/")[0] or None)
+  if isinstance(value, tf.keras.Sequential):
+    frozen = freeze_transform(value, up_method)
+    if frozen is not value:
+      replaced.append(path)
+    return frozen
+  if isinstance(value, (list, tuple)):
+    items = [_frozen(item, up_method, f"{path}/{i}", replaced)
+             for i, item in enumerate(value)]
+    if any(a is not b for a, b in zip(items, value)):
+      return items
+    return value
+  if isinstance(value, tf.keras.layers.Layer) and not isinstance(
+      value, FrozenSignalConv2D):
+    replaced += freeze_layers(value, up_method, scope=path)
+  return value
+
+
+# -- Blocks of deeper transforms ------------------------------------------------
+
+
+def leaky_relu(x):
+  """LeakyReLU with TF's default slope 0.2 (`tf.nn.leaky_relu`)."""
+  return tf.nn.leaky_relu(x)
+
+
+def conv(filters, kernel, stride=1, down=True, activation=None,
+         use_bias=True, kernel_parameter="rdft", name=None):
+  """One TFC `SignalConv2D` ("same_zeros"): a correlation that down-samples
+  by `stride` (`down=True`, analysis side) or a convolution that up-samples
+  by it (`down=False`, synthesis side)."""
+  return _conv(filters, kernel, stride, down, use_bias=use_bias,
+               activation=activation, kernel_parameter=kernel_parameter,
+               name=name)
+
+
+class ResidualBlock(tf.keras.layers.Layer):
+  """output = main(x) + shortcut(x): two 3x3 convolutions on the main branch
+  (the first with the stride and `activation`, the second with
+  `output_activation`) and a linear 1x1 convolution with the same stride as
+  the shortcut (the identity when neither the stride nor the channel count
+  changes). `down` picks the analysis (strided correlation) or the synthesis
+  side (up-sampling convolution)."""
+
+  def __init__(self, filters, stride=1, down=True, activation=leaky_relu,
+               output_activation=None, kernel=3, output_filters=None,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+    self.output_filters = output_filters or filters
+    self.stride = stride
+    self.down = down
+    self.conv_1 = conv(filters, kernel, stride, down, activation=activation,
+                       name="conv_1")
+    self.conv_2 = conv(self.output_filters, kernel, 1, down,
+                       activation=output_activation, name="conv_2")
+    self.shortcut = None
+
+  def build(self, input_shape):
+    if self.stride != 1 or input_shape[-1] != self.output_filters:
+      self.shortcut = conv(self.output_filters, 1, self.stride, self.down,
+                           name="shortcut")
+    super().build(input_shape)
+
+  def call(self, x):
+    shortcut = x if self.shortcut is None else self.shortcut(x)
+    return shortcut + self.conv_2(self.conv_1(x))
 
 
 def pad_to_multiple(x, multiple):
