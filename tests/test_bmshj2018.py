@@ -242,21 +242,6 @@ def test_side_and_main_bits_make_the_payload(tiny_hyperprior):
   assert 8 * len(string_y) >= 0.5 * estimate["y"]
 
 
-@pytest.mark.parametrize("kind", ["factorized", "tfc"])
-def test_other_layouts_round_trip(kind):
-  if kind == "factorized":
-    model = bmshj2018.FactorizedModel(num_filters=4, num_latents=6)
-  else:
-    model = bmshj2018.ScaleHyperpriorModel(num_filters=6, num_latents=6,
-                                           variant="tfc")
-  model.prepare_for_compression()
-  image = tf.constant(smooth_image(17, 33, seed=3))
-  outputs = model.compress(image)
-  assert len(outputs) == 2 * len(model.latent_names) + 1
-  np.testing.assert_array_equal(model.decompress(*outputs),
-                                model.reconstruct(image))
-
-
 # -- Command line --------------------------------------------------------------
 
 

@@ -219,7 +219,8 @@ def command_compress(system, args):
         f"({width}x{height})")
   if args.verbose:
     for name, string in zip(model.latents, bitstream.strings):
-      print(f"  {name}: {len(string)} bytes")
+      print(f"  {name}: {len(string)} bytes, "
+            f"{metrics.bits_per_pixel(len(string), height, width):.4f} bpp")
 
 
 def command_decompress(system, args):

@@ -73,7 +73,8 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
               f"dec {decoding_time:.2f} s"
               + ("" if row.get("exact", True) else ", NOT EXACT"),
               file=sys.stderr, flush=True)
-  metadata = dict(model.metadata, model_path=os.path.abspath(model.path))
+  metadata = dict(model.metadata, model_path=(
+      os.path.abspath(model.path) if model.path else None))
   return {"metadata": metadata, "per_image": per_image}
 
 
@@ -87,7 +88,7 @@ def evaluate_models(models, image_paths, output, name=None, dataset=None,
     keep = None
     if reconstructions:
       keep = os.path.join(reconstructions, os.path.basename(
-          os.path.normpath(model.path)))
+          os.path.normpath(model.path or model.system)))
     points.append(evaluate_model(model, image_paths, keep))
   points.sort(key=lambda p: np.mean([r["bpp"] for r in p["per_image"]]))
   if name is None:

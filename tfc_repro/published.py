@@ -9,7 +9,8 @@ Two formats are read into the dict shape of `tfc_repro.results.read_rd_json`:
     its bpp column is identical.
   * CompressAI's `results/image/<dataset>/*.json` (and tfc-repro's own JSON,
     and the hand-transcribed tables in results/published/): `results` with
-    `bpp`, `psnr-rgb`, `ms-ssim-rgb` or `ms-ssim-db-rgb`.
+    `bpp`, `psnr-rgb`, `ms-ssim-rgb` or `ms-ssim-db-rgb`; lossy-vae's
+    `results/kodak/*.json`, whose `psnr` is the RGB PSNR.
 
 Every loaded document has `"published": True` and `"source"` (the file). The
 curves the figures draw are listed in `CURVES`; their files are byte-for-byte
@@ -120,6 +121,8 @@ CURVES = {
     "compressai-webp": ("WebP (CompressAI)", ("compressai/webp.json",)),
     "compressai-bpg444": ("BPG 4:4:4 (CompressAI)",
                           ("compressai/bpg_444_x265_ycbcr.json",)),
+    "qres-vae": ("QRes-VAE 34M (Duan et al. 2023)",
+                 ("lossy-vae/kodak-qres34m.json",)),
 }
 
 # The regularizer paper's BD-rate tables (not an RD curve).
@@ -247,6 +250,9 @@ def load_json(path):
     raise PublishedError(f"{path}: no results.bpp list (not an RD file)")
   results = {k: [math.nan if v is None else v for v in values]
              for k, values in results.items() if isinstance(values, list)}
+  if "psnr-rgb" not in results and "psnr" in results:
+    # lossy-vae's files: "psnr" is the RGB PSNR.
+    results["psnr-rgb"] = results["psnr"]
   if "ms-ssim-rgb" not in results and "ms-ssim-db-rgb" in results:
     results["ms-ssim-rgb"] = [_ms_ssim_from_db(v)
                               for v in results["ms-ssim-db-rgb"]]

@@ -39,17 +39,18 @@ def _model_id(config, variables):
   return digest.digest()[:8]
 
 
-def export(model, path, training_info=None, freeze=True, reconstruct=False):
-  """Writes `model` (after `prepare_for_compression`) as a SavedModel.
+def coding_module(model, training_info=None, freeze=True, reconstruct=False):
+  """What export saves, in memory: (tf.Module, metadata).
 
-  With `freeze` (the default) the model's transforms are first replaced, in
-  place, by frozen copies (`model.freeze_transforms()`): the SavedModel runs
-  plain convolutions with the current kernels instead of recomputing them
-  from their RDFT parameters on every call: coding about twice as fast on
-  CPU (bench/bench_bmshj2018.py). The model then codes as the SavedModel
-  does, but its transforms no longer train.
-  `freeze=False` exports the `SignalConv2D` layers as they are (for speed
-  comparisons).
+  The module holds the model's `compress`, `decompress` and `estimate`
+  functions (and `reconstruct` if asked), the variables they use and the
+  metadata record. With `freeze` (the default) the model's transforms are
+  first replaced, in place, by frozen copies (`model.freeze_transforms()`):
+  the functions run plain convolutions with the current kernels instead of
+  recomputing them from their RDFT parameters on every call: coding about
+  twice as fast on CPU (bench/bench_bmshj2018.py). The model then codes as
+  the SavedModel does, but its transforms no longer train. `freeze=False`
+  keeps the `SignalConv2D` layers as they are (for speed comparisons).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if freeze:
@@ -82,6 +83,14 @@ def export(model, path, training_info=None, freeze=True, reconstruct=False):
     setattr(module, name, function)
   module.metadata = tf.Variable(json.dumps(metadata), trainable=False,
                                 dtype=tf.string)
+  return module, metadata
+
+
+def export(model, path, training_info=None, freeze=True, reconstruct=False):
+  """Writes `model` (after `prepare_for_compression`) as a SavedModel: the
+  `coding_module` of the model (see there). Returns the metadata."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  module, metadata = coding_module(model, training_info, freeze, reconstruct)
   tf.saved_model.save(module, path)
   return metadata
 
@@ -100,30 +109,25 @@ def _load_tfc_ops():
     import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
 
 
-class LoadedModel:
-  """An exported model used as a file codec."""
+class Codec:
+  """A model's coding functions used as a file codec: the exported
+  SavedModel (`LoadedModel`) or, for tests and tools, a model in memory
+  (`Codec.from_model`), which writes the same files as its export."""
 
-  def __init__(self, path):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    if not os.path.isdir(path):
-      raise ModelError(f"no model at {path} (not a directory)")
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-      raise ModelError(f"{path} is not a SavedModel (no saved_model.pb)")
-    _load_tfc_ops()
-    try:
-      self._module = tf.saved_model.load(path)
-      self.metadata = json.loads(self._module.metadata.numpy().decode())
-    except Exception as e:  # pylint: disable=broad-except
-      reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-      raise ModelError(f"cannot load model {path}: {reason}") from None
-    for key in ("system", "config_hash", "model_id", "latents"):
-      if key not in self.metadata:
-        raise ModelError(f"{path} is not a tfc-repro model (no {key!r})")
+  def __init__(self, module, metadata, path=None):
+    self._module = module
+    self.metadata = metadata
     self.path = path
     self.system = self.metadata["system"]
     self.config_hash = bytes.fromhex(self.metadata["config_hash"])
     self.model_id = bytes.fromhex(self.metadata["model_id"])
     self.latents = tuple(self.metadata["latents"])
+
+  @classmethod
+  def from_model(cls, model, reconstruct=False):
+    """The codec of a model (after `prepare_for_compression`) as export
+    would save it; freezes the model's transforms in place."""
+    return cls(*coding_module(model, reconstruct=reconstruct))
 
   def compress(self, image):
     """RGB uint8 array -> `container.Bitstream`."""
@@ -195,3 +199,25 @@ class LoadedModel:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     bits = self._module.estimate(tf.constant(np.asarray(image, np.uint8)))
     return {name: float(b.numpy()) for name, b in zip(self.latents, bits)}
+
+
+class LoadedModel(Codec):
+  """An exported model (a SavedModel directory) used as a file codec."""
+
+  def __init__(self, path):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if not os.path.isdir(path):
+      raise ModelError(f"no model at {path} (not a directory)")
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+      raise ModelError(f"{path} is not a SavedModel (no saved_model.pb)")
+    _load_tfc_ops()
+    try:
+      module = tf.saved_model.load(path)
+      metadata = json.loads(module.metadata.numpy().decode())
+    except Exception as e:  # pylint: disable=broad-except
+      reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      raise ModelError(f"cannot load model {path}: {reason}") from None
+    for key in ("system", "config_hash", "model_id", "latents"):
+      if key not in metadata:
+        raise ModelError(f"{path} is not a tfc-repro model (no {key!r})")
+    super().__init__(module, metadata, path)

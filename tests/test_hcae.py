@@ -1,0 +1,173 @@
+"""hcae: levels and their shapes, flags, priors, the collapse warning, the CLI.
+
+The coding contract (exact round trips on any size, files within 1 % of the
+estimate, one string per level, per-level evaluation columns, files of other
+models refused) is checked for hcae with every system in test_contract.py.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfc_repro import container, hcae, savedmodel, training
+from conftest import run_cli, smooth_image, train_args
+
+
+def parse(argv):
+  return train_args(hcae.SYSTEM, ["--model_path", "m", "train", *argv])
+
+
+@pytest.mark.parametrize("levels", [2, 3, 6])
+def test_each_level_halves_the_resolution(levels):
+  model = hcae.HierarchicalModel(
+      num_filters=8, latent_channels=hcae.default_latent_channels(levels))
+  assert model.stride == 2 ** levels
+  assert model.latent_names == tuple(f"z{k}" for k in range(levels, 0, -1))
+  x = tf.zeros((2, 2 ** levels * 2, 2 ** levels * 3, 3))
+  features, mean_top = model.bottom_up_pass(x)
+  assert [f.shape[1:] for f in features] == [
+      (2 ** (levels - k) * 2, 2 ** (levels - k) * 3, 8)
+      for k in range(1, levels)]
+  assert mean_top.shape[1:] == (2, 3, 4 * 2 ** (levels - 1))
+  terms = model(x, training=True)
+  assert set(terms) >= {f"bpp_z{k}" for k in range(1, levels + 1)}
+  np.testing.assert_allclose(
+      float(terms["bpp"]),
+      sum(float(terms[f"bpp_z{k}"]) for k in range(1, levels + 1)),
+      rtol=1e-5)
+  shapes = model.level_shapes(tf.constant([17, 100]))
+  top = -(-17 // 2 ** levels) * 2 ** levels, -(-100 // 2 ** levels) * 2 ** levels
+  assert [tuple(s.numpy()) for s in shapes] == [
+      (top[0] // 2 ** k, top[1] // 2 ** k) for k in range(levels, 0, -1)]
+
+
+def test_flags_resolve_to_the_reports_settings():
+  args = parse([])
+  assert args.levels == 6 and args.latent_channels == (4, 8, 16, 32, 64, 128)
+  assert args.lmbda == hcae.REPORT_LAMBDAS[hcae.DEFAULT_QUALITY - 1]
+  assert args.num_filters == 64 and args.prior == "meanscale"
+  assert parse(["--profile", "paper"]).num_filters == 192
+  assert parse(["--quality", "9"]).lmbda == 8.02
+  assert parse(["--quality", "1", "--metric", "ms-ssim",
+                "--patchsize", "256"]).lmbda == pytest.approx(0.0006 * 1300)
+  assert parse(["--levels", "3"]).latent_channels == (4, 8, 16)
+  assert parse(["--latent_channels", "2,5"]).levels == 2
+  with pytest.raises(ValueError, match="lists 2 levels but --levels is 3"):
+    parse(["--latent_channels", "2,5", "--levels", "3"])
+  with pytest.raises(ValueError, match="at least 2"):
+    parse(["--levels", "1"])
+  with pytest.raises(ValueError, match="positive"):
+    parse(["--latent_channels", "4,0"])
+
+
+def test_scale_prior_has_zero_mean_and_meanscale_does_not():
+  tf.keras.utils.set_random_seed(2)
+  t = tf.random.normal((1, 4, 4, 8))
+  scale = hcae.LatentBlock(8, 3, prior="scale")
+  det, mean, index = scale.prior(t)
+  assert not np.any(mean.numpy()) and det.shape == mean.shape == index.shape
+  assert scale.prior_net.filters == 6
+  meanscale = hcae.LatentBlock(8, 3, prior="meanscale")
+  _, mean, index = meanscale.prior(t)
+  assert np.any(mean.numpy()) and meanscale.prior_net.filters == 9
+  # σ_p = 1 for a zero scale output, on the table of 64 scales.
+  assert np.all((index.numpy() >= 0) & (index.numpy() <= 63))
+
+
+def test_frozen_model_computes_what_it_trained():
+  tf.keras.utils.set_random_seed(4)
+  model = hcae.HierarchicalModel(num_filters=8, latent_channels=(2, 3, 4))
+  model.prepare_for_compression()
+  image = tf.constant(smooth_image(40, 24, seed=1))
+  before = model.reconstruct(image).numpy()
+  replaced = model.freeze_transforms()
+  # Every convolution of every block, list and level is frozen.
+  assert len(replaced) == 3 * 3 + 2 * 3 + 1 + 2 * 4
+  assert model.freeze_transforms() == []
+  np.testing.assert_array_equal(model.reconstruct(image).numpy(), before)
+
+
+def test_files_of_other_levels_or_channels_are_refused():
+  tf.keras.utils.set_random_seed(5)
+  codecs = {}
+  for channels in ((2, 3, 4), (2, 3), (2, 5, 4)):
+    model = hcae.HierarchicalModel(num_filters=8, latent_channels=channels)
+    model.prepare_for_compression()
+    codecs[channels] = savedmodel.Codec.from_model(model)
+  bitstream = codecs[(2, 3, 4)].compress(smooth_image(20, 30))
+  for other in ((2, 3), (2, 5, 4)):
+    with pytest.raises(container.ContainerError,
+                       match="another configuration"):
+      codecs[other].decompress(bitstream)
+  # Shapes that do not follow from the image shape: refused, not decoded.
+  bitstream.latent_shapes = [(s[0] + 1, s[1]) for s in bitstream.latent_shapes]
+  with pytest.raises(container.ContainerError,
+                     match="latent shapes do not match the image shape"):
+    codecs[(2, 3, 4)].decompress(bitstream)
+
+
+class _ZeroLevelModel(hcae.HierarchicalModel):
+  """hcae whose bottom level is forced to carry no rate."""
+
+  def rate_distortion(self, x, x_hat, **bits):
+    bits["z1"] = 0. * bits["z1"]
+    return super().rate_distortion(x, x_hat, **bits)
+
+
+def test_a_collapsed_level_is_reported(train_dir, tmp_path, capsys):
+  args = train_args(hcae.SYSTEM, [
+      "--model_path", str(tmp_path / "m"), "train", "--train_glob", train_dir,
+      "--num_filters", "8", "--levels", "3", "--patchsize", "32",
+      "--batchsize", "2", "--steps", "6", "--steps_per_epoch", "2",
+      "--seed", "1"])
+  system = dataclasses.replace(hcae.SYSTEM, build_model=lambda a: (
+      _ZeroLevelModel(num_filters=8, latent_channels=a.latent_channels)))
+  _, info = training.build_and_fit(system, args)
+  assert len(info["rate_share_warnings"]) == 1
+  assert info["rate_share_warnings"][0].startswith("z1: 0.00 %")
+  assert "latent z1" in capsys.readouterr().err
+  # A healthy model reports nothing.
+  _, info = training.build_and_fit(hcae.SYSTEM, args)
+  assert info["rate_share_warnings"] == []
+
+
+@pytest.mark.slow
+def test_cli_end_to_end(train_dir, tmp_path):
+  model = str(tmp_path / "model")
+  result = run_cli("tfc_repro.hcae", "--model_path", model, "train",
+                   "--train_glob", train_dir, "--num_filters", "8",
+                   "--levels", "3", "--patchsize", "32", "--batchsize", "2",
+                   "--steps", "4", "--steps_per_epoch", "2", "--quality", "5")
+  assert result.returncode == 0, result.stderr
+  assert "exported hcae model" in result.stdout
+  image = os.path.join(train_dir, "img0.png")
+  coded = str(tmp_path / "img0.tfci")
+  result = run_cli("tfc_repro.hcae", "--model_path", model, "-V",
+                   "compress", image, coded)
+  assert result.returncode == 0, result.stderr
+  for level in ("z3", "z2", "z1"):
+    assert f"  {level}: " in result.stdout
+  result = run_cli("tfc_repro.hcae", "--model_path", model, "decompress",
+                   coded, str(tmp_path / "out.png"))
+  assert result.returncode == 0, result.stderr
+  result = run_cli("tfc_repro.hcae", "--model_path", model, "evaluate",
+                   "--images", train_dir, "--output",
+                   str(tmp_path / "r.json"))
+  assert result.returncode == 0, result.stderr
+  document = json.load(open(tmp_path / "r.json"))
+  assert {"bpp-z1", "bpp-z2", "bpp-z3"} <= set(document["results"])
+  # A bitstream of another system: one line, exit status 1.
+  with open(coded, "rb") as f:
+    data = bytearray(f.read())
+  bitstream = container.unpack(bytes(data))
+  bitstream.system = "bls2017"
+  container.write(coded, bitstream)
+  result = run_cli("tfc_repro.hcae", "--model_path", model, "decompress",
+                   coded, str(tmp_path / "x.png"))
+  assert result.returncode == 1
+  assert result.stderr.strip().count("\n") == 0
+  assert "bls2017" in result.stderr

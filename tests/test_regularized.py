@@ -1,0 +1,148 @@
+"""regularized: the source model, the two stages and their gradients, export,
+resume. The coding contract of the backbones is in test_contract.py."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+from tfc_repro import cli, container, regularized, savedmodel, training
+from conftest import smooth_image, train_args
+
+TINY = {
+    "bmshj2018-meanscale": ["--num_filters", "8", "--num_latents", "12"],
+    "lee2019": ["--num_filters", "8", "--num_latents", "8",
+                "--context_filters", "16"],
+}
+
+
+def args_for(backbone, *extra, path="m"):
+  return train_args(regularized.SYSTEM, [
+      "--model_path", path, "train", "--backbone", backbone, *TINY[backbone],
+      *extra])
+
+
+def build(backbone, *extra):
+  tf.keras.utils.set_random_seed(3)
+  return regularized.SYSTEM.build_model(args_for(backbone, *extra))
+
+
+def batch():
+  return tf.constant(np.stack([smooth_image(32, 48, seed=s) for s in (1, 2)]),
+                     tf.float32)
+
+
+def test_discretized_gaussian_cross_entropy_is_the_analytic_value():
+  source = regularized.SourceModel()
+  x = tf.constant([[[[10., 200., 0.]]]])
+  mean = tf.constant([[[[12.3, 190., 3.]]]])
+  scale = tf.constant([[[[2., 7.5, 0.5]]]])
+  source.parameters = lambda x_, x_hat, frozen=False: (mean, scale)
+  bits = float(source.bits(x, x)[0])
+  expected = 0.
+  for v, m, s in zip([10., 200., 0.], [12.3, 190., 3.], [2., 7.5, 0.5]):
+    p = stats.norm.cdf((v + .5 - m) / s) - stats.norm.cdf((v - .5 - m) / s)
+    expected -= math.log2(max(p, 1e-9))
+  np.testing.assert_allclose(bits, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backbone", sorted(TINY))
+def test_each_stage_gets_gradients_only_from_its_own_loss(backbone):
+  model = build(backbone)
+  codec_stage, source_stage = model.stages()
+  with tf.GradientTape(persistent=True) as tape:
+    terms = model(batch(), training=True)
+  phi = codec_stage.variables(model)
+  theta = source_stage.variables(model)
+  assert theta and phi and not {id(v) for v in theta} & {id(v) for v in phi}
+  # θ receives no gradient from L_φ, φ none from L_θ.
+  assert all(g is None for g in tape.gradient(terms["loss"], theta))
+  assert all(g is None for g in tape.gradient(terms["source_loss"], phi))
+  # ... but each gets one from its own.
+  assert any(g is not None and float(tf.reduce_sum(abs(g))) > 0
+             for g in tape.gradient(terms["loss"], phi))
+  assert all(g is not None
+             for g in tape.gradient(terms["source_loss"], theta))
+
+
+@pytest.mark.parametrize("backbone", sorted(TINY))
+def test_the_term_raises_the_conditional_entropy(backbone):
+  # L_φ = R + λD − α·Ĥ: the larger Ĥ, the lower the loss; α = 0 gives
+  # exactly the backbone's loss.
+  x = batch()
+  for alpha in (0., 0.5):
+    model = build(backbone, "--alpha", str(alpha))
+    tf.random.set_seed(9)
+    terms = model(x, training=False)
+    np.testing.assert_allclose(
+        float(terms["loss"]),
+        float(terms["rd_loss"]) - alpha * float(terms["conditional_entropy"]),
+        rtol=1e-5)
+    tf.random.set_seed(9)
+    plain = model.backbone(x, training=False)
+    np.testing.assert_allclose(float(terms["rd_loss"]), float(plain["loss"]),
+                               rtol=1e-6)
+  assert float(terms["conditional_entropy"]) > 0
+
+
+def test_alpha_and_lambda_defaults_and_units():
+  args = args_for("bmshj2018-meanscale")
+  assert args.alpha == 0.1 and args.source_lr == args.lr
+  args = args_for("lee2019", "--quality", "2")
+  assert args.alpha == 1.0
+  model = regularized.SYSTEM.build_model(args)
+  # The λ the user gave (eq. 6's for lee2019) is the one reported.
+  assert model.user_lambda == 0.4
+  assert model.lmbda == pytest.approx((1 - 0.4) / (1000 * 0.4))
+  with pytest.raises(ValueError, match="alpha"):
+    args_for("lee2019", "--alpha", "-1")
+
+
+@pytest.mark.parametrize("backbone", sorted(TINY))
+def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
+  model = build(backbone)
+  model.prepare_for_compression()
+  path = str(tmp_path / "m")
+  savedmodel.export(model, path)
+  reader = tf.train.load_checkpoint(os.path.join(path, "variables",
+                                                 "variables"))
+  names = reader.get_variable_to_shape_map()
+  assert not any("source" in n for n in names), names
+  stored = sum(int(np.prod(s)) for n, s in names.items()
+               if reader.get_variable_to_dtype_map()[n] != tf.string)
+  source = sum(int(tf.size(v)) for v in model.source_model.variables)
+  backbone_weights = sum(int(tf.size(v)) for v in model.backbone.variables)
+  assert stored <= backbone_weights + 10 ** 5 and source > 0
+  loaded = savedmodel.LoadedModel(path)
+  assert loaded.metadata["system"] == "regularized"
+  image = smooth_image(17, 33, seed=4)
+  decoded = loaded.decompress(container.unpack(container.pack(
+      loaded.compress(image))))
+  np.testing.assert_array_equal(
+      decoded, model.reconstruct(tf.constant(image)).numpy())
+
+
+def test_interrupted_two_stage_run_resumes_exactly(train_dir, tmp_path):
+  common = ["--train_glob", train_dir, "--patchsize", "32", "--batchsize",
+            "2", "--steps", "6", "--steps_per_epoch", "3", "--seed", "5",
+            "--train_path", str(tmp_path / "t")]
+
+  class Interrupt(tf.keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+      raise KeyboardInterrupt
+
+  args = args_for("bmshj2018-meanscale", *common, path=str(tmp_path / "a"))
+  with pytest.raises(KeyboardInterrupt):
+    training.build_and_fit(regularized.SYSTEM, args,
+                           extra_callbacks=[Interrupt()])
+  resumed, _ = training.build_and_fit(regularized.SYSTEM, args)
+  assert int(resumed.optimizer.iterations) == 6
+  assert int(resumed.stage_optimizers["source"].iterations) == 6
+  # Both optimizers' states were restored: the source optimizer's moments
+  # are not fresh.
+  slots = [v for v in resumed.stage_optimizers["source"].variables
+           if "iter" not in v.name]
+  assert any(float(tf.reduce_sum(abs(v))) > 0 for v in slots)
