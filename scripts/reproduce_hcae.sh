@@ -5,17 +5,17 @@
 # same four λ (bpp + λ·MSE on 0..255), each evaluated on Kodak through real
 # files as one RD curve: results/kodak/equal-budget-<system>.json.
 # Settings come from the environment:
-#   STEPS      (default 1000)
+#   STEPS      (default 500)
 #   LAMBDAS    (default "0.001 0.004 0.015 0.05": hcae's q2-q5)
 #   SYSTEMS    (default "bls2017 bmshj2018 hcae")
 #   TRAIN_GLOB (default $TFC_REPRO_DATA/train when TFC_REPRO_DATA is set,
 #              else the embedded default photos)
 #   MODELS     folder of the trained models (default models/equal-budget)
 # Each system uses its quick profile's model size (bls2017 N=64, bmshj2018
-# N=64/M=96, hcae F=64); the training recipe is fixed here for all three.
+# N=64/M=96, hcae F=32); the training recipe is fixed here for all three.
 # Re-running resumes an interrupted training; finished models are kept.
 source "$(dirname "$0")/env.sh"
-steps=${STEPS:-1000}
+steps=${STEPS:-500}
 lambdas=${LAMBDAS:-"0.001 0.004 0.015 0.05"}
 systems=${SYSTEMS:-"bls2017 bmshj2018 hcae"}
 models_dir=${MODELS:-models/equal-budget}

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfc_repro import bls2017, bmshj2018, cli, container, data, savedmodel
-from tfc_repro import scale_table
+from tfc_repro import scale_table, transforms
 from conftest import run_cli, smooth_image, train_args
 
 SYSTEM = bmshj2018.SYSTEM
@@ -97,6 +97,36 @@ def test_paper_hyperprior_layout_and_shapes():
   assert model.scale_indexes(z, tf.shape(y)[1:3]).shape == y.shape
   assert model.synthesis_transform(y).shape == x.shape
   assert model.latent_names == ("y", "z") and model.stride == 64
+
+
+@pytest.mark.parametrize("quality", range(1, 9))
+def test_meanscale_quality_table(quality):
+  args = _args("--model", "meanscale", "--quality", str(quality))
+  assert args.lmbda == bmshj2018.LAMBDAS["mse"][quality - 1]
+  sizes = (128, 192) if quality <= 4 else (192, 320)  # CompressAI's zoo
+  assert (args.num_filters, args.num_latents) == sizes
+
+
+def test_meanscale_layout_predicts_mean_and_scale():
+  model = bmshj2018.MeanScaleHyperpriorModel(num_filters=8, num_latents=12)
+  h_a = _convs(model.hyper_analysis_transform)
+  assert [c.kernel_support for c in h_a] == [(3, 3), (5, 5), (5, 5)]
+  assert [c.use_bias for c in h_a] == [True, True, True]
+  assert h_a[0].activation is transforms.leaky_relu_001
+  h_s = _convs(model.hyper_synthesis_transform)
+  assert [c.filters for c in h_s] == [12, 18, 24]   # M, 3M/2, 2M
+  assert h_s[-1].activation is None
+  tf.keras.utils.set_random_seed(1)
+  y = tf.random.normal((1, 8, 12, 12))
+  assert model.hyper_input(y) is y                  # no |y|
+  z = model.hyper_analysis_transform(y)
+  indexes, mean = model.side_parameters(z, tf.shape(y)[1:3])
+  assert indexes.shape == mean.shape == y.shape
+  # The test-time latent is rounded around the mean, as coded.
+  model.prepare_for_compression()
+  y_hat = model.entropy_model.quantize(y, loc=mean)
+  np.testing.assert_allclose((y_hat - mean).numpy(),
+                             np.round((y - mean).numpy()), atol=1e-5)
 
 
 def test_tfc_variant_matches_tfc_reference():

@@ -36,6 +36,8 @@ CASES = {
         "tfc": ["--variant", "tfc", "--num_filters", "8"],
         "factorized": ["--model", "factorized", "--num_filters", "8",
                        "--num_latents", "12"],
+        "meanscale": ["--model", "meanscale", "--num_filters", "8",
+                      "--num_latents", "12"],
     },
     "lee2019": {
         "": ["--num_filters", "8", "--num_latents", "8",
@@ -47,6 +49,11 @@ CASES = {
         "": ["--num_filters", "8", "--levels", "3"],
         "scale": ["--num_filters", "8", "--latent_channels", "2,3",
                   "--prior", "scale"],
+    },
+    "regularized": {
+        "": ["--num_filters", "8", "--num_latents", "12"],
+        "lee2019": ["--backbone", "lee2019", "--num_filters", "8",
+                    "--num_latents", "8", "--context_filters", "16"],
     },
 }
 DIGESTS = {
@@ -66,6 +73,9 @@ DIGESTS = {
         "b6a8a1cb2ca8696d61d761f8b39d4ed15369a83725a791fdfdd30c743f6fd6ef",
     "hcae-scale":
         "c600a0fdf8284617ac8815cb0b46409ad026c92f47f522e1135040872f51b950",
+    "bmshj2018-meanscale": None,
+    "regularized": None,
+    "regularized-lee2019": None,
 }
 SEED = 1234
 

@@ -13,8 +13,10 @@ RATES = [0.1, 0.2, 0.4, 0.8, 1.6]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _write(directory, name, offset=0.0, rate_scale=1.0, side=False):
-  """A fixture RD file: PSNR/MS-SSIM rising with log-rate."""
+def _write(directory, name, offset=0.0, rate_scale=1.0, side=False,
+           levels=()):
+  """A fixture RD file: PSNR/MS-SSIM rising with log-rate; `levels` splits
+  the payload into per-level columns in these proportions."""
   points = []
   for rate in RATES:
     log = np.log2(rate / RATES[0])
@@ -23,6 +25,10 @@ def _write(directory, name, offset=0.0, rate_scale=1.0, side=False):
            "ms-ssim-rgb": 1 - 10 ** (-(9.0 + offset + 2.5 * log) / 10)}
     if side:
       row["bpp-z"] = 0.01 + 0.03 * rate
+    if levels:
+      row["bpp-payload"] = rate * rate_scale
+      for i, share in enumerate(levels):
+        row[f"bpp-z{len(levels) - i}"] = share * rate * rate_scale
     points.append({"metadata": {"lmbda": rate}, "per_image": [row]})
   path = os.path.join(directory, f"{name}.json")
   results.write_rd_json(path, name, "fixture", points, command="test")
@@ -149,3 +155,43 @@ def test_cli(results_dir, tmp_path):
     assert result.returncode == status, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0], result.stderr
+
+
+def test_hcae_table_has_bd_rates_and_level_shares(tmp_path):
+  kodak = tmp_path / "results" / "kodak"
+  kodak.mkdir(parents=True)
+  _write(str(kodak), "jpeg", -3)
+  _write(str(kodak), "equal-budget-bls2017", 0.0)
+  _write(str(kodak), "equal-budget-bmshj2018", 0.0, rate_scale=0.9)
+  _write(str(kodak), "equal-budget-hcae", 0.0, rate_scale=0.8,
+         levels=(0.1, 0.3, 0.6))
+  output = str(tmp_path / "figures")
+  paths, _ = figures.draw("hcae", str(tmp_path / "results"), output,
+                          PUBLISHED)
+  assert any(p.endswith("hcae-fig6.png") for p in paths)
+  with open(os.path.join(output, "hcae-bdrate.md")) as f:
+    table = f.read()
+  row = [l for l in table.splitlines() if l.startswith("| hcae |")][0]
+  cells = [c.strip() for c in row.split("|")]
+  assert cells[2:4] == ["-20.0 %", "-11.1 %"]  # rates x 0.8, and 0.8/0.9
+  shares = [l for l in table.splitlines() if l.startswith("| 0.")]
+  assert len(shares) == 4  # the rows of bpp < 1
+  assert "| 10.0 % | 30.0 % | 60.0 % |" in shares[0]
+
+
+def test_regularized_table_reports_each_seed_and_the_mean(tmp_path):
+  kodak = tmp_path / "results" / "kodak"
+  kodak.mkdir(parents=True)
+  for seed, scale in ((1, 0.98), (2, 1.01)):
+    _write(str(kodak), f"regularized-bmshj2018-meanscale-seed{seed}", 1.0,
+           rate_scale=scale)
+    _write(str(kodak), f"regularized-bmshj2018-meanscale-seed{seed}-baseline",
+           1.0)
+  output = str(tmp_path / "figures")
+  figures.draw("regularized", str(tmp_path / "results"), output, PUBLISHED)
+  with open(os.path.join(output, "regularized-bdrate.md")) as f:
+    table = f.read()
+  row = [l for l in table.splitlines() if l.startswith("| hyperprior")][0]
+  cells = [c.strip() for c in row.split("|")]
+  assert cells[2] == "-0.50"  # the mean of -2 % and +1 %
+  assert cells[7] == "seed 1: -2.00, seed 2: +1.00"

@@ -49,7 +49,7 @@ def test_flags_resolve_to_the_reports_settings():
   args = parse([])
   assert args.levels == 6 and args.latent_channels == (4, 8, 16, 32, 64, 128)
   assert args.lmbda == hcae.REPORT_LAMBDAS[hcae.DEFAULT_QUALITY - 1]
-  assert args.num_filters == 64 and args.prior == "meanscale"
+  assert args.num_filters == 32 and args.prior == "meanscale"
   assert parse(["--profile", "paper"]).num_filters == 192
   assert parse(["--quality", "9"]).lmbda == 8.02
   assert parse(["--quality", "1", "--metric", "ms-ssim",

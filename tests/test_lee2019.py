@@ -276,6 +276,20 @@ def test_loss_decreases(train_dir):
   assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
 
 
+def test_the_lambda_given_is_the_lambda_reported(train_dir, tmp_path):
+  # eq. 6's λ stays that λ in the training record (and so in the exported
+  # metadata and evaluation); the loss weight λ′ is recorded beside it.
+  args = train_args(lee2019.SYSTEM, [
+      "--model_path", str(tmp_path / "m"), "train", "--train_glob", train_dir,
+      "--num_filters", "8", "--num_latents", "8", "--context_filters", "16",
+      "--patchsize", "64", "--batchsize", "2", "--steps", "2",
+      "--quality", "2", "--seed", "1"])
+  model, info = training.build_and_fit(lee2019.SYSTEM, args)
+  assert info["lmbda"] == model.user_lambda == 0.4
+  assert info["loss_lambda"] == model.lmbda == pytest.approx(0.6 / 400)
+  assert info["steps"] == 2 and "loss" in info["final_terms"]
+
+
 # -- Export and CLI -----------------------------------------------------------------
 
 

@@ -99,6 +99,8 @@ def test_alpha_and_lambda_defaults_and_units():
   assert model.lmbda == pytest.approx((1 - 0.4) / (1000 * 0.4))
   with pytest.raises(ValueError, match="alpha"):
     args_for("lee2019", "--alpha", "-1")
+  with pytest.raises(ValueError, match="--context_filters does not apply"):
+    args_for("bmshj2018-meanscale", "--context_filters", "8")
 
 
 @pytest.mark.parametrize("backbone", sorted(TINY))

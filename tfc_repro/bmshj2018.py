@@ -1,13 +1,18 @@
 """Ballé, Minnen, Singh, Hwang, Johnston (ICLR 2018): variational image
 compression with a scale hyperprior, and its factorized-prior baseline.
 
-Two models share g_a and g_s (paper Fig. 4: four 5x5 stride-2 convolutions
+The models share g_a and g_s (paper Fig. 4: four 5x5 stride-2 convolutions
 with GDN/IGDN, N hidden and M latent channels):
 
   * `--model hyperprior` (default): y = g_a(x), z = h_a(|y|), σ = h_s(ẑ);
     ŷ is coded with a zero-mean Gaussian of scale σ convolved with U(-½, ½)
     (eq. 7, 11), ẑ with a non-parametric factorized density (eq. 9).
   * `--model factorized`: ŷ alone, with the factorized density (eq. 6).
+  * `--model meanscale`: the mean-scale hyperprior that later work built on
+    this paper (Minnen et al. 2018 without the context model; CompressAI's
+    "mbt2018-mean"): h_a on y (no |·|) with LeakyReLU, h_s predicting σ and
+    μ, ŷ coded around μ. N, M = 128, 192 for q1–4 and 192, 320 for q5–8
+    (CompressAI's zoo), λ as for the hyperprior.
 
 Layout per `--variant` (SPECS §D.2):
   * `paper` (default): Fig. 4. h_a on |y|: 3x3/1 N, ReLU, 5x5/2↓ N, ReLU,
@@ -57,7 +62,7 @@ LAMBDAS = {
     "ms-ssim": (2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.00),
 }
 DEFAULT_QUALITY = 3
-MODELS = ("hyperprior", "factorized")
+MODELS = ("hyperprior", "factorized", "meanscale")
 VARIANTS = ("paper", "tfc")
 
 # Training profiles. "paper" is the paper's recipe (§4.1): Adam at 1e-4, no
@@ -77,8 +82,11 @@ PROFILES = {
 }
 
 
-def paper_sizes(quality):
-  """The paper's (N, M) for a quality level: the 5 lower and 3 higher λ."""
+def paper_sizes(quality, model_name="hyperprior"):
+  """The paper's (N, M) for a quality level: the 5 lower and 3 higher λ
+  (CompressAI's mbt2018-mean: the 4 lower and 4 higher)."""
+  if model_name == "meanscale":
+    return (128, 192) if quality <= 4 else (192, 320)
   return (128, 192) if quality <= 5 else (192, 320)
 
 
@@ -170,6 +178,14 @@ class ScaleHyperpriorModel(model.CompressionModel):
             tfc.ContinuousBatchedEntropyModel(
                 self.hyperprior, coding_rank=3, compression=compression))
 
+  def hyper_input(self, y):
+    """What h_a sees: |y| (Fig. 4)."""
+    return abs(y)
+
+  def side_parameters(self, z_hat, y_shape):
+    """(fractional scale indexes, mean or None) of ŷ from ẑ."""
+    return self.scale_indexes(z_hat, y_shape), None
+
   def scale_indexes(self, z_hat, y_shape):
     """Fractional scale indexes of ŷ from ẑ: h_s(ẑ) cropped to y's (H, W);
     σ mapped by `scale_index` (paper), or used as is (tfc)."""
@@ -188,13 +204,13 @@ class ScaleHyperpriorModel(model.CompressionModel):
     x = tf.cast(x, self.compute_dtype)
     # eq. 8: y = g_a(x), z = h_a(y); h_a takes |y| (Fig. 4).
     y = self.analysis_transform(x)
-    z = self.hyper_analysis_transform(abs(y))
+    z = self.hyper_analysis_transform(self.hyper_input(y))
     # eq. 8, 9: z̃ = z + u, and its rate −log₂ p_z̃(z̃).
     z_tilde, bits_z = side_entropy_model(z, training=training)
-    # eq. 7: σ̃ = h_s(z̃), as indexes into the scale table.
-    indexes = self.scale_indexes(z_tilde, tf.shape(y)[1:3])
+    # eq. 7: σ̃ = h_s(z̃), as indexes into the scale table (and a mean).
+    indexes, mean = self.side_parameters(z_tilde, tf.shape(y)[1:3])
     # eq. 7, 8: ỹ = y + u, and its rate −log₂ p_ỹ|z̃(ỹ | z̃).
-    y_tilde, bits_y = entropy_model(y, indexes, training=training)
+    y_tilde, bits_y = entropy_model(y, indexes, loc=mean, training=training)
     # eq. 5: x̃ = g_s(ỹ).
     x_tilde = self.synthesis_transform(y_tilde)
     # eq. 10: the rates of ỹ and z̃ plus λ times the distortion.
@@ -206,29 +222,32 @@ class ScaleHyperpriorModel(model.CompressionModel):
   def _compress(self, x):
     x, x_shape = self.prepare_image(x)
     y = self.analysis_transform(x)
-    z = self.hyper_analysis_transform(abs(y))
+    z = self.hyper_analysis_transform(self.hyper_input(y))
     y_shape, z_shape = tf.shape(y)[1:3], tf.shape(z)[1:3]
     # The encoder derives σ̂ from ẑ, as the decoder will (§3).
     z_hat = self.side_entropy_model.quantize(z)
-    indexes = self.coding_indexes(self.scale_indexes(z_hat, y_shape))
-    string = self.entropy_model.compress(y, indexes)[0]
+    indexes, mean = self.side_parameters(z_hat, y_shape)
+    string = self.entropy_model.compress(y, self.coding_indexes(indexes),
+                                         loc=mean)[0]
     side_string = self.side_entropy_model.compress(z)[0]
     return (string, side_string), x_shape, (y_shape, z_shape)
 
   def _decompress(self, strings, x_shape, shapes):
     (string, side_string), (y_shape, z_shape) = strings, shapes
     z_hat = self.side_entropy_model.decompress(side_string[None], z_shape)
-    indexes = self.coding_indexes(self.scale_indexes(z_hat, y_shape))
-    y_hat = self.entropy_model.decompress(string[None], indexes)
+    indexes, mean = self.side_parameters(z_hat, y_shape)
+    y_hat = self.entropy_model.decompress(
+        string[None], self.coding_indexes(indexes), loc=mean)
     return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
   def _estimate(self, x):
     x, _ = self.prepare_image(x)
     y = self.analysis_transform(x)
     z_hat, bits_z = self.side_entropy_model(
-        self.hyper_analysis_transform(abs(y)), training=False)
-    indexes = self.coding_indexes(self.scale_indexes(z_hat, tf.shape(y)[1:3]))
-    _, bits_y = self.entropy_model(y, indexes, training=False)
+        self.hyper_analysis_transform(self.hyper_input(y)), training=False)
+    indexes, mean = self.side_parameters(z_hat, tf.shape(y)[1:3])
+    _, bits_y = self.entropy_model(y, self.coding_indexes(indexes), loc=mean,
+                                   training=False)
     return {"y": bits_y, "z": bits_z}
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
@@ -240,12 +259,64 @@ class ScaleHyperpriorModel(model.CompressionModel):
     return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
 
+class MeanScaleHyperpriorModel(ScaleHyperpriorModel):
+  """The mean-scale hyperprior: the scale hyperprior whose h_s also predicts
+  the mean of ŷ, which is coded around it (Minnen et al. 2018 without the
+  context model; CompressAI's "mbt2018-mean", the regularizer paper's
+  hyperprior backbone). As CompressAI: h_a on y (no |·|): 3x3/1 N,
+  LeakyReLU, 5x5/2↓ N, LeakyReLU, 5x5/2↓ N; h_s: 5x5/2↑ M, LeakyReLU, 5x5/2↑
+  3M/2, LeakyReLU, 3x3/1 2M split into (σ, μ); LeakyReLU slope 0.01
+  (PyTorch's default); σ bounded below at 0.11 on the shared scale table;
+  ŷ = round(y − μ) + μ at test (TFC's, as CompressAI's "dequantize")."""
+
+  def __init__(self, lmbda=0.0067, metric="mse", num_filters=128,
+               num_latents=192, quality=None, conv="signal"):
+    model.CompressionModel.__init__(self, dict(
+        lmbda=lmbda, metric=metric, model="meanscale",
+        num_filters=num_filters, num_latents=num_latents, variant="paper",
+        quality=quality, conv=conv))
+    self.variant = "paper"
+    n, m = num_filters, num_latents
+    self.analysis_transform, self.synthesis_transform = image_transforms(
+        n, m, conv)
+    leaky = transforms.leaky_relu_001
+    self.hyper_analysis_transform = transforms.hyper_analysis(
+        [(n, 3, 1), (n, 5, 2), (n, 5, 2)], last_bias=True, conv=conv,
+        activation=leaky)
+    self.hyper_synthesis_transform = transforms.hyper_synthesis(
+        [(m, 5, 2), (m * 3 // 2, 5, 2), (2 * m, 3, 1)], conv=conv,
+        activation=leaky)
+    self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,))
+    self.build((None, None, None, 3))
+
+  def hyper_input(self, y):
+    return y
+
+  def side_parameters(self, z_hat, y_shape):
+    """(scale indexes of σ, μ) from h_s(ẑ) (CompressAI's order: σ, μ)."""
+    side = self.hyper_synthesis_transform(z_hat)[:, :y_shape[0], :y_shape[1]]
+    sigma, mean = tf.split(side, 2, -1)
+    return scale_table.scale_index(sigma), mean
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+  def reconstruct(self, x):
+    """g_s(ŷ) with ŷ = round(y − μ) + μ, without entropy coding."""
+    x, x_shape = self.prepare_image(x)
+    y = self.analysis_transform(x)
+    z_hat = self.side_entropy_model.quantize(self.hyper_analysis_transform(y))
+    _, mean = self.side_parameters(z_hat, tf.shape(y)[1:3])
+    y_hat = self.entropy_model.quantize(y, loc=mean)
+    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+
+
 def add_model_flags(parser):
   """The bmshj2018 train flags."""
   parser.add_argument(
       "--model", choices=MODELS, default="hyperprior",
-      help="Entropy model of y: the scale hyperprior (§3) or the "
-           "factorized-prior baseline (§2).")
+      help="Entropy model of y: the scale hyperprior (§3), the "
+           "factorized-prior baseline (§2), or the mean-scale hyperprior "
+           "(h_s also predicts the mean; CompressAI's mbt2018-mean; N/M "
+           "128/192 for q1-4, 192/320 for q5-8).")
   parser.add_argument(
       "--quality", type=int, choices=range(1, 9), default=None,
       metavar="{1..8}",
@@ -287,7 +358,8 @@ def resolve_args(args):
     args.quality = DEFAULT_QUALITY
   if args.lmbda is None:
     args.lmbda = LAMBDAS[args.metric][args.quality - 1]
-  n, m = (round(s * args.size_scale) for s in paper_sizes(args.quality))
+  n, m = (round(s * args.size_scale)
+          for s in paper_sizes(args.quality, args.model))
   if args.variant == "tfc":
     given = {v for v in (args.num_filters, args.num_latents) if v is not None}
     if len(given) > 1:
@@ -306,6 +378,10 @@ def resolve_args(args):
 def build_model(args):
   """The model that `args` (after `resolve_args`) describe."""
   conv = getattr(args, "conv", "signal")
+  if args.model == "meanscale":
+    return MeanScaleHyperpriorModel(
+        lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
+        num_latents=args.num_latents, quality=args.quality, conv=conv)
   if args.model == "factorized":
     return FactorizedModel(
         lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
@@ -319,9 +395,7 @@ def build_model(args):
 SYSTEM = cli.System(
     name="bmshj2018", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args,
-    lambda_help=("Rate-distortion trade-off λ of R + λ·D. Overrides the "
-                 "λ of --quality."))
+    resolve_args=resolve_args)
 
 if __name__ == "__main__":
   cli.run(SYSTEM)

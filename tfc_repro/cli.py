@@ -33,7 +33,9 @@ class System:
   profiles: dict             # "quick"/"paper" -> defaults of train flags
   default_lmbda: float
   resolve_args: Callable = None  # args -> None: fills paper-specific defaults
-  lambda_help: str = None  # --lambda's help when not "R + λ·D (default ...)"
+  # --lambda's help when not that of R + λ·D (with its default, or set by
+  # --quality when the default is None).
+  lambda_help: str = None
 
 
 def _float_tuple(text):
@@ -67,10 +69,16 @@ def build_parser(system):
       help="Default settings: 'quick' trains on this CPU in minutes, "
            "'paper' follows the paper (GPU, ~1M steps). Explicit flags "
            "override the profile.")
+  if system.lambda_help:
+    lambda_help = system.lambda_help
+  elif system.default_lmbda is None:
+    lambda_help = ("Rate-distortion trade-off λ of R + λ·D. Overrides the λ "
+                   "of --quality.")
+  else:
+    lambda_help = ("Rate-distortion trade-off λ of R + λ·D (default "
+                   f"{system.default_lmbda}).")
   train.add_argument("--lambda", dest="lmbda", type=float, default=None,
-                     help=system.lambda_help or (
-                         "Rate-distortion trade-off λ of R + λ·D (default "
-                         f"{system.default_lmbda})."))
+                     help=lambda_help)
   train.add_argument("--metric", choices=["mse", "ms-ssim"], default="mse",
                      help="Distortion D: MSE on 0..255, or 1 − MS-SSIM.")
   train.add_argument("--train_glob", default=None,
@@ -166,10 +174,10 @@ def resolve_train_args(system, args):
       setattr(args, key, value)
   if args.lmbda is None:
     args.lmbda = system.default_lmbda
-  if args.lr_decay_factor is None:
-    args.lr_decay_factor = 0.1
   if system.resolve_args:
     system.resolve_args(args)
+  if args.lr_decay_factor is None:
+    args.lr_decay_factor = 0.1
   if args.epochs is not None:
     args.steps = args.epochs * args.steps_per_epoch
   for key in ("patchsize", "batchsize", "steps", "steps_per_epoch"):

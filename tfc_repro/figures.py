@@ -43,9 +43,8 @@ from tfc_repro import published as published_lib
 from tfc_repro import results as results_lib
 from tfc_repro import systems
 
-# One figure per registered system, plus the regularizer's (drawn from its
-# result files) and the classical codecs'.
-PAPERS = (*systems.NAMES, "regularized", "codecs")
+# One figure per registered system, plus the classical codecs'.
+PAPERS = (*systems.NAMES, "codecs")
 CLASSICAL = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif", "hevc444",
              "hevc420")
 MEASURED_DIRS = ("kodak", "quickstart")
@@ -500,9 +499,12 @@ def hcae_table(sources):
 
 
 # Backbone name aliases in file names -> the regularizer paper's names.
+# (tfc-repro's lee2019 stands in for the paper's autoregressive mbt2018.)
 _BACKBONES = {
-    "hyperprior": ("hyperprior", "mbt2018-mean", "meanscale", "mean-scale"),
-    "autoregressive": ("autoregressive", "ar", "mbt2018", "context"),
+    "hyperprior": ("hyperprior", "mbt2018-mean", "meanscale", "mean-scale",
+                   "bmshj2018-meanscale"),
+    "autoregressive": ("autoregressive", "ar", "mbt2018", "context",
+                       "lee2019"),
     "attention": ("attention", "attn", "cheng2020-attn", "cheng2020"),
 }
 _BASELINE_SUFFIXES = ("-baseline", "-unregularized")
@@ -519,7 +521,9 @@ def _canonical_backbone(name):
 
 
 def regularized_pairs(sources):
-  """{backbone: (regularized curve or None, baseline curve or None)}."""
+  """{backbone: {seed: (regularized curve or None, baseline curve or None)}}
+  from `regularized-<backbone>[-seed<S>][-baseline].json` (seed None when
+  the name has none)."""
   probe = Sources(sources.results_dir, sources.published_dir)
   pairs = {}
   for curve in probe.measured("regularized-", "regularized", dirs=("kodak",)):
@@ -528,13 +532,17 @@ def regularized_pairs(sources):
     for suffix in _BASELINE_SUFFIXES:
       if backbone.endswith(suffix):
         backbone, baseline = backbone[:-len(suffix)], True
-    backbone = _canonical_backbone(backbone)
-    regularized, unregularized = pairs.get(backbone, (None, None))
+    seed = None
+    head, _, tail = backbone.rpartition("-seed")
+    if head and tail.isdigit():
+      backbone, seed = head, int(tail)
+    seeds = pairs.setdefault(_canonical_backbone(backbone), {})
+    regularized, unregularized = seeds.get(seed, (None, None))
     if baseline:
       unregularized = curve
     else:
       regularized = curve
-    pairs[backbone] = (regularized, unregularized)
+    seeds[seed] = (regularized, unregularized)
   return pairs
 
 
@@ -550,33 +558,43 @@ def _published_bdrates(sources):
 
 
 def regularized_table(sources):
-  """Rows of measured and published BD-rates per backbone."""
+  """Rows of measured and published BD-rates per backbone; with several
+  seeds, the mean over seeds and each seed's value."""
   pairs = regularized_pairs(sources)
   natural, pretrained = _published_bdrates(sources)
   rows = []
   for backbone in list(_BACKBONES) + sorted(set(pairs) - set(_BACKBONES)):
-    regularized, baseline = pairs.get(backbone, (None, None))
+    seeds = pairs.get(backbone, {None: (None, None)})
     row = {"backbone": backbone, "psnr": math.nan, "ms-ssim": math.nan,
            "published": natural.get(backbone, math.nan),
            "vs_pretrained": math.nan,
            "published_vs_pretrained": pretrained.get(backbone, math.nan),
-           "notes": []}
-    if regularized and baseline:
+           "per_seed": [], "notes": []}
+    values = {"psnr": [], "ms-ssim": []}
+    for seed in sorted(seeds, key=lambda s: (s is not None, s)):
+      regularized, baseline = seeds[seed]
+      name = backbone if seed is None else f"{backbone}-seed{seed}"
+      if not (regularized and baseline):
+        missing = [f"regularized-{name}{s}.json" for s, c in
+                   (("", regularized), ("-baseline", baseline)) if c is None]
+        row["notes"].append("missing " + ", ".join(missing))
+        continue
       for metric in ("psnr", "ms-ssim"):
         report = bdrate.compare(baseline.document, regularized.document,
                                 metric)
-        row[metric] = report["bd_rate"]
+        values[metric].append(report["bd_rate"])
         row["notes"] += [f"{metric}: {n}" for n in report["notes"]]
-    else:
-      missing = [f"regularized-{backbone}{s}.json" for s, c in
-                 (("", regularized), ("-baseline", baseline)) if c is None]
-      row["notes"].append("missing " + ", ".join(missing))
-    pretrained_key = _COMPRESSAI_PRETRAINED.get(backbone)
-    if baseline and pretrained_key:
-      reference = _first(sources.published(pretrained_key, "baseline"))
-      if reference:
-        row["vs_pretrained"] = bdrate.bd_rate(reference.document,
-                                              baseline.document, "psnr")
+      if seed is not None:
+        row["per_seed"].append((seed, values["psnr"][-1]))
+      pretrained_key = _COMPRESSAI_PRETRAINED.get(backbone)
+      if pretrained_key and math.isnan(row["vs_pretrained"]):
+        reference = _first(sources.published(pretrained_key, "baseline"))
+        if reference:
+          row["vs_pretrained"] = bdrate.bd_rate(reference.document,
+                                                baseline.document, "psnr")
+    for metric, found in values.items():
+      if found:
+        row[metric] = float(np.mean(found))
     rows.append(row)
   return rows
 
@@ -593,14 +611,22 @@ def regularized_markdown(rows):
       "Table 1 'Natural' row and Table 3 'Kodak' column.", "",
       "| backbone | BD-rate PSNR (%) | BD-rate MS-SSIM (%) | published "
       "BD-rate (%) | baseline vs CompressAI pretrained, PSNR (%) | published "
-      "(%) | notes |", "|---|---|---|---|---|---|---|"]
+      "(%) | BD-rate PSNR per seed (%) | notes |",
+      "|---|---|---|---|---|---|---|---|"]
   for row in rows:
     notes = "; ".join(row["notes"]).replace("|", "/")
+    per_seed = ", ".join(f"seed {seed}: {_percent(value)}"
+                         for seed, value in row["per_seed"]) or "—"
     lines.append(
         f"| {row['backbone']} | {_percent(row['psnr'])} | "
         f"{_percent(row['ms-ssim'])} | {_percent(row['published'])} | "
         f"{_percent(row['vs_pretrained'])} | "
-        f"{_percent(row['published_vs_pretrained'])} | {notes} |")
+        f"{_percent(row['published_vs_pretrained'])} | {per_seed} | "
+        f"{notes} |")
+  lines += ["", "With several seeds, the BD-rate columns are the mean over "
+            "seeds (each seed's regularized model against the baseline of "
+            "the same seed); the spread across seeds is the size of effect "
+            "that seed noise alone can produce at this budget."]
   return "\n".join(lines) + "\n"
 
 

@@ -280,6 +280,12 @@ class ContextAdaptiveModel(model.CompressionModel):
     self.z_scale = self.add_weight("z_scale", (n,), initializer="ones")
     self.build((None, None, None, 3))
 
+  @property
+  def user_lambda(self):
+    """eq. 6's λ, the one --lambda and --quality give (`lmbda` is λ′)."""
+    paper_lambda = self.config.get("paper_lambda")
+    return self.lmbda if paper_lambda is None else paper_lambda
+
   # -- The model of eq. 4-6. ----------------------------------------------------
 
   def side_entropy_model(self, compression=False):

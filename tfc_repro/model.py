@@ -27,8 +27,10 @@ which export calls: it swaps every RDFT `SignalConv2D` layer of the model,
 however deeply nested, for a frozen plain convolution (`transforms.py`).
 """
 
+import dataclasses
 import inspect
 import json
+from typing import Callable, Optional
 
 import tensorflow as tf
 import tensorflow_compression as tfc
@@ -50,6 +52,21 @@ def _zero_nan_gradients(x):
   def grad(dy):
     return tf.where(tf.math.is_nan(dy), tf.zeros_like(dy), dy)
   return tf.identity(x), grad
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """One optimisation stage of a training step: `variables(model)` step on
+  the term `loss` of the model's terms with an optimizer of their own (the
+  --lr schedule, or `learning_rate` with the same decay steps). Every stage
+  steps once per training step, on one forward pass, in order; so every
+  optimizer's `iterations` is the model's step count. A stage's loss must
+  not depend on another stage's variables (put stop-gradients between
+  them): one backward pass serves all stages."""
+  name: str
+  loss: str
+  variables: Callable
+  learning_rate: Optional[float] = None
 
 
 class CompressionModel(tf.keras.Model):
@@ -75,14 +92,11 @@ class CompressionModel(tf.keras.Model):
     # A JSON string: Keras would wrap a dict attribute in a trackable object.
     self._config_json = json.dumps(dict(config, system=self.system),
                                    sort_keys=True)
+    # The weight of D in the loss (see `user_lambda`).
     self.lmbda = float(config["lmbda"])
     self.metric = config["metric"]
-    names = ["loss", "bpp", "mse", "psnr"]
-    if self.metric == "ms-ssim":
-      names.append("ms_ssim")
-    if len(self.latent_names) > 1:
-      names += [f"bpp_{n}" for n in self.latent_names]
-    self._trackers = {n: tf.keras.metrics.Mean(name=n) for n in names}
+    self._trackers = {n: tf.keras.metrics.Mean(name=n)
+                      for n in self.term_names()}
     self._build_coding_functions()
 
   @property
@@ -90,13 +104,37 @@ class CompressionModel(tf.keras.Model):
     """The model's configuration (system, λ, metric, sizes) as a dict."""
     return json.loads(self._config_json)
 
+  @property
+  def user_lambda(self):
+    """The λ the user gave (--lambda or --quality's), as shown in logs and
+    metadata; a model whose loss weighs D by another value (e.g. lee2019's
+    λ′ from eq. 6's λ) overrides this. `lmbda` is the loss weight."""
+    return self.lmbda
+
+  def term_names(self):
+    """The terms of `call`'s result that training logs (and averages)."""
+    names = ["loss", "bpp", "mse", "psnr"]
+    if self.metric == "ms-ssim":
+      names.append("ms_ssim")
+    if len(self.latent_names) > 1:
+      names += [f"bpp_{n}" for n in self.latent_names]
+    return names
+
+  def stages(self):
+    """The optimisation stages of a training step: by default one, all
+    trainable variables on the loss."""
+    return (Stage("main", "loss", lambda m: m.trainable_variables),)
+
   # -- Losses -----------------------------------------------------------------
 
   def rate_distortion(self, x, x_hat, **bits):
     """Loss terms from the image, its reconstruction and each latent's bits.
 
     L = R + λ·D, with R in bits per pixel (pixels counted as H·W) and D the MSE
-    on the 0..255 scale, or 1 − MS-SSIM with `metric="ms-ssim"`.
+    on the 0..255 scale, or 1 − MS-SSIM with `metric="ms-ssim"`. Returns
+    the terms: `bpp_<latent>`, `bpp`, `mse`, `psnr` (`ms_ssim`), `loss`, and
+    `x_hat`, the reconstruction (for models that wrap a backbone, such as the
+    regularizer's).
     """
     num_pixels = tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), tf.float32)
     num_images = tf.cast(tf.shape(x)[0], tf.float32)
@@ -105,7 +143,7 @@ class CompressionModel(tf.keras.Model):
     bpp = tf.add_n(list(terms.values()))
     mse = tf.cast(tf.reduce_mean(tf.math.squared_difference(x, x_hat)),
                   tf.float32)
-    terms.update(bpp=bpp, mse=mse,
+    terms.update(bpp=bpp, mse=mse, x_hat=x_hat,
                  psnr=10. * tf.math.log(255. ** 2 / mse) / tf.math.log(10.))
     if self.metric == "ms-ssim":
       ms_ssim = tf.reduce_mean(tf.image.ssim_multiscale(
@@ -118,15 +156,30 @@ class CompressionModel(tf.keras.Model):
 
   # -- Keras training -----------------------------------------------------------
 
+  def stage_optimizer(self, stage):
+    """The optimizer of a stage: the compiled one for the first stage, else
+    `stage_optimizers[stage.name]` (set by the training engine)."""
+    if stage.name == self.stages()[0].name:
+      return self.optimizer
+    return self.stage_optimizers[stage.name]
+
   def train_step(self, x):
+    stages = self.stages()
     with tf.GradientTape() as tape:
       terms = self(x, training=True)
       # Keras sums gradients over replicas; scale so that they average.
       replicas = tf.distribute.get_strategy().num_replicas_in_sync
-      loss = terms["loss"] / tf.cast(replicas, terms["loss"].dtype)
-    variables = self.trainable_variables
+      # Stages are independent: no stage's loss depends on another stage's
+      # variables (the model puts stop-gradients between them), so one
+      # backward pass of the summed losses gives each stage its own gradient.
+      loss = tf.add_n([terms[stage.loss] for stage in stages])
+      loss = loss / tf.cast(replicas, loss.dtype)
+    variables = [stage.variables(self) for stage in stages]
     gradients = tape.gradient(loss, variables)
-    self.optimizer.apply_gradients(zip(gradients, variables))
+    for stage, stage_variables, stage_gradients in zip(stages, variables,
+                                                       gradients):
+      self.stage_optimizer(stage).apply_gradients(
+          zip(stage_gradients, stage_variables))
     return self._update_trackers(terms)
 
   def test_step(self, x):

@@ -51,7 +51,6 @@ and how it is decided here:
     python -m tfc_repro.regularized --model_path m evaluate --output r.json
 """
 
-import argparse
 import math
 
 import tensorflow as tf
@@ -148,8 +147,9 @@ class RegularizedModel(model.CompressionModel):
     return self.backbone.user_lambda
 
   def term_names(self):
-    return self.backbone.term_names() + ["rd_loss", "conditional_entropy",
-                                         "source_loss"]
+    """The backbone's terms, its R + λ·D, Ĥ(X|X̂) in bpp and L_θ."""
+    return super().term_names() + ["rd_loss", "conditional_entropy",
+                                   "source_loss"]
 
   def stages(self):
     return (
@@ -192,7 +192,9 @@ class RegularizedModel(model.CompressionModel):
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
-    return self.backbone.reconstruct.python_function(self.backbone, x)
+    """The backbone's quantized reconstruction (for tests)."""
+    function = type(self.backbone).reconstruct.python_function
+    return function(self.backbone, x)
 
 
 def _backbone_system(name):
@@ -239,7 +241,8 @@ def add_model_flags(parser):
            "default 3): λ and sizes as for the backbone.")
   for flag in _BACKBONE_FLAGS[1:]:
     parser.add_argument(f"--{flag}", type=int, default=None,
-                        help=argparse.SUPPRESS)
+                        help=f"The backbone's --{flag} (see python -m "
+                             "tfc_repro.bmshj2018 / lee2019 train --help).")
 
 
 def resolve_args(args):
@@ -262,7 +265,13 @@ def resolve_args(args):
       if isinstance(value, (tuple, list)):
         value = ",".join(str(v) for v in value)
       argv += [f"--{key}", str(value)]
-  backbone_args = cli.build_parser(system).parse_args(argv)
+  parser = cli.build_parser(system)
+  try:
+    backbone_args, unknown = parser.parse_known_args(argv)
+  except SystemExit:  # argparse has printed what is wrong
+    raise ValueError(f"the flags above do not fit --backbone {name}") from None
+  if unknown:
+    raise ValueError(f"{unknown[0]} does not apply to --backbone {name}")
   cli.resolve_train_args(system, backbone_args)
   for key in _TRAIN_KEYS:
     setattr(args, key, getattr(backbone_args, key))

@@ -95,6 +95,25 @@ def export(model, path, training_info=None, freeze=True, reconstruct=False):
   return metadata
 
 
+def _reason(message):
+  """The informative line of a TensorFlow error: the message of a failed
+  assertion ("assertion failed: [why] ..."), else the last line that is not
+  part of TF's frame ("Graph execution error:", the node's traceback, the
+  "[[node ...]]" suffix)."""
+  kept = []
+  for line in message.splitlines():
+    if not line.strip() or line[:1].isspace() or line.startswith(
+        ("Graph execution error", "Detected at node", "Node:")):
+      continue
+    line = line.split("[[", 1)[0].strip()
+    if "assertion failed:" in line:
+      reason = line.split("assertion failed:", 1)[1].strip()
+      return reason[1:].split("]", 1)[0] if reason.startswith("[") else reason
+    if line:
+      kept.append(line)
+  return kept[-1] if kept else "unknown error"
+
+
 def _load_tfc_ops():
   """Registers TFC's range coding ops without importing all of TFC (faster)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -177,9 +196,9 @@ class Codec:
     try:
       image = self._module.decompress(*args)
     except (tf.errors.OpError, ValueError, TypeError) as e:
-      message = getattr(e, "message", str(e)).strip().splitlines()[0]
       raise container.ContainerError(
-          f"bitstream does not decode with this model: {message}") from None
+          "bitstream does not decode with this model: "
+          f"{_reason(getattr(e, 'message', str(e)))}") from None
     image = image.numpy()
     if image.shape[:2] != tuple(bitstream.image_shape):
       raise container.ContainerError("decoded image has the wrong size")

@@ -11,7 +11,7 @@ with a `SYSTEM` (`cli.System`) and one name here.
 import importlib
 import sys
 
-NAMES = ("bls2017", "bmshj2018", "lee2019", "hcae")
+NAMES = ("bls2017", "bmshj2018", "lee2019", "hcae", "regularized")
 
 
 def module(name):

@@ -51,7 +51,10 @@ class RateShareMonitor(tf.keras.callbacks.Callback):
   """Warns (once per latent, on stderr) when a latent carries less than
   `min_share` of the rate at the end of an epoch after the first fifth of
   the steps: a collapsed level of a hierarchy codes nothing and is wasted.
-  `warnings` lists what was reported."""
+  The rates are the validation's when there is a validation (quantized
+  latents, as in files: a level can carry bits under the training noise yet
+  round to its prior mean everywhere), else the training's. `warnings`
+  lists what was reported."""
 
   def __init__(self, latent_names, min_share, steps):
     super().__init__()
@@ -63,11 +66,12 @@ class RateShareMonitor(tf.keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     logs = logs or {}
     step = int(self.model.optimizer.iterations.numpy())
-    total = float(logs.get("bpp", 0.))
+    prefix = "val_" if "val_bpp" in logs else ""
+    total = float(logs.get(prefix + "bpp", 0.))
     if step < self.steps / 5 or total <= 0.:
       return
     for name in self.latent_names:
-      share = float(logs.get(f"bpp_{name}", total)) / total
+      share = float(logs.get(f"{prefix}bpp_{name}", total)) / total
       if share < self.min_share and not any(
           w.startswith(f"{name}:") for w in self.warnings):
         message = (f"{name}: {100 * share:.2f} % of the rate at step {step} "
@@ -148,7 +152,15 @@ def build_and_fit(system, args, extra_callbacks=()):
                            args.lr_decay_factor)
   with strategy.scope():
     model = system.build_model(args)
+    stages = model.stages()
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=schedule))
+    if len(stages) > 1:
+      # One optimizer per further stage, tracked by the model so that
+      # checkpoints (and resuming) keep every optimizer's state.
+      model.stage_optimizers = {
+          stage.name: tf.keras.optimizers.Adam(learning_rate=learning_rate(
+              stage.learning_rate or args.lr, args.steps, args.lr_decay_steps,
+              args.lr_decay_factor)) for stage in stages[1:]}
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
   train_path = args.train_path or args.model_path + ".train"
@@ -166,12 +178,12 @@ def build_and_fit(system, args, extra_callbacks=()):
                                args.steps)
     callbacks.append(monitor)
   start = time.time()
-  model.fit(
+  history = model.fit(
       train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
       validation_data=validation_ds, callbacks=callbacks,
       verbose=1 if sys.stdout.isatty() else 2)
   info = dict(
-      lmbda=model.lmbda, metric=model.metric,
+      lmbda=model.user_lambda, loss_lambda=model.lmbda, metric=model.metric,
       steps=int(model.optimizer.iterations.numpy()),
       train_data=data_description, profile=args.profile,
       patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
@@ -181,6 +193,11 @@ def build_and_fit(system, args, extra_callbacks=()):
       train_seconds_this_run=round(time.time() - start, 1))
   if monitor is not None:
     info["rate_share_warnings"] = monitor.warnings
+  # The last epoch's terms (training and validation), e.g. R, D and, for a
+  # regularized model, Ĥ(X|X̂) in bits per pixel.
+  info["final_terms"] = {name: float(values[-1])
+                         for name, values in history.history.items()
+                         if values}
   return model, info
 
 

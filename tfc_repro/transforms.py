@@ -115,29 +115,32 @@ def synthesis_transform(layers, name="synthesis", conv="signal",
 
 
 def hyper_analysis(layers, last_bias=False, name="hyper_analysis",
-                   conv="signal"):
-  """h_a: y -> z. ReLU after every layer but the last (linear)."""
+                   conv="signal", activation=tf.nn.relu):
+  """h_a: y -> z. `activation` (ReLU) after every layer but the last
+  (linear)."""
   stack = tf.keras.Sequential(name=name)
   for i, (filters, kernel, stride) in enumerate(layers):
     last = i == len(layers) - 1
     for layer in _layers(
         conv, filters, kernel, stride, down=True,
         use_bias=not last or last_bias,
-        activation=None if last else tf.nn.relu, name=f"layer_{i}"):
+        activation=None if last else activation, name=f"layer_{i}"):
       stack.add(layer)
   return stack
 
 
 def hyper_synthesis(layers, final_activation=None, kernel_parameter="rdft",
-                    name="hyper_synthesis", conv="signal"):
-  """h_s: z -> side information. ReLU between layers; `final_activation` at
-  the end (None for TFC's scale indexes, ReLU in Ballé 2018, exp in Lee 2019)."""
+                    name="hyper_synthesis", conv="signal",
+                    activation=tf.nn.relu):
+  """h_s: z -> side information. `activation` (ReLU) between layers;
+  `final_activation` at the end (None for TFC's scale indexes, ReLU in Ballé
+  2018)."""
   stack = tf.keras.Sequential(name=name)
   for i, (filters, kernel, stride) in enumerate(layers):
     last = i == len(layers) - 1
     for layer in _layers(
         conv, filters, kernel, stride, down=False,
-        activation=final_activation if last else tf.nn.relu,
+        activation=final_activation if last else activation,
         kernel_parameter=kernel_parameter, name=f"layer_{i}"):
       stack.add(layer)
   return stack
@@ -387,6 +390,11 @@ def _frozen(value, up_method, path, replaced):
 def leaky_relu(x):
   """LeakyReLU with TF's default slope 0.2 (`tf.nn.leaky_relu`)."""
   return tf.nn.leaky_relu(x)
+
+
+def leaky_relu_001(x):
+  """LeakyReLU with slope 0.01, PyTorch's default (CompressAI's models)."""
+  return tf.nn.leaky_relu(x, alpha=0.01)
 
 
 def conv(filters, kernel, stride=1, down=True, activation=None,
