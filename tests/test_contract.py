@@ -73,9 +73,12 @@ DIGESTS = {
         "b6a8a1cb2ca8696d61d761f8b39d4ed15369a83725a791fdfdd30c743f6fd6ef",
     "hcae-scale":
         "c600a0fdf8284617ac8815cb0b46409ad026c92f47f522e1135040872f51b950",
-    "bmshj2018-meanscale": None,
-    "regularized": None,
-    "regularized-lee2019": None,
+    "bmshj2018-meanscale":
+        "f47c05d9ab181852d287768c9d98cdb875dd94966a6a4a7921c1eb640bc55a99",
+    "regularized":
+        "7941701a9a7df6ce9bd08024ac58538d2498f9d6e8400401210520c9dc6a9e5f",
+    "regularized-lee2019":
+        "1c2189eb2e5ecf0c9d40943c0e2512b467d7e4e945a604767198d2a11f9995b9",
 }
 SEED = 1234
 
