@@ -77,6 +77,21 @@ def test_default_photos_exist():
   assert all(data.read_image(p).shape[2] == 3 for p in paths)
 
 
+def test_named_evaluation_sets(tmp_path):
+  paths, description = data.evaluation_images("scientific")
+  assert description == "scientific (3 images)"
+  for path in paths:  # colour images of another domain, readable as RGB
+    image = data.read_image(path)
+    assert image.ndim == 3 and image.shape[2] == 3
+    assert min(image.shape[:2]) >= 256
+    assert image.std(axis=2).mean() > 1  # not grey stored as RGB
+  (tmp_path / "a.png").write_bytes(b"")
+  assert data.evaluation_images(str(tmp_path)) == (
+      [str(tmp_path / "a.png")], f"{tmp_path} (1 images)")
+  with pytest.raises(data.DataError, match="no image files"):
+    data.evaluation_images("kodakk")
+
+
 def test_kodak_checksums_are_verified(tmp_path, monkeypatch):
   kodak = tmp_path / "kodak"
   kodak.mkdir()

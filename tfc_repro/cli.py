@@ -153,7 +153,11 @@ def build_parser(system):
                   "(CompressAI's schema, plus per-image values). Several "
                   "--model_path give one RD curve.")
   evaluate.add_argument("--images", default="kodak",
-                        help="Glob or directory of images, or 'kodak'.")
+                        help="Glob or directory of images, or a named set: "
+                             "'kodak' (24 photos) or 'scientific' (3 "
+                             "out-of-domain images shipped with "
+                             "scikit-image: microscopy, retina, "
+                             "astronomy).")
   evaluate.add_argument("--output", required=True, help="JSON file to write.")
   evaluate.add_argument("--model_path", dest="eval_model_paths",
                         action="append", default=None,
@@ -247,10 +251,7 @@ def command_evaluate(system, args):
   from tfc_repro import evaluate  # pylint: disable=g-import-not-at-top
   models = [load_model(system, path)
             for path in args.eval_model_paths or [args.model_path]]
-  images = data.kodak_paths() if args.images == "kodak" else (
-      data.list_images(args.images))
-  dataset = ("kodak (24 images)" if args.images == "kodak" else
-             f"{args.images} ({len(images)} images)")
+  images, dataset = data.evaluation_images(args.images)
   document = evaluate.evaluate_models(
       models, images, args.output, name=args.name, dataset=dataset,
       reconstructions=args.reconstructions)

@@ -50,6 +50,12 @@ KODAK_URL = "http://r0k.us/graphics/kodak/kodak/{}"
 DEFAULT_PHOTOS = ("astronaut.png", "coffee.png", "motorcycle_left.png",
                   "motorcycle_right.png", "rocket.jpg", "chelsea.png")
 
+# Colour images of other domains in the same wheel, far from the photos the
+# models train on: an out-of-domain evaluation set that needs no download.
+# Stained tissue under a microscope (512x512), a retinal fundus photograph
+# (1411x1411) and the Hubble deep field (1000x872).
+SCIENTIFIC_IMAGES = ("ihc.png", "retina.jpg", "hubble_deep_field.jpg")
+
 
 class DataError(ValueError):
   """An image or a data set that cannot be used, with a one-line reason."""
@@ -177,19 +183,41 @@ def _download(url, path):
 # Training sources.
 
 
-def default_photo_paths():
-  """The embedded default photos (inside the scikit-image package)."""
+def _skimage_paths(names, what):
   try:
     import skimage  # pylint: disable=g-import-not-at-top
   except ImportError:
-    raise DataError("the default training photos come with scikit-image, "
-                    "which is not installed (pip install scikit-image)") from None
+    raise DataError(f"the {what} come with scikit-image, which is not "
+                    "installed (pip install scikit-image)") from None
   directory = os.path.join(os.path.dirname(skimage.__file__), "data")
-  paths = [os.path.join(directory, name) for name in DEFAULT_PHOTOS]
+  paths = [os.path.join(directory, name) for name in names]
   missing = [p for p in paths if not os.path.exists(p)]
   if missing:
-    raise DataError(f"default photos missing from scikit-image: {missing}")
+    raise DataError(f"{what} missing from scikit-image: {missing}")
   return paths
+
+
+def default_photo_paths():
+  """The embedded default photos (inside the scikit-image package)."""
+  return _skimage_paths(DEFAULT_PHOTOS, "default training photos")
+
+
+def scientific_paths():
+  """The out-of-domain evaluation set (inside the scikit-image package)."""
+  return _skimage_paths(SCIENTIFIC_IMAGES, "scientific images")
+
+
+# Evaluation sets known by name; anything else is a glob or a directory.
+NAMED_IMAGE_SETS = {"kodak": kodak_paths, "scientific": scientific_paths}
+
+
+def evaluation_images(name_or_glob):
+  """(paths, description) of a named evaluation set, a glob or a directory."""
+  if name_or_glob in NAMED_IMAGE_SETS:
+    paths = NAMED_IMAGE_SETS[name_or_glob]()
+  else:
+    paths = list_images(name_or_glob)
+  return paths, f"{name_or_glob} ({len(paths)} images)"
 
 
 def split_paths(paths, validation_fraction=0.05):
