@@ -194,4 +194,24 @@ def test_regularized_table_reports_each_seed_and_the_mean(tmp_path):
   row = [l for l in table.splitlines() if l.startswith("| hyperprior")][0]
   cells = [c.strip() for c in row.split("|")]
   assert cells[2] == "-0.50"  # the mean of -2 % and +1 %
-  assert cells[7] == "seed 1: -2.00, seed 2: +1.00"
+  assert cells[7] == "seed 1: -2.00, seed 2: +1.00 (spread 3.00)"
+  assert "Out of domain" not in table  # no scientific results
+
+
+def test_regularized_table_out_of_domain(tmp_path):
+  for subdir, scale in (("kodak", 0.99), ("scientific", 0.97)):
+    folder = tmp_path / "results" / subdir
+    folder.mkdir(parents=True)
+    _write(str(folder), "regularized-lee2019-seed1", 1.0, rate_scale=scale)
+    _write(str(folder), "regularized-lee2019-seed1-baseline", 1.0)
+  output = str(tmp_path / "figures")
+  paths, _ = figures.draw("regularized", str(tmp_path / "results"), output,
+                          PUBLISHED)
+  with open(os.path.join(output, "regularized-bdrate.md")) as f:
+    kodak, scientific = f.read().split("## Out of domain")
+  rows = [[c.strip() for c in l.split("|")] for part in (kodak, scientific)
+          for l in part.splitlines() if l.startswith("| autoregressive")]
+  assert [(r[2], r[4]) for r in rows] == [("-1.00", "-0.92"),
+                                           ("-3.00", "-0.81")]
+  for path in paths[:-1]:  # the figures, then the table
+    _assert_figure(path)

@@ -15,7 +15,9 @@ Regularized models (`regularized` figure): `kodak/regularized-<backbone>.json`
 holds the model trained with the regularizer and
 `kodak/regularized-<backbone>-baseline.json` (or `-unregularized`) the same
 backbone trained without it, e.g. regularized-hyperprior.json and
-regularized-hyperprior-baseline.json.
+regularized-hyperprior-baseline.json; `-seed<S>` before the suffix names a
+seed (regularized-hyperprior-seed1.json). The same names under
+`scientific/` (evaluate --images scientific) give the out-of-domain table.
 
 Command line:
 
@@ -520,14 +522,14 @@ def _canonical_backbone(name):
   return name
 
 
-def regularized_pairs(sources):
+def regularized_pairs(sources, subdir="kodak"):
   """{backbone: {seed: (regularized curve or None, baseline curve or None)}}
-  from `regularized-<backbone>[-seed<S>][-baseline].json` (seed None when
-  the name has none)."""
+  from `<subdir>/regularized-<backbone>[-seed<S>][-baseline].json` (seed None
+  when the name has none)."""
   probe = Sources(sources.results_dir, sources.published_dir)
   pairs = {}
-  for curve in probe.measured("regularized-", "regularized", dirs=("kodak",)):
-    backbone = curve.label[len("regularized-"):]
+  for curve in probe.measured("regularized-", "regularized", dirs=(subdir,)):
+    backbone = curve.label.removesuffix(f" ({subdir})")[len("regularized-"):]
     baseline = False
     for suffix in _BASELINE_SUFFIXES:
       if backbone.endswith(suffix):
@@ -552,16 +554,26 @@ def _published_bdrates(sources):
   except (ValueError, OSError) as e:
     sources.missing.append(f"published BD-rates ({argutil.first_line(e)})")
     return {}, {}
-  return (table.get("regularized_vs_unregularized", {}).get("Natural", {}),
+  return (table.get("regularized_vs_unregularized", {}),
           table.get("reproduced_baseline_vs_compressai_pretrained",
                     {}).get("Kodak", {}))
 
 
-def regularized_table(sources):
-  """Rows of measured and published BD-rates per backbone; with several
-  seeds, the mean over seeds and each seed's value."""
-  pairs = regularized_pairs(sources)
-  natural, pretrained = _published_bdrates(sources)
+# Measured evaluation sets of the regularizer's table: (results sub-folder,
+# the paper's domain it stands beside). The scientific set (microscopy,
+# retina, astronomy) is out of the training domain, like the paper's
+# unseen domains; its microscopy image is closest to the paper's Pathology.
+REGULARIZED_SETS = (("kodak", "Natural"), ("scientific", "Pathology"))
+
+
+def regularized_table(sources, subdir="kodak", domain="Natural"):
+  """Rows of measured and published BD-rates per backbone on one evaluation
+  set; with several seeds, the mean over seeds and each seed's value."""
+  pairs = regularized_pairs(sources, subdir)
+  domains, pretrained = _published_bdrates(sources)
+  natural = domains.get(domain, {})
+  if subdir != "kodak":
+    pretrained = {}
   rows = []
   for backbone in list(_BACKBONES) + sorted(set(pairs) - set(_BACKBONES)):
     seeds = pairs.get(backbone, {None: (None, None)})
@@ -603,7 +615,14 @@ def _percent(value):
   return "n/a" if value is None or math.isnan(value) else f"{value:+.2f}"
 
 
-def regularized_markdown(rows):
+def _seed_spread(row):
+  values = [value for _, value in row["per_seed"]]
+  if len(values) < 2:
+    return ""
+  return f" (spread {max(values) - min(values):.2f})"
+
+
+def regularized_markdown(rows, out_of_domain=()):
   lines = [
       "# regularized: BD-rate of regularized vs unregularized models (Kodak)",
       "", "Negative = the regularized model needs fewer bits at equal "
@@ -613,6 +632,28 @@ def regularized_markdown(rows):
       "BD-rate (%) | baseline vs CompressAI pretrained, PSNR (%) | published "
       "(%) | BD-rate PSNR per seed (%) | notes |",
       "|---|---|---|---|---|---|---|---|"]
+  lines += _regularized_rows(rows)
+  if out_of_domain:
+    lines += [
+        "", "## Out of domain: scientific images", "",
+        "The 'scientific' evaluation set ships with scikit-image: stained "
+        "tissue under a microscope, a retinal fundus photograph and the "
+        "Hubble deep field. Published values: the paper's 'Pathology' row "
+        "(its unseen-domain set closest to microscopy).", "",
+        "| backbone | BD-rate PSNR (%) | BD-rate MS-SSIM (%) | published "
+        "BD-rate (%) | baseline vs CompressAI pretrained, PSNR (%) | "
+        "published (%) | BD-rate PSNR per seed (%) | notes |",
+        "|---|---|---|---|---|---|---|---|"]
+    lines += _regularized_rows(out_of_domain)
+  lines += ["", "With several seeds, the BD-rate columns are the mean over "
+            "seeds (each seed's regularized model against the baseline of "
+            "the same seed); the spread across seeds is the size of effect "
+            "that seed noise alone can produce at this budget."]
+  return "\n".join(lines) + "\n"
+
+
+def _regularized_rows(rows):
+  lines = []
   for row in rows:
     notes = "; ".join(row["notes"]).replace("|", "/")
     per_seed = ", ".join(f"seed {seed}: {_percent(value)}"
@@ -621,36 +662,47 @@ def regularized_markdown(rows):
         f"| {row['backbone']} | {_percent(row['psnr'])} | "
         f"{_percent(row['ms-ssim'])} | {_percent(row['published'])} | "
         f"{_percent(row['vs_pretrained'])} | "
-        f"{_percent(row['published_vs_pretrained'])} | {per_seed} | "
-        f"{notes} |")
-  lines += ["", "With several seeds, the BD-rate columns are the mean over "
-            "seeds (each seed's regularized model against the baseline of "
-            "the same seed); the spread across seeds is the size of effect "
-            "that seed noise alone can produce at this budget."]
-  return "\n".join(lines) + "\n"
+        f"{_percent(row['published_vs_pretrained'])} | {per_seed}"
+        f"{_seed_spread(row)} | {notes} |")
+  return lines
 
 
 def figure_regularized(sources, output_dir):
   """Bar chart and table: BD-rate of regularized vs unregularized."""
-  rows = regularized_table(sources)
+  tables = {subdir: regularized_table(sources, subdir, domain)
+            for subdir, domain in REGULARIZED_SETS}
+  rows = tables["kodak"]
+  out_of_domain = [row for row in tables["scientific"] if row["per_seed"] or
+                   not math.isnan(row["psnr"])]
   fig, axes = _new_figure(1, height=4.5)
   ax = axes[0]
   x = np.arange(len(rows))
-  measured = [row["psnr"] for row in rows]
-  ax.bar(x - 0.2, np.nan_to_num(measured), 0.4, color=COLORS["regularized"],
-         label="measured (PSNR)")
-  ax.bar(x + 0.2, np.nan_to_num([row["published"] for row in rows]), 0.4,
-         color="white", edgecolor="#555555", hatch="//",
-         label="regularizer paper, Natural (published)")
-  for i, value in enumerate(measured):
-    if math.isnan(value):
-      ax.text(i - 0.2, 0, " no measured data", rotation=90, ha="center",
-              va="top", fontsize=7, color="#b00000")
+  bars = [("kodak", "Kodak, measured (PSNR)", COLORS["regularized"], None),
+          ("kodak", "regularizer paper, Natural (published)", "white", "//")]
+  if out_of_domain:
+    bars += [("scientific", "scientific, measured (PSNR)", "#98df8a", None),
+             ("scientific", "regularizer paper, Pathology (published)",
+              "white", "..")]
+  width = 0.8 / len(bars)
+  for i, (subdir, label, color, hatch) in enumerate(bars):
+    table = tables[subdir]
+    key = "published" if hatch else "psnr"
+    values = [row[key] for row in table]
+    offset = (i - (len(bars) - 1) / 2) * width
+    ax.bar(x + offset, np.nan_to_num(values), width, color=color,
+           edgecolor="#555555" if hatch else None, hatch=hatch, label=label)
+    if not hatch:
+      for j, row in enumerate(table):
+        if math.isnan(row["psnr"]):
+          ax.text(j + offset, 0, " no measured data", rotation=90,
+                  ha="center", va="top", fontsize=7, color="#b00000")
+        for _, value in row["per_seed"]:  # each seed as a dot
+          ax.plot(j + offset, value, "k.", markersize=4)
   ax.axhline(0, color="black", linewidth=0.8)
   ax.set_xticks(x)
   ax.set_xticklabels([row["backbone"] for row in rows])
   ax.set_ylabel("BD-rate vs unregularized (%)")
-  ax.set_title("regularized: BD-rate on Kodak (negative = better)",
+  ax.set_title("regularized: BD-rate (negative = better; dots: seeds)",
                fontsize=10)
   ax.grid(True, axis="y", alpha=0.3)
   missing = [n for row in rows for n in row["notes"] if n.startswith("missing")]
@@ -658,7 +710,7 @@ def figure_regularized(sources, output_dir):
                   sources.missing, missing)
   table_path = os.path.join(output_dir, "regularized-bdrate.md")
   with open(table_path, "w", encoding="utf-8") as f:
-    f.write(regularized_markdown(rows))
+    f.write(regularized_markdown(rows, out_of_domain))
   return paths + [table_path]
 
 
