@@ -139,6 +139,23 @@ def datasets(args):
   return train, validation, description
 
 
+def compiled_model(system, args):
+  """`system`'s model, compiled with one Adam optimizer per stage and the
+  learning-rate schedule `args` say (call within the strategy's scope)."""
+  model = system.build_model(args)
+  stages = model.stages()
+  model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate(
+      args.lr, args.steps, args.lr_decay_steps, args.lr_decay_factor)))
+  if len(stages) > 1:
+    # One optimizer per further stage, tracked by the model so that
+    # checkpoints (and resuming) keep every optimizer's state.
+    model.stage_optimizers = {
+        stage.name: tf.keras.optimizers.Adam(learning_rate=learning_rate(
+            stage.learning_rate or args.lr, args.steps, args.lr_decay_steps,
+            args.lr_decay_factor)) for stage in stages[1:]}
+  return model
+
+
 def build_and_fit(system, args, extra_callbacks=()):
   """Builds `system`'s model and trains it as `args` say.
 
@@ -148,19 +165,8 @@ def build_and_fit(system, args, extra_callbacks=()):
     tf.keras.utils.set_random_seed(args.seed)
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
-  schedule = learning_rate(args.lr, args.steps, args.lr_decay_steps,
-                           args.lr_decay_factor)
   with strategy.scope():
-    model = system.build_model(args)
-    stages = model.stages()
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=schedule))
-    if len(stages) > 1:
-      # One optimizer per further stage, tracked by the model so that
-      # checkpoints (and resuming) keep every optimizer's state.
-      model.stage_optimizers = {
-          stage.name: tf.keras.optimizers.Adam(learning_rate=learning_rate(
-              stage.learning_rate or args.lr, args.steps, args.lr_decay_steps,
-              args.lr_decay_factor)) for stage in stages[1:]}
+    model = compiled_model(system, args)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
   train_path = args.train_path or args.model_path + ".train"
