@@ -103,6 +103,18 @@ def test_alpha_and_lambda_defaults_and_units():
     args_for("bmshj2018-meanscale", "--context_filters", "8")
 
 
+def test_source_model_widths_follow_the_profile():
+  def widths(*extra):
+    model = regularized.SYSTEM.build_model(args_for("lee2019", *extra))
+    kernels = model.source_model.kernels
+    return kernels[0].shape[-1], kernels[1].shape[-1], kernels[2].shape[-1]
+  assert widths() == (32, 48, 12)  # quick profile; 12 with a context
+  assert widths("--profile", "paper") == (64, 96, 12)
+  assert widths("--source_filters", "5,7") == (5, 7, 12)
+  with pytest.raises(ValueError, match="two positive sizes"):
+    args_for("lee2019", "--source_filters", "5")
+
+
 @pytest.mark.parametrize("backbone", sorted(TINY))
 def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
   model = build(backbone)

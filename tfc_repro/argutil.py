@@ -18,6 +18,11 @@ class ArgumentParser(argparse.ArgumentParser):
     self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def int_list(text):
+  """'4,8,16' -> (4, 8, 16): the type of flags that take several sizes."""
+  return tuple(int(v) for v in text.split(",") if v.strip())
+
+
 def quiet_tensorflow():
   """Hides TensorFlow's start-up log lines (call before TF is imported)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

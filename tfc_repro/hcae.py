@@ -72,6 +72,7 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfc_repro import argutil
 from tfc_repro import cli
 from tfc_repro import model
 from tfc_repro import scale_table
@@ -316,10 +317,6 @@ class HierarchicalModel(model.CompressionModel):
     return self.finish_image(x_hat, x_shape)
 
 
-def channel_list(text):
-  return tuple(int(v) for v in text.split(",") if v.strip())
-
-
 def add_model_flags(parser):
   """The hcae train flags."""
   parser.add_argument(
@@ -335,7 +332,7 @@ def add_model_flags(parser):
            "length of --latent_channels). Images are padded to a multiple "
            "of 2^L.")
   parser.add_argument(
-      "--latent_channels", type=channel_list, default=None,
+      "--latent_channels", type=argutil.int_list, default=None,
       help="Channels of each level's latent, bottom to top, e.g. "
            "'4,8,16,32,64,128' (the default for 6 levels; 4·2^(k−1) for "
            "level k in general).")

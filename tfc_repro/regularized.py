@@ -29,7 +29,10 @@ and how it is decided here:
     q(x) = Φ((x + ½ − μ)/σ) − Φ((x − ½ − μ)/σ), σ ≥ 0.11, likelihoods bounded
     below at 1e-9 (on [0, 1] every bin would hold nearly all the mass and the
     term would vanish). μ = x̂ + m and σ come from three 3x3 convolutions on
-    x̂ (3 → 64 → 96 → 6, LeakyReLU): the hyperprior's h_s-like network. For
+    x̂ (3 → 64 → 96 → 6, LeakyReLU): the hyperprior's h_s-like network;
+    the quick profile halves the widths (32, 48) as it shrinks the backbone,
+    else this network at full resolution would cost several times the
+    backbone's step (`--source_filters`). For
     lee2019 (autoregressive) the network ends in 12 features instead, a
     5x5 masked convolution over x (type A: the current pixel and the ones
     after it in raster order unseen) adds 12 more, and three 1x1 layers
@@ -55,6 +58,7 @@ import math
 
 import tensorflow as tf
 
+from tfc_repro import argutil
 from tfc_repro import cli
 from tfc_repro import gaussian_coder
 from tfc_repro import model
@@ -78,10 +82,11 @@ class SourceModel(tf.keras.layers.Layer):
   the same, but no gradient reaches θ (the codec's stage).
   """
 
-  def __init__(self, context=False, **kwargs):
+  def __init__(self, context=False, filters=(64, 96), **kwargs):
     super().__init__(**kwargs)
     self.context = context
-    shapes = [(3, 3, 3, 64), (3, 3, 64, 96), (3, 3, 96, 12 if context else 6)]
+    f1, f2 = filters
+    shapes = [(3, 3, 3, f1), (3, 3, f1, f2), (3, 3, f2, 12 if context else 6)]
     if context:
       shapes += [(5, 5, 3, 12), (1, 1, 24, 20), (1, 1, 20, 16), (1, 1, 16, 6)]
     self.kernels = [self.add_weight(f"kernel_{i}", s,
@@ -128,18 +133,21 @@ class RegularizedModel(model.CompressionModel):
 
   system = "regularized"
 
-  def __init__(self, backbone, alpha, source_lr=None, backbone_name=None):
+  def __init__(self, backbone, alpha, source_lr=None, backbone_name=None,
+               source_filters=(64, 96)):
     self.backbone_name = backbone_name
     super().__init__(
         dict(backbone=backbone_name, backbone_config=backbone.config,
-             alpha=alpha, lmbda=backbone.lmbda, metric=backbone.metric),
+             alpha=alpha, lmbda=backbone.lmbda, metric=backbone.metric,
+             source_filters=list(source_filters)),
         latent_names=backbone.latent_names)
     self.backbone = backbone
     self.alpha = float(alpha)
     self.source_lr = source_lr
     self.shape_names = backbone.coded_shape_names
     self.stride = backbone.stride
-    self.source_model = SourceModel(context=backbone.system == "lee2019")
+    self.source_model = SourceModel(context=backbone.system == "lee2019",
+                                    filters=source_filters)
     self.build((None, None, None, 3))
 
   @property
@@ -213,9 +221,12 @@ _TRAIN_KEYS = ("patchsize", "batchsize", "steps", "lr", "lr_decay_steps",
 # Profiles: the backbone's own, so that a regularized run and a plain one
 # train alike; "paper" adds the regularizer paper's batch of 16 and 256x256
 # crops at Adam 1e-4 (§5.1; its step count is lost: the backbone's is used).
+# The source model's widths scale with the backbone like the rest of the
+# quick profile, so that its share of a training step stays near the paper's.
 PROFILES = {
-    "quick": {},
-    "paper": dict(batchsize=16, patchsize=256, lr=1e-4),
+    "quick": dict(source_filters=(32, 48)),
+    "paper": dict(batchsize=16, patchsize=256, lr=1e-4,
+                  source_filters=(64, 96)),
 }
 
 
@@ -235,6 +246,11 @@ def add_model_flags(parser):
       "--source_lr", type=float, default=None,
       help="Adam learning rate of the source model q(x|x̂) (default: --lr), "
            "with the same decay steps.")
+  parser.add_argument(
+      "--source_filters", type=argutil.int_list, default=None,
+      help="Channels of the source model's two hidden 3x3 convolutions on "
+           "x̂, as 'C1,C2' (default from --profile: 64,96 paper, 32,48 "
+           "quick).")
   parser.add_argument(
       "--quality", type=int, default=None,
       help="The backbone's quality level (bmshj2018 1..8, lee2019 1..9; "
@@ -286,13 +302,16 @@ def resolve_args(args):
     args.source_lr = args.lr
   if args.source_lr <= 0:
     raise ValueError("--source_lr must be positive")
+  if len(args.source_filters) != 2 or min(args.source_filters) <= 0:
+    raise ValueError("--source_filters takes two positive sizes, e.g. 32,48")
 
 
 def build_model(args):
   """The model that `args` (after `resolve_args`) describe."""
   backbone = _backbone_system(args.backbone).build_model(args.backbone_args)
   return RegularizedModel(backbone, args.alpha, args.source_lr,
-                          backbone_name=args.backbone)
+                          backbone_name=args.backbone,
+                          source_filters=args.source_filters)
 
 
 SYSTEM = cli.System(
