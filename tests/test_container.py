@@ -66,3 +66,35 @@ def test_write_and_read(tmp_path):
   num_bytes = container.write(path, _bitstream())
   assert num_bytes == len(container.pack(_bitstream()))
   assert container.read(path) == _bitstream()
+
+
+def _with_valid_crc(body):
+  import struct, zlib  # pylint: disable=g-import-not-at-top,multiple-imports
+  return body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def _header(image_height_varint):
+  """A crafted file (valid CRC) whose image height is the given varint."""
+  return _with_valid_crc(
+      b"TFCR\x01" + b"\x07bls2017" + bytes(16) + image_height_varint +
+      b"\x10" + b"\x00" + b"\x00")
+
+
+@pytest.mark.parametrize("varint, message", [
+    (b"\x80\x00", "canonical"),            # 0 in two bytes
+    (b"\x90\x80\x00", "canonical"),        # 16 in three bytes
+    (b"\x80\x80\x80\x80\x08", "out of range"),   # 2^31
+    (b"\xff" * 9 + b"\x01", "out of range"),     # 2^70 - 1
+])
+def test_crafted_size_fields_are_refused(varint, message):
+  with pytest.raises(container.ContainerError, match=message):
+    container.unpack(_header(varint))
+  # The same file with a canonical, small field parses.
+  assert container.unpack(_header(b"\x10")).image_shape == (16, 16)
+
+
+def test_values_that_do_not_fit_are_not_written():
+  bitstream = _bitstream()
+  bitstream.image_shape = (1 << 31, 1)
+  with pytest.raises(ValueError, match="2\\^31"):
+    container.pack(bitstream)

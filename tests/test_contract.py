@@ -13,7 +13,9 @@ the model, and files that stay the same byte for byte.
 image. The digests of bls2017, bmshj2018 and lee2019 were recorded with the
 code before the engine derived the coding signatures from `latent_names`
 (commit 85fca74, through a SavedModel export), those of later systems when
-they were added; they must not change unless a format change is intended. Run with TFC_REPRO_PRINT_DIGESTS=1 to print the
+they were added (the regularized ones again when its configuration gained
+`source_filters`, which its files' configuration hash covers); they must not
+change unless a format change is intended. Run with TFC_REPRO_PRINT_DIGESTS=1 to print the
 current digests.
 """
 
@@ -76,9 +78,9 @@ DIGESTS = {
     "bmshj2018-meanscale":
         "f47c05d9ab181852d287768c9d98cdb875dd94966a6a4a7921c1eb640bc55a99",
     "regularized":
-        "7941701a9a7df6ce9bd08024ac58538d2498f9d6e8400401210520c9dc6a9e5f",
+        "2cae1f801ec44c7a295f7ec0dff5ea699da5ba3391f8c14e373091161cfd43bd",
     "regularized-lee2019":
-        "1c2189eb2e5ecf0c9d40943c0e2512b467d7e4e945a604767198d2a11f9995b9",
+        "6256ae8bc9514db34ad7313142cb48c25542b618fbacc3f88eb1a15880aa1956",
 }
 SEED = 1234
 
@@ -201,3 +203,65 @@ def test_a_file_of_another_model_is_refused_with_one_line(codec):
   fewer.strings = fewer.strings[:-1]
   with pytest.raises(container.ContainerError, match="coded latents"):
     loaded.decompress(fewer)
+
+
+class _Refusing:
+  """Stands in for the coding module: any decoding attempt fails the test."""
+
+  def __init__(self, module):
+    self._module = module
+
+  def __getattr__(self, name):
+    if name == "decompress":
+      raise AssertionError("decompress ran on a file the header check "
+                           "should have refused")
+    return getattr(self._module, name)
+
+
+def test_crafted_headers_are_refused_before_decoding(codec):
+  _, _, _, loaded = codec
+  good = loaded.compress(smooth_image(40, 72, seed=2))
+  shapes = list(good.latent_shapes)
+
+  def refused(match, **fields):
+    crafted = container.unpack(container.pack(good))
+    for key, value in fields.items():
+      setattr(crafted, key, value)
+    # Through the container (valid CRC), as an attacker's file would come.
+    crafted = container.unpack(container.pack(crafted))
+    module, loaded._module = loaded._module, _Refusing(loaded._module)
+    try:
+      with pytest.raises(container.ContainerError, match=match):
+        loaded.decompress(crafted)
+    finally:
+      loaded._module = module
+
+  refused("does not match the image",
+          latent_shapes=[(1000, 1000)] * len(shapes))
+  refused("does not match the image", image_shape=(4096, 4096))
+  refused("does not match the image", image_shape=(40 + 64, 72))
+  refused("does not match the image", latent_shapes=[(s[1], s[0])
+                                                     for s in shapes])
+  refused("does not match the image",
+          latent_shapes=[tuple(s) + (1,) for s in shapes])
+  refused("latent shapes", latent_shapes=shapes + [shapes[-1]])
+  refused("latent shapes", latent_shapes=shapes[:-1])
+  refused("empty image", image_shape=(0, 72))
+  refused("above the limit", image_shape=(1 << 16, 1 << 16),
+          latent_shapes=savedmodel.expected_latent_shapes(
+              (1 << 16, 1 << 16), loaded.stride, loaded.shape_strides))
+
+
+def test_extended_strings_are_refused(codec):
+  _, _, _, loaded = codec
+  good = loaded.compress(smooth_image(40, 72, seed=2))
+  names = loaded.latents
+  for i, name in enumerate(names):
+    string = good.strings[i]
+    for changed in (string + b"\0", string + b"\xff", string + string):
+      crafted = container.unpack(container.pack(good))
+      crafted.strings[i] = changed
+      with pytest.raises(container.ContainerError,
+                         match=f"(latent '{name}' is not what|range decoder "
+                               "rejects)"):
+        loaded.decompress(crafted)

@@ -106,7 +106,7 @@ def test_files_of_other_levels_or_channels_are_refused():
   # Shapes that do not follow from the image shape: refused, not decoded.
   bitstream.latent_shapes = [(s[0] + 1, s[1]) for s in bitstream.latent_shapes]
   with pytest.raises(container.ContainerError,
-                     match="latent shapes do not match the image shape"):
+                     match="does not match the image of 20x30"):
     codecs[(2, 3, 4)].decompress(bitstream)
 
 

@@ -137,6 +137,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
   system = "bmshj2018"
   stride = 64
   latent_names = ("y", "z")
+  shape_strides = (16, 64)
 
   def __init__(self, lmbda=0.0067, metric="mse", num_filters=128,
                num_latents=192, variant="paper", quality=None,
@@ -236,9 +237,15 @@ class ScaleHyperpriorModel(model.CompressionModel):
     (string, side_string), (y_shape, z_shape) = strings, shapes
     z_hat = self.side_entropy_model.decompress(side_string[None], z_shape)
     indexes, mean = self.side_parameters(z_hat, y_shape)
-    y_hat = self.entropy_model.decompress(
-        string[None], self.coding_indexes(indexes), loc=mean)
-    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+    indexes = self.coding_indexes(indexes)
+    y_hat = self.entropy_model.decompress(string[None], indexes, loc=mean)
+    checks = [
+        self.check_recoded("z", side_string,
+                           self.side_entropy_model.compress(z_hat)),
+        self.check_recoded("y", string, self.entropy_model.compress(
+            y_hat, indexes, loc=mean))]
+    with tf.control_dependencies(checks):
+      return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
   def _estimate(self, x):
     x, _ = self.prepare_image(x)

@@ -21,6 +21,7 @@ from absl.flags import argparse_flags
 
 from tfc_repro import container
 from tfc_repro import data
+from tfc_repro.savedmodel import DEFAULT_MAX_PIXELS
 
 
 @dataclasses.dataclass
@@ -144,6 +145,11 @@ def build_parser(system):
   decompress.add_argument("input_file", help="Bitstream file.")
   decompress.add_argument("output_file", nargs="?",
                           help="PNG file (default: INPUT.png).")
+  for command in (compress, decompress):
+    command.add_argument(
+        "--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        help="Refuse images (and files declaring images) of more pixels "
+             f"than this (default: {DEFAULT_MAX_PIXELS}, i.e. 2^27).")
 
   evaluate = commands.add_parser(
       "evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -198,10 +204,10 @@ def resolve_train_args(system, args):
     raise ValueError("give either --train_glob or --tfds, not both")
 
 
-def load_model(system, path):
+def load_model(system, path, max_pixels=None):
   """Loads an exported model and checks that it belongs to `system`."""
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
-  model = savedmodel.LoadedModel(path)
+  model = savedmodel.LoadedModel(path, max_pixels or DEFAULT_MAX_PIXELS)
   if model.system != system.name:
     raise savedmodel.ModelError(
         f"{path} holds a {model.system} model, not a {system.name} model "
@@ -221,7 +227,7 @@ def command_train(system, args):
 def command_compress(system, args):
   from tfc_repro import metrics  # pylint: disable=g-import-not-at-top
   image = data.read_image(args.input_file)
-  model = load_model(system, args.model_path)
+  model = load_model(system, args.model_path, args.max_pixels)
   bitstream = model.compress(image)
   output = args.output_file or args.input_file + ".tfci"
   num_bytes = container.write(output, bitstream)
@@ -240,7 +246,7 @@ def command_decompress(system, args):
   if bitstream.system != system.name:
     raise container.ContainerError(
         f"file was made by system {bitstream.system!r}, not {system.name!r}")
-  model = load_model(system, args.model_path)
+  model = load_model(system, args.model_path, args.max_pixels)
   image = model.decompress(bitstream)
   output = args.output_file or args.input_file + ".png"
   data.write_png(output, image)

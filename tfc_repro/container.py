@@ -14,6 +14,10 @@ Layout (all integers unsigned LEB128 varints unless said otherwise):
 
 Any damage (truncation, a flipped byte, trailing garbage, a foreign file)
 raises `ContainerError` with a one-line reason before any decoding starts.
+Varints must be canonical (no redundant continuation bytes) and below 2^31.
+The CRC only catches accidents: a decoder must still check every field
+against its model (`savedmodel.Codec.check` derives the latent shapes from
+the image shape) and every string against what the model writes for it.
 """
 
 import dataclasses
@@ -22,6 +26,8 @@ import zlib
 
 MAGIC = b"TFCR"
 VERSION = 1
+# Every varint (sizes, counts, lengths) is below 2^31.
+MAX_VALUE = 1 << 31
 
 
 class ContainerError(ValueError):
@@ -44,8 +50,8 @@ class Bitstream:
 
 
 def _varint(value):
-  if value < 0:
-    raise ValueError(f"cannot store negative value {value}")
+  if not 0 <= value < MAX_VALUE:
+    raise ValueError(f"cannot store value {value} (0 <= value < 2^31)")
   out = bytearray()
   while True:
     byte = value & 0x7F
@@ -91,15 +97,20 @@ class _Reader:
     return chunk
 
   def varint(self):
+    """A canonical varint below MAX_VALUE (no field needs more; nothing may
+    wrap through a 32-bit integer later)."""
     value = shift = 0
     while True:
       byte = self.take(1)[0]
       value |= (byte & 0x7F) << shift
+      if value >= MAX_VALUE:
+        raise ContainerError("file is corrupt (a size field is out of range)")
       if not byte & 0x80:
+        if byte == 0 and shift:
+          raise ContainerError("file is corrupt (a size field is not in "
+                               "canonical form)")
         return value
       shift += 7
-      if shift > 63:
-        raise ContainerError("file is corrupt (bad length field)")
 
 
 def unpack(data):

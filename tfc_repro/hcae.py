@@ -170,6 +170,8 @@ class HierarchicalModel(model.CompressionModel):
         latent_names=[f"z{k}" for k in range(levels, 0, -1)])
     self.levels = levels
     self.stride = 2 ** levels
+    object.__setattr__(self, "shape_strides",
+                       tuple(2 ** k for k in range(levels, 0, -1)))
     self.min_rate_share = MIN_RATE_SHARE
     f, c = num_filters, latent_channels
     block = transforms.ResidualBlock
@@ -283,11 +285,18 @@ class HierarchicalModel(model.CompressionModel):
         tf.stack(shapes), expected,
         message="latent shapes do not match the image shape")
     z_top = self.top_entropy.decompress(strings[0][None], shapes[0])
+    with tf.control_dependencies([self.check_recoded(
+        self.latent_names[0], strings[0], self.top_entropy.compress(z_top))]):
+      z_top = tf.identity(z_top)
 
     def decoded(k, t, mean, index):
-      return self.gaussian_entropy.decompress(
-          strings[self.levels - k][None], scale_table.nearest_index(index),
-          loc=mean)
+      string = strings[self.levels - k]
+      index = scale_table.nearest_index(index)
+      z = self.gaussian_entropy.decompress(string[None], index, loc=mean)
+      with tf.control_dependencies([self.check_recoded(
+          f"z{k}", string,
+          self.gaussian_entropy.compress(z, index, loc=mean))]):
+        return tf.identity(z)
 
     return self.finish_image(self.top_down_pass(z_top, decoded), x_shape)
 

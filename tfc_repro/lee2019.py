@@ -251,6 +251,7 @@ class ContextAdaptiveModel(model.CompressionModel):
   system = "lee2019"
   stride = 64
   latent_names = ("y", "z")
+  shape_strides = (16, 64)
 
   def __init__(self, lmbda, metric="mse", num_filters=128, num_latents=192,
                num_hybrid_latents=0, context_filters=CONTEXT_FILTERS,
@@ -422,17 +423,33 @@ class ContextAdaptiveModel(model.CompressionModel):
     positions, starts = self._schedule(y_shape, reference)
     y_padded = tf.zeros((y_shape[0] + 3, y_shape[1] + 3, m1), tf.float64)
     handle = gen_ops.create_range_decoder(string, self.cdf)
-    for step in tf.range(tf.size(starts) - 1):
+    steps = tf.size(starts) - 1
+    # Every step's cells and symbols, to code them again at the end.
+    all_cells = tf.TensorArray(tf.int32, size=steps, infer_shape=False,
+                               element_shape=(None, m1))
+    all_symbols = tf.TensorArray(tf.int32, size=steps, infer_shape=False,
+                                 element_shape=(None, m1))
+    for step in tf.range(steps):
       at = positions[starts[step]:starts[step + 1]]
       cell, rounded = self._cells(y_padded, at, contexts, reference)
       handle, symbols = gen_ops.entropy_decode_index(
           handle, cell, tf.shape(cell), tf.int32)
+      all_cells = all_cells.write(step, cell)
+      all_symbols = all_symbols.write(step, symbols)
       decoded = gaussian_coder.values(symbols, cell, rounded, self.cdf_offset)
       y_padded = tf.tensor_scatter_nd_update(
           y_padded, at + [[_PADDING[0][0], _PADDING[1][0]]],
           tf.cast(decoded, tf.float64))
-    _check_decoder(handle)
-    return tf.cast(y_padded[3:, 2:-1], tf.int32)
+    _check_decoder(handle, self.latent_names[0])
+    # The symbols coded in one go with the cells they were decoded with
+    # give the encoder's string (the range coder codes them in order).
+    recoded = gen_ops.entropy_encode_index(
+        gen_ops.create_range_encoder([], self.cdf), all_cells.concat(),
+        all_symbols.concat())
+    with tf.control_dependencies([self.check_recoded(
+        self.latent_names[0], string,
+        gen_ops.entropy_encode_finalize(recoded))]):
+      return tf.cast(y_padded[3:, 2:-1], tf.int32)
 
   def _encode_hybrid_latents(self, y_hat_2, log_sigma_2):
     """ŷ₂ under N(0, σ₂²): one step, no context."""
@@ -449,8 +466,13 @@ class ContextAdaptiveModel(model.CompressionModel):
     handle = gen_ops.create_range_decoder(string, self.cdf)
     handle, symbols = gen_ops.entropy_decode_index(
         handle, cell, tf.shape(cell), tf.int32)
-    _check_decoder(handle)
-    return gaussian_coder.values(symbols, cell, rounded, self.cdf_offset)
+    _check_decoder(handle, self.latent_names[1])
+    recoded = gen_ops.entropy_encode_index(
+        gen_ops.create_range_encoder([], self.cdf), cell, symbols)
+    with tf.control_dependencies([self.check_recoded(
+        self.latent_names[1], string,
+        gen_ops.entropy_encode_finalize(recoded))]):
+      return gaussian_coder.values(symbols, cell, rounded, self.cdf_offset)
 
   def _compress(self, x, reference=False):
     """(strings of ŷ₁ [, ŷ₂], ẑ), x_shape, (y_shape, z_shape)."""
@@ -470,6 +492,9 @@ class ContextAdaptiveModel(model.CompressionModel):
   def _decompress(self, strings, x_shape, shapes, reference=False):
     y_shape, z_shape = shapes
     z_hat = self.side_entropy.decompress(strings[-1][None], z_shape)
+    with tf.control_dependencies([self.check_recoded(
+        "z", strings[-1], self.side_entropy.compress(z_hat))]):
+      z_hat = tf.identity(z_hat)
     contexts = self._contexts(z_hat, y_shape, reference)
     y_hat = self._decode_context_latents(strings[0], y_shape, contexts,
                                          reference)
@@ -510,11 +535,12 @@ class HybridModel(ContextAdaptiveModel):
   shape_names = ("y", "z")  # y1 and y2 share y's shape
 
 
-def _check_decoder(handle):
+def _check_decoder(handle, name):
   """Fails unless the range decoder consumed its string consistently."""
   tf.debugging.assert_equal(
       gen_ops.entropy_decode_finalize(handle), True,
-      message="bitstream is corrupt (range decoder check failed)")
+      message=f"the range decoder rejects the entropy-coded data of latent "
+              f"'{name}' (corrupt or altered)")
 
 
 def add_model_flags(parser):

@@ -78,6 +78,11 @@ class CompressionModel(tf.keras.Model):
   # The latents whose (H, W) the bitstream stores, in order; None: all of
   # `latent_names` (lee2019's hybrid model codes y1 and y2 of one shape y).
   shape_names = None
+  # The down-sampling factor of each of those latents: an image padded to a
+  # multiple of `stride` gives latents of (H, W) / factor. A decoder derives
+  # every latent shape from the image shape with these and refuses a file
+  # that says otherwise (`coded_shapes`). None: `stride` for one latent.
+  shape_strides = None
 
   def __init__(self, config, latent_names=None, **kwargs):
     """`latent_names` overrides the class's for models whose latents depend
@@ -213,6 +218,29 @@ class CompressionModel(tf.keras.Model):
     """The latents whose (H, W) the bitstream stores, in order."""
     return tuple(self.shape_names or self.latent_names)
 
+  @property
+  def coded_shape_strides(self):
+    """The down-sampling factor of each of `coded_shape_names`."""
+    if self.shape_strides is not None:
+      return tuple(self.shape_strides)
+    if len(self.coded_shape_names) != 1:
+      raise NotImplementedError(f"{self.system} must declare shape_strides")
+    return (self.stride,)
+
+  def check_recoded(self, name, string, recoded):
+    """Asserts that a decoded latent, coded again with the tables it was
+    decoded with (`recoded`), gives back the file's string. Range coding is
+    a function of the latent, so this holds for every file the encoder
+    wrote, and fails for a string that was extended or altered into bytes
+    the encoder never writes. (It cannot catch a string cut short: TFC's
+    range decoder reads past the end as zeros, and the latent it decodes
+    from a prefix codes back to exactly that prefix.)"""
+    same = tf.equal(tf.reshape(recoded, ()), tf.reshape(string, ()))
+    return tf.debugging.assert_equal(
+        same, True,
+        message=f"the entropy-coded data of latent '{name}' is not what "
+                "this model writes for it (extended or altered)")
+
   def coding_functions(self, suffix="", **options):
     """{name: tf.function} of `compress` and `decompress` with the input
     signatures that `latent_names` and `coded_shape_names` imply, named
@@ -329,7 +357,9 @@ class FactorizedPriorModel(CompressionModel):
 
   def _decompress(self, strings, x_shape, shapes):
     y_hat = self.entropy_model.decompress(strings[0][None], shapes[0])
-    return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+    with tf.control_dependencies([self.check_recoded(
+        "y", strings[0], self.entropy_model.compress(y_hat))]):
+      return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
   def _estimate(self, x):
     x, _ = self.prepare_image(x)

@@ -146,6 +146,7 @@ class RegularizedModel(model.CompressionModel):
     self.source_lr = source_lr
     self.shape_names = backbone.coded_shape_names
     self.stride = backbone.stride
+    object.__setattr__(self, "shape_strides", backbone.coded_shape_strides)
     self.source_model = SourceModel(context=backbone.system == "lee2019",
                                     filters=source_filters)
     self.build((None, None, None, 3))

@@ -74,6 +74,7 @@ def coding_module(model, training_info=None, freeze=True, reconstruct=False):
       model_id=_model_id(model.config, variables).hex(),
       latents=list(model.latent_names),
       stride=model.stride,
+      shape_strides=list(model.coded_shape_strides),
       exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
       tfc_repro_version=__version__,
   )
@@ -108,7 +109,12 @@ def _reason(message):
     line = line.split("[[", 1)[0].strip()
     if "assertion failed:" in line:
       reason = line.split("assertion failed:", 1)[1].strip()
-      return reason[1:].split("]", 1)[0] if reason.startswith("[") else reason
+      reason = reason[1:].split("]", 1)[0] if reason.startswith("[") else reason
+      reason = reason.replace("\\'", "'")
+      if reason.startswith("Sanity check failed"):  # TFC's range decoder
+        reason = ("the range decoder rejects the entropy-coded data "
+                  "(corrupt or altered)")
+      return reason
     if line:
       kept.append(line)
   return kept[-1] if kept else "unknown error"
@@ -128,19 +134,39 @@ def _load_tfc_ops():
     import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
 
 
+# The largest image a codec compresses or decodes unless told otherwise:
+# 2^27 pixels (134 megapixels, e.g. 16384 x 8192), above any 8K photo.
+DEFAULT_MAX_PIXELS = 1 << 27
+
+
+def expected_latent_shapes(image_shape, stride, shape_strides):
+  """The (H, W) of every coded latent of an image: the image padded to a
+  multiple of `stride`, divided by each latent's factor."""
+  padded = [-(-int(d) // stride) * stride for d in image_shape]
+  return [tuple(d // factor for d in padded) for factor in shape_strides]
+
+
 class Codec:
   """A model's coding functions used as a file codec: the exported
   SavedModel (`LoadedModel`) or, for tests and tools, a model in memory
-  (`Codec.from_model`), which writes the same files as its export."""
+  (`Codec.from_model`), which writes the same files as its export.
 
-  def __init__(self, module, metadata, path=None):
+  `max_pixels` bounds the images it compresses and the files it decodes
+  (the image size a file declares is checked before anything is decoded).
+  """
+
+  def __init__(self, module, metadata, path=None,
+               max_pixels=DEFAULT_MAX_PIXELS):
     self._module = module
     self.metadata = metadata
     self.path = path
+    self.max_pixels = max_pixels
     self.system = self.metadata["system"]
     self.config_hash = bytes.fromhex(self.metadata["config_hash"])
     self.model_id = bytes.fromhex(self.metadata["model_id"])
     self.latents = tuple(self.metadata["latents"])
+    self.stride = int(self.metadata.get("stride", 1))
+    self.shape_strides = tuple(self.metadata.get("shape_strides") or ())
 
   @classmethod
   def from_model(cls, model, reconstruct=False):
@@ -157,6 +183,7 @@ class Codec:
                        f"array of shape {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
       raise ValueError(f"image has zero size {image.shape[:2]}")
+    self._check_size(image.shape[:2], ValueError)
     outputs = self._module.compress(tf.constant(image))
     count = len(self.latents)
     strings = [s.numpy() for s in outputs[:count]]
@@ -166,8 +193,17 @@ class Codec:
         model_id=self.model_id, image_shape=shapes[0],
         latent_shapes=shapes[1:], strings=strings)
 
+  def _check_size(self, shape, error):
+    height, width = shape
+    if height * width > self.max_pixels:
+      raise error(
+          f"image of {height}x{width} pixels is above the limit of "
+          f"{self.max_pixels} pixels (--max_pixels)")
+
   def check(self, bitstream):
-    """Raises `ContainerError` unless the bitstream was made by this model."""
+    """Raises `ContainerError` unless the bitstream was made by this model
+    and every field of its header is what this model writes for the image
+    size it declares; nothing is decoded or allocated before."""
     if bitstream.system != self.system:
       raise container.ContainerError(
           f"file was made by system {bitstream.system!r}, but this model is "
@@ -185,6 +221,23 @@ class Codec:
       raise container.ContainerError(
           f"file holds {len(bitstream.strings)} coded latents, the model "
           f"expects {len(self.latents)}")
+    shape = tuple(bitstream.image_shape)
+    if len(shape) != 2 or min(shape) < 1:
+      raise container.ContainerError(f"file declares an empty image {shape}")
+    self._check_size(shape, container.ContainerError)
+    if not self.shape_strides:  # exported before shapes were declared
+      expected = [None] * len(bitstream.latent_shapes)
+    else:
+      expected = expected_latent_shapes(shape, self.stride, self.shape_strides)
+    if len(bitstream.latent_shapes) != len(expected):
+      raise container.ContainerError(
+          f"file holds {len(bitstream.latent_shapes)} latent shapes, the "
+          f"model codes {len(expected)}")
+    for stored, derived in zip(bitstream.latent_shapes, expected):
+      if len(stored) != 2 or (derived and tuple(stored) != derived):
+        raise container.ContainerError(
+            f"latent shape {tuple(stored)} does not match the image of "
+            f"{shape[0]}x{shape[1]} (this model codes {derived} for it)")
 
   def decompress(self, bitstream):
     """`container.Bitstream` -> RGB uint8 array (checked against the model)."""
@@ -223,7 +276,7 @@ class Codec:
 class LoadedModel(Codec):
   """An exported model (a SavedModel directory) used as a file codec."""
 
-  def __init__(self, path):
+  def __init__(self, path, max_pixels=DEFAULT_MAX_PIXELS):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if not os.path.isdir(path):
       raise ModelError(f"no model at {path} (not a directory)")
@@ -239,4 +292,4 @@ class LoadedModel(Codec):
     for key in ("system", "config_hash", "model_id", "latents"):
       if key not in metadata:
         raise ModelError(f"{path} is not a tfc-repro model (no {key!r})")
-    super().__init__(module, metadata, path)
+    super().__init__(module, metadata, path, max_pixels)
