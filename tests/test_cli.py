@@ -46,13 +46,14 @@ def test_compress_decompress_evaluate(cli_model, tmp_path):
   assert f"{num_bytes} bytes" in result.stdout
   assert f"{metrics.bits_per_pixel(num_bytes, 120, 200):.4f} bpp" in result.stdout
 
+  # Output folders that do not exist yet are created, by every command.
   result = _bls(cli_model, "decompress", str(tmp_path / "in.tfci"),
-                str(tmp_path / "out.png"))
+                str(tmp_path / "decoded" / "out.png"))
   assert result.returncode == 0, result.stderr
-  decoded = data.read_image(str(tmp_path / "out.png"))
+  decoded = data.read_image(str(tmp_path / "decoded" / "out.png"))
   assert decoded.shape == image.shape
 
-  output = str(tmp_path / "eval.json")
+  output = str(tmp_path / "results" / "eval.json")
   result = _bls(cli_model, "evaluate", "--images", source, "--output", output)
   assert result.returncode == 0, result.stderr
   with open(output) as f:
@@ -75,6 +76,42 @@ def test_grayscale_and_rgba_inputs(cli_model, tmp_path, mode):
   result = _bls(cli_model, "decompress", source + ".tfci")
   assert result.returncode == 0, result.stderr
   assert data.read_image(source + ".tfci.png").shape == (40, 56, 3)
+
+
+def test_compress_into_a_missing_folder_warns_of_dropped_alpha(cli_model,
+                                                              tmp_path):
+  rgba = Image.fromarray(smooth_image(40, 56)).convert("RGBA")
+  rgba.putalpha(Image.linear_gradient("L").resize((56, 40)))  # transparent
+  source = str(tmp_path / "alpha.png")
+  rgba.save(source)
+  output = tmp_path / "new" / "deeper" / "alpha.tfci"
+  result = _bls(cli_model, "compress", source, str(output))
+  assert result.returncode == 0, result.stderr
+  assert output.stat().st_size > 0
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith(f"warning: {source}: alpha channel"), lines[0]
+
+
+def test_outputs_never_replace_their_input(cli_model, tmp_path):
+  source = tmp_path / "in.png"
+  data.write_png(str(source), smooth_image(48, 64))
+  original = source.read_bytes()
+  (tmp_path / "link.png").symlink_to(source)
+  _assert_one_line_error(_bls(cli_model, "compress", str(source),
+                              str(tmp_path / "link.png")), "is the input file")
+  _assert_one_line_error(  # the same file spelt two relative ways
+      run_cli("tfc_repro.bls2017", "--model_path", cli_model, "compress",
+              "in.png", "./in.png", cwd=str(tmp_path)), "is the input file")
+  _assert_one_line_error(
+      _bls(cli_model, "evaluate", "--images", str(source), "--output",
+           str(source)), "is the input file")
+  assert source.read_bytes() == original
+  bitstream = tmp_path / "in.tfci"
+  bitstream.write_bytes(b"any bitstream")
+  _assert_one_line_error(_bls(cli_model, "decompress", str(bitstream),
+                              str(bitstream)), "is the input file")
+  assert bitstream.read_bytes() == b"any bitstream"
 
 
 def test_bad_inputs_give_one_line_errors(cli_model, tiny_bls2017, tmp_path):

@@ -29,6 +29,93 @@ def test_read_image_converts_modes_to_rgb8(tmp_path, mode):
     assert np.array_equal(array, rgb)
 
 
+def _exif_rotated_jpeg(path):
+  """A 16x8 JPEG (bright left half, dark right half) whose EXIF orientation 6
+  asks viewers to turn it 90° clockwise: displayed 8 wide and 16 tall, with
+  the bright half on top."""
+  stored = np.zeros((8, 16, 3), np.uint8)
+  stored[:, :8] = 250
+  exif = Image.Exif()
+  exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+  Image.fromarray(stored).save(path, exif=exif, quality=95)
+  return path
+
+
+def test_read_image_applies_exif_orientation(tmp_path):
+  array = data.read_image(_exif_rotated_jpeg(str(tmp_path / "r.jpg")))
+  assert array.shape == (16, 8, 3)
+  assert array[:8].mean() > 200 and array[8:].mean() < 50
+
+
+def test_training_crops_apply_exif_orientation(tmp_path):
+  path = _exif_rotated_jpeg(str(tmp_path / "r.jpg"))
+  crop = next(iter(data.file_dataset([path], 8, 1, training=False)))[0]
+  # The centre 8x8 of the displayed 8x16 image: half bright, half dark.
+  assert np.array_equal(crop.numpy(), data.read_image(path)[4:12])
+  assert crop.numpy()[:4].mean() > 200 and crop.numpy()[4:].mean() < 50
+
+
+def _warnings(capsys):
+  return [line for line in capsys.readouterr().err.splitlines()
+          if line.startswith("warning:")]
+
+
+def _png16(path, array):
+  """A 16-bit PNG of a (H, W, C) uint16 array (Pillow cannot write 16-bit
+  colour PNGs)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with open(path, "wb") as f:
+    f.write(tf.io.encode_png(array).numpy())
+  return path
+
+
+def test_dropped_transparency_and_depth_are_warned(tmp_path, capsys):
+  rgb = smooth_image(20, 30)
+  rgba = np.concatenate([rgb, np.full((20, 30, 1), 255, np.uint8)], axis=2)
+  rgba[:5, :5, 3] = 0
+  cases = {  # file: what the warning must name
+      "alpha.png": "alpha channel", "palette.png": "palette transparency",
+      "gray16.png": "16-bit", "rgb16.png": "16-bit", "la.png": "alpha",
+      "float.tif": "floating-point"}
+  Image.fromarray(rgba).save(tmp_path / "alpha.png")
+  Image.fromarray(rgba).convert("LA").save(tmp_path / "la.png")
+  palette = Image.fromarray(rgb).quantize(16)
+  palette.save(tmp_path / "palette.png", transparency=palette.getpixel((0, 0)))
+  Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(
+      tmp_path / "gray16.png")
+  _png16(str(tmp_path / "rgb16.png"), rgb.astype(np.uint16) * 257)
+  Image.fromarray(rgb[..., 0].astype(np.float32)).save(tmp_path / "float.tif")
+  capsys.readouterr()
+  for name, dropped in cases.items():
+    path = str(tmp_path / name)
+    array = data.read_image(path)
+    assert array.shape == (20, 30, 3) and array.dtype == np.uint8
+    lines = _warnings(capsys)
+    assert len(lines) == 1, (name, lines)
+    assert lines[0].startswith(f"warning: {path}: ") and dropped in lines[0]
+    assert "8-bit RGB" in lines[0]
+  # 16-bit RGBA: one line naming both.
+  path = _png16(str(tmp_path / "rgba16.png"), rgba.astype(np.uint16) * 257)
+  assert np.array_equal(data.read_image(path), rgb)
+  (line,) = _warnings(capsys)
+  assert "alpha channel" in line and "16-bit" in line
+  data.read_image(path)  # read again (training epochs): no repeat
+  assert not _warnings(capsys)
+
+
+def test_nothing_dropped_gives_no_warning(tmp_path, capsys):
+  rgb = smooth_image(20, 30)
+  Image.fromarray(rgb).save(tmp_path / "rgb.png")
+  Image.fromarray(rgb).convert("RGBA").save(tmp_path / "opaque.png")
+  Image.fromarray(rgb).convert("L").save(tmp_path / "gray.png")
+  Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+  Image.fromarray(rgb).save(tmp_path / "x.jpg")
+  capsys.readouterr()
+  for name in ("rgb.png", "opaque.png", "gray.png", "palette.png", "x.jpg"):
+    data.read_image(str(tmp_path / name))
+  assert not _warnings(capsys)
+
+
 def test_read_image_errors(tmp_path):
   with pytest.raises(data.DataError, match="no such file"):
     data.read_image(str(tmp_path / "missing.png"))

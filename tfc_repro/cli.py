@@ -132,8 +132,11 @@ def build_parser(system):
 
   compress = commands.add_parser(
       "compress", help="Compress an image file into a bitstream file.",
-      description="Reads an image (PNG, JPEG, ...; grayscale and alpha are "
-                  "converted to RGB) and writes a bitstream file.")
+      description="Reads an image (PNG, JPEG, ...) as it is displayed (EXIF "
+                  "orientation applied; grayscale converted to RGB; alpha "
+                  "and samples of more than 8 bits dropped, with a warning) "
+                  "and writes a bitstream file. Missing output folders are "
+                  "created.")
   compress.add_argument("input_file", help="Image to compress.")
   compress.add_argument("output_file", nargs="?",
                         help="Bitstream file (default: INPUT.tfci).")
@@ -141,7 +144,8 @@ def build_parser(system):
   decompress = commands.add_parser(
       "decompress", help="Decompress a bitstream file into a PNG image.",
       description="Reads a bitstream file written by 'compress' with the "
-                  "same model and writes the reconstruction as PNG.")
+                  "same model and writes the reconstruction as PNG. Missing "
+                  "output folders are created.")
   decompress.add_argument("input_file", help="Bitstream file.")
   decompress.add_argument("output_file", nargs="?",
                           help="PNG file (default: INPUT.png).")
@@ -224,12 +228,34 @@ def command_train(system, args):
         f"{metadata['metric']})")
 
 
+def _same_file(a, b):
+  """Whether the paths name one existing file (also through links)."""
+  try:
+    return os.path.samefile(a, b)
+  except OSError:  # either is missing
+    return False
+
+
+def _check_output(input_file, output_file):
+  """Refuses to write a command's output over its input."""
+  if _same_file(input_file, output_file):
+    raise ValueError(f"output file {output_file} is the input file "
+                     f"{input_file}; give another output file")
+
+
+def _make_parent(path):
+  """Creates the folders of an output file, as every command does."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
 def command_compress(system, args):
   from tfc_repro import metrics  # pylint: disable=g-import-not-at-top
+  output = args.output_file or args.input_file + ".tfci"
+  _check_output(args.input_file, output)
   image = data.read_image(args.input_file)
   model = load_model(system, args.model_path, args.max_pixels)
   bitstream = model.compress(image)
-  output = args.output_file or args.input_file + ".tfci"
+  _make_parent(output)
   num_bytes = container.write(output, bitstream)
   height, width = image.shape[:2]
   print(f"{output}: {num_bytes} bytes, "
@@ -242,14 +268,15 @@ def command_compress(system, args):
 
 
 def command_decompress(system, args):
+  output = args.output_file or args.input_file + ".png"
+  _check_output(args.input_file, output)
   bitstream = container.read(args.input_file)
   if bitstream.system != system.name:
     raise container.ContainerError(
         f"file was made by system {bitstream.system!r}, not {system.name!r}")
   model = load_model(system, args.model_path, args.max_pixels)
   image = model.decompress(bitstream)
-  output = args.output_file or args.input_file + ".png"
-  data.write_png(output, image)
+  data.write_png(output, image)  # creates missing folders
   print(f"{output}: {image.shape[1]}x{image.shape[0]}")
 
 
@@ -258,6 +285,13 @@ def command_evaluate(system, args):
   models = [load_model(system, path)
             for path in args.eval_model_paths or [args.model_path]]
   images, dataset = data.evaluation_images(args.images)
+  for path in images:  # neither the JSON nor a decoded PNG may replace one
+    _check_output(path, args.output)
+    if args.reconstructions:
+      _check_output(path, os.path.join(
+          args.reconstructions,
+          os.path.splitext(os.path.basename(path))[0] + ".png"))
+  # results.write_rd_json and data.write_png create missing output folders.
   document = evaluate.evaluate_models(
       models, images, args.output, name=args.name, dataset=dataset,
       reconstructions=args.reconstructions)

@@ -1,13 +1,20 @@
 """Image sources: files, globs, tfds datasets, the embedded default photos, Kodak.
 
-Every loader returns RGB uint8 images: grayscale is replicated to three
-channels, an alpha channel is dropped, 16-bit images are scaled to 8 bits.
+Every loader returns RGB uint8 images. Image files (for compress, evaluate,
+the codecs and training alike) are read by `read_image` as the user sees
+them: the EXIF orientation is applied, grayscale is replicated to three
+channels, an alpha channel (or palette transparency) is dropped and 16-bit
+or floating-point samples are scaled to 8 bits; what is dropped is reported
+on stderr, one `warning:` line per image file.
 """
 
 import glob as glob_lib
 import hashlib
 import math
 import os
+import re
+import sys
+import threading
 import urllib.request
 
 import numpy as np
@@ -66,18 +73,95 @@ class DataError(ValueError):
 
 
 def read_image(path):
-  """Reads an image file as an RGB uint8 array of shape (H, W, 3)."""
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  """Reads an image file as an RGB uint8 array of shape (H, W, 3), in the
+  orientation its EXIF data asks viewers to display it.
+
+  Transparency and samples of more than 8 bits, which the conversion drops,
+  are reported on stderr (once per file and process).
+  """
+  from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   if not os.path.exists(path):
     raise DataError(f"no such file: {path}")
   if os.path.isdir(path):
     raise DataError(f"{path} is a directory, not an image file")
   try:
     with Image.open(path) as image:
+      deep = _deep_samples(image)  # before load(), which forgets the tiles
       image.load()
-      return to_rgb8(image)
+      dropped = _transparency(image) + deep
+      if image.getexif().get(_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
+      array = to_rgb8(image)
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
     raise DataError(f"cannot read {path} as an image: {e}") from None
+  if dropped:
+    _warn_once(path, f"{' and '.join(dropped)} dropped on conversion to "
+               "8-bit RGB")
+  return array
+
+
+_ORIENTATION = 0x0112  # the EXIF tag: how viewers turn the stored pixels
+
+
+# Raw modes of more than 8 bits per sample ("RGB;16B", "I;16L", "F;32F").
+# "RGB;16" and "BGR;15" are 16 bits per pixel (5-6-5, 5-5-5) and do not match.
+_DEEP_RAWMODE = re.compile(r";(16|32)[BLNSF]")
+
+
+def _deep_samples(image):
+  """["16-bit depth"] (or floating-point, 32-bit) when `image`, not yet
+  loaded, stores more than 8 bits per sample, else []."""
+  if image.mode == "F":
+    return ["floating-point depth"]
+  if image.mode.startswith("I;16"):
+    return ["16-bit depth"]
+  # Pillow reads 16-bit RGB(A) and LA PNGs into 8-bit modes: only the raw
+  # mode of the tiles tells.
+  for tile in image.tile:
+    args = tile[3] if len(tile) > 3 else None
+    rawmode = args if isinstance(args, str) else (
+        args[0] if isinstance(args, tuple) and args
+        and isinstance(args[0], str) else "")
+    if _DEEP_RAWMODE.search(rawmode) or rawmode.startswith("I;16"):
+      return ["16-bit depth"]
+  if image.mode == "I":
+    return ["32-bit integer depth"]
+  return []
+
+
+def _transparency(image):
+  """[what transparency is dropped] when some pixel of the loaded `image` is
+  not fully opaque (an opaque alpha channel loses nothing), else []."""
+  bands = image.getbands()
+  alpha = "A" if "A" in bands else ("a" if "a" in bands else None)
+  if alpha:
+    if image.getchannel(alpha).getextrema()[0] < 255:
+      return ["alpha channel (transparency)"]
+    return []
+  if "transparency" in image.info:
+    kind = ("palette transparency" if image.mode == "P"
+            else "transparent colour key")
+    try:
+      opaque = image.convert("RGBA").getchannel("A").getextrema()[0] == 255
+    except (ValueError, OSError):
+      opaque = False
+    return [] if opaque else [kind]
+  return []
+
+
+_warned = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(path, message):
+  """Prints `warning: PATH: MESSAGE` on stderr, once per file and process
+  (training reads its images again every epoch)."""
+  key = (os.path.realpath(path), message)
+  with _warned_lock:
+    if key in _warned:
+      return
+    _warned.add(key)
+  print(f"warning: {path}: {message}", file=sys.stderr, flush=True)
 
 
 def to_rgb8(image):
@@ -237,9 +321,13 @@ def split_paths(paths, validation_fraction=0.05):
 
 
 def _decode(path):
+  """Reads an image file in a tf.data pipeline with `read_image`: training
+  sees the images as `compress` does (EXIF orientation applied; TIFF, WebP
+  and the other formats of Pillow)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  image = tf.io.decode_image(tf.io.read_file(path), channels=3,
-                             dtype=tf.uint8, expand_animations=False)
+  read = tf.autograph.experimental.do_not_convert(
+      lambda p: read_image(os.fsdecode(p)))
+  image = tf.numpy_function(read, [path], tf.uint8, stateful=False)
   image.set_shape([None, None, 3])
   return image
 
