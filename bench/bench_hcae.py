@@ -270,7 +270,7 @@ def level_times(model, image, runs, peak, flops):
   """Per-level stage times of compress and decompress (in-memory model)."""
   levels = model.levels
   x = tf.constant(image)
-  outputs = model.compress(x)
+  outputs = model.compress(x)[:-1]  # without the latent digest
   strings, shapes = outputs[:levels], outputs[levels + 1:]
   full_encode = best_seconds(lambda: model.compress(x), runs)[0]
   full_decode = best_seconds(lambda: model.decompress(*outputs), runs)[0]

@@ -325,10 +325,11 @@ def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path, capsys):
   # A bls2017 file given to bmshj2018: one line naming the problem.
   other = bls2017.BLS2017Model(num_filters=4)
   other.prepare_for_compression()
-  string, x_shape, y_shape = other.compress(tf.constant(image))
+  string, x_shape, y_shape, digest = other.compress(tf.constant(image))
   foreign = str(tmp_path / "bls.tfci")
   container.write(foreign, container.Bitstream(
       system="bls2017", config_hash=bytes(8), model_id=bytes(8),
+      digest=digest.numpy().tobytes(),
       image_shape=tuple(x_shape.numpy()),
       latent_shapes=[tuple(y_shape.numpy())], strings=[string.numpy()]))
   capsys.readouterr()

@@ -8,6 +8,7 @@ from tfc_repro import container
 def _bitstream():
   return container.Bitstream(
       system="bls2017", config_hash=bytes(range(8)), model_id=bytes(range(8, 16)),
+      digest=bytes(range(16, 20)),
       image_shape=(512, 768), latent_shapes=[(32, 48), (8, 12)],
       strings=[b"\x01\x02\x03" * 50, b"side"])
 
@@ -21,7 +22,7 @@ def test_round_trip():
 
 def test_overhead_is_small():
   data = container.pack(_bitstream())
-  assert len(data) - _bitstream().payload_bytes <= 48
+  assert len(data) - _bitstream().payload_bytes <= 52
 
 
 @pytest.mark.parametrize("data, message", [
@@ -76,7 +77,7 @@ def _with_valid_crc(body):
 def _header(image_height_varint):
   """A crafted file (valid CRC) whose image height is the given varint."""
   return _with_valid_crc(
-      b"TFCR\x01" + b"\x07bls2017" + bytes(16) + image_height_varint +
+      b"TFCR\x02" + b"\x07bls2017" + bytes(16 + 4) + image_height_varint +
       b"\x10" + b"\x00" + b"\x00")
 
 

@@ -10,12 +10,14 @@ another model refused with one line, an export that writes the same files as
 the model, and files that stay the same byte for byte.
 
 `DIGESTS` pins the SHA-256 of the file each fixed model writes for a fixed
-image. The digests of bls2017, bmshj2018 and lee2019 were recorded with the
-code before the engine derived the coding signatures from `latent_names`
-(commit 85fca74, through a SavedModel export), those of later systems when
-they were added (the regularized ones again when its configuration gained
-`source_filters`, which its files' configuration hash covers); they must not
-change unless a format change is intended. Run with TFC_REPRO_PRINT_DIGESTS=1 to print the
+image, `PAYLOAD_DIGESTS` that of its entropy-coded strings and shapes alone.
+The payload digests were recorded before container format 2 (which added
+the latent digest to every file); they did not change with it, and the
+file digests were recorded again then. (Before, the file digests of
+bls2017, bmshj2018 and lee2019 had stayed the same from the code before
+the engine derived the coding signatures from `latent_names`, commit
+85fca74, through every later change.) Neither may change unless a format
+change is intended. Run with TFC_REPRO_PRINT_DIGESTS=1 to print the
 current digests.
 """
 
@@ -60,27 +62,54 @@ CASES = {
 }
 DIGESTS = {
     "bls2017":
-        "7cf49aefa9fee42af57514b9362afb1394204bb30d11533ecc5dfd85ea0a48f1",
+        "c4fb023840ae4ea5c381d962ce1b2203eeba3e97380be7d3f4e53c847e6abd88",
     "bmshj2018-hyperprior":
-        "dddbf6266b74f7341f9b49081db9fb1c2e4c9b8ef5edcc907a4ff957c4955654",
+        "f7a05c60d9304028e8496ba859fd4bf6556c1c2f7ea64ec725629854055bc4e2",
     "bmshj2018-tfc":
-        "ac7bd44e607eff7a29e4e20cc55e2a04cd3e14e765451ff0c7a8a52d203621d8",
+        "3d997142d8c52e99b2e8d94384ce1ed24f00bde7b18f63b20b823e44233428ca",
     "bmshj2018-factorized":
-        "0f57ef22849586a1c01ac34b74b8084cfb482580b5364369a471694627fc4ad7",
-    "lee2019":
-        "ea7bcc913aa1a6e7aedac4a4c67b91daa2befeb3724c027f5c00dc3efab61915",
-    "lee2019-hybrid":
-        "4b2524e6e80cc0752103d60f1593ca088985742891493d03d700377bbf78c244",
-    "hcae":
-        "b6a8a1cb2ca8696d61d761f8b39d4ed15369a83725a791fdfdd30c743f6fd6ef",
-    "hcae-scale":
-        "c600a0fdf8284617ac8815cb0b46409ad026c92f47f522e1135040872f51b950",
+        "b5127cddfe1faa37bf6f346568ba170691e19b7c048861815bb7d23f655db33f",
     "bmshj2018-meanscale":
-        "f47c05d9ab181852d287768c9d98cdb875dd94966a6a4a7921c1eb640bc55a99",
+        "32ba8d334e1894d64915219d1f81c74a32949e2bb9b4c5f5298c79d0b8ac01cc",
+    "lee2019":
+        "007f773df5fb8f87b561ba2d488ab88d09a5ba43d66393bb82b72e036737ebc7",
+    "lee2019-hybrid":
+        "383d2ec9f7f817648feb63a196eec7b2fcd06471e51b6e5ecc377a54a9e7cc2f",
+    "hcae":
+        "272b19a336fa4963cbdf1b107609e1a16769fae2cde8ff588793f35840a36a68",
+    "hcae-scale":
+        "1feeb2e816bc0cc71c13d9b4a8eb00149170ea8751d4726df2c5ab11e74cd094",
     "regularized":
-        "2cae1f801ec44c7a295f7ec0dff5ea699da5ba3391f8c14e373091161cfd43bd",
+        "81accd157dd04b1203e7676047b132646a04231a6d86177aacb00b047c51ff4c",
     "regularized-lee2019":
-        "6256ae8bc9514db34ad7313142cb48c25542b618fbacc3f88eb1a15880aa1956",
+        "5ce02408f882b16056693b274dbdc3228c84f55321aec3d26bac82e30228a8f0",
+}
+# The same for the entropy-coded strings and shapes alone (recorded before
+# container format 2 added the latent digest; the regularized models write
+# exactly their backbone's strings).
+PAYLOAD_DIGESTS = {
+    "bls2017":
+        "baaf5cf4ad87e81f7772deea97cfaf41c7941715d218c0e91b9e2f41337af470",
+    "bmshj2018-hyperprior":
+        "9b3932b54fd96e000c63235a5e666a68ebe03b1615c97392f596eaff40e86104",
+    "bmshj2018-tfc":
+        "eb676cbc82f9adc1fe32157d7f1f9d5e67320da3277094968f68d89e442b1e18",
+    "bmshj2018-factorized":
+        "906d7429ee51c1950a639936a841ceda470037f2cb041e79944d9f9158195caa",
+    "bmshj2018-meanscale":
+        "f236a61896e3c541aff362e35db5e4404427709d936cee7cdcfab47638d02e87",
+    "lee2019":
+        "65bd219d1a41fcd0f6bc9c5bda54094ff7ec0f4cdda8ae8c6aab8dda623570e5",
+    "lee2019-hybrid":
+        "16797958f73d8aba01e7c50d34476acbfad9e2ca9de475ad829af8878314ce2e",
+    "hcae":
+        "d3dcb54cb9dceb66759af793a0f856f1f7175b6bd56051bd187cffb9236e6071",
+    "hcae-scale":
+        "249bf8d7e3c1a922312183a0244733564e77285bcc51f80c3ca09de7521cfbfc",
+    "regularized":
+        "f236a61896e3c541aff362e35db5e4404427709d936cee7cdcfab47638d02e87",
+    "regularized-lee2019":
+        "65bd219d1a41fcd0f6bc9c5bda54094ff7ec0f4cdda8ae8c6aab8dda623570e5",
 }
 SEED = 1234
 
@@ -115,6 +144,22 @@ def codec(request):
   model = build(name, kind)
   return (case_id(name, kind), systems.system(name), model,
           savedmodel.Codec.from_model(model))
+
+
+def test_fixed_model_writes_the_same_strings(codec):
+  """The entropy-coded strings and shapes alone, apart from the container:
+  pinned across container format changes."""
+  case, _, _, codec = codec
+  bitstream = codec.compress(digest_image())
+  digest = hashlib.sha256()
+  for string in bitstream.strings:
+    digest.update(len(string).to_bytes(4, "big") + string)
+  for shape in [bitstream.image_shape, *bitstream.latent_shapes]:
+    digest.update(repr(tuple(int(d) for d in shape)).encode())
+  digest = digest.hexdigest()
+  if os.environ.get("TFC_REPRO_PRINT_DIGESTS"):
+    print(f"\n    {case!r}: {digest!r},")
+  assert digest == PAYLOAD_DIGESTS[case]
 
 
 def test_fixed_model_writes_the_same_file(codec):
@@ -265,3 +310,46 @@ def test_extended_strings_are_refused(codec):
                          match=f"(latent '{name}' is not what|range decoder "
                                "rejects)"):
         loaded.decompress(crafted)
+
+
+def test_truncated_strings_are_refused(codec):
+  """A string cut short decodes (TFC's range decoder reads zeros past its
+  end) but not into the encoder's latents: the latent digest refuses it."""
+  _, _, _, loaded = codec
+  good = loaded.compress(smooth_image(40, 72, seed=2))
+  for i, string in enumerate(good.strings):
+    for length in sorted({0, len(string) // 2, len(string) - 1}):
+      if length >= len(string):
+        continue
+      crafted = container.unpack(container.pack(good))
+      crafted.strings[i] = string[:length]
+      with pytest.raises(container.ContainerError,
+                         match="(latents are not the encoder's|is not what|"
+                               "range decoder rejects)"):
+        loaded.decompress(crafted)
+
+
+def test_a_decoder_with_other_tables_refuses(codec):
+  """Tables that differ from the encoder's (here every table's symbol
+  offset moved by one: each string still decodes, and codes back to itself,
+  into other symbols) give another latent digest, not an image."""
+  case, _, model, loaded = codec
+  image = smooth_image(40, 72, seed=2)
+  good = loaded.compress(image)
+  offsets = [v for v in model.variables if v.name.endswith("cdf_offset:0")]
+  if not offsets:  # tables built as graph constants (lee2019's ŷ grid)
+    offsets = [v for v in loaded._module.weights  # pylint: disable=protected-access
+               if "cdf_offset" in v.name]
+  assert offsets, case
+  for variable in offsets:
+    variable.assign_add(tf.ones_like(variable))
+  try:
+    with pytest.raises(container.ContainerError,
+                       match="(latents are not the encoder's|range decoder "
+                             "rejects|is not what)"):
+      loaded.decompress(good)
+  finally:
+    for variable in offsets:
+      variable.assign_sub(tf.ones_like(variable))
+  np.testing.assert_array_equal(loaded.decompress(good),
+                                model.reconstruct(image))

@@ -14,7 +14,7 @@ with GDN/IGDN, N hidden and M latent channels):
     μ, ŷ coded around μ. N, M = 128, 192 for q1–4 and 192, 320 for q5–8
     (CompressAI's zoo), λ as for the hyperprior.
 
-Layout per `--variant` (SPECS §D.2):
+Layout per `--variant`:
   * `paper` (default): Fig. 4. h_a on |y|: 3x3/1 N, ReLU, 5x5/2↓ N, ReLU,
     5x5/2↓ N. h_s: 5x5/2↑ N, ReLU, 5x5/2↑ N, ReLU, 3x3/1 M, ReLU, and its
     output is the standard deviation σ itself.
@@ -35,7 +35,7 @@ string_z, x_shape, y_shape, z_shape), TFC's order. Images are padded to a multip
 TFC does.
 
 Quality levels (`--quality 1..8`, default 3) follow CompressAI's zoo
-(SPECS §D.3): λ per metric, and N, M = 128, 192 for q1–5 and 192, 320 for
+: λ per metric, and N, M = 128, 192 for q1–5 and 192, 320 for
 q6–8, the paper's split (Fig. 4 caption). `--lambda` overrides λ;
 `--num_filters` and `--num_latents` override N and M. `--profile quick`
 halves the quality's N and M (64/96, 96/160) so that training fits a CPU;
@@ -55,7 +55,7 @@ from tfc_repro import model
 from tfc_repro import scale_table
 from tfc_repro import transforms
 
-# CompressAI's λ per quality level (SPECS §D.3), in the units of
+# CompressAI's λ per quality level , in the units of
 # `CompressionModel.rate_distortion`: bpp + λ·MSE₂₅₅ and bpp + λ·(1 − MS-SSIM).
 LAMBDAS = {
     "mse": (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800),
@@ -231,7 +231,9 @@ class ScaleHyperpriorModel(model.CompressionModel):
     string = self.entropy_model.compress(y, self.coding_indexes(indexes),
                                          loc=mean)[0]
     side_string = self.side_entropy_model.compress(z)[0]
-    return (string, side_string), x_shape, (y_shape, z_shape)
+    symbols = self._symbols(self.entropy_model.quantize(y, loc=mean), mean,
+                            z_hat)
+    return (string, side_string), x_shape, (y_shape, z_shape), symbols
 
   def _decompress(self, strings, x_shape, shapes):
     (string, side_string), (y_shape, z_shape) = strings, shapes
@@ -245,7 +247,12 @@ class ScaleHyperpriorModel(model.CompressionModel):
         self.check_recoded("y", string, self.entropy_model.compress(
             y_hat, indexes, loc=mean))]
     with tf.control_dependencies(checks):
-      return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+      x_hat = self.finish_image(self.synthesis_transform(y_hat), x_shape)
+    return x_hat, self._symbols(y_hat, mean, z_hat)
+
+  def _symbols(self, y_hat, mean, z_hat):
+    return {"y": model.latent_symbols(y_hat, mean),
+            "z": model.factorized_symbols(self.side_entropy_model, z_hat)}
 
   def _estimate(self, x):
     x, _ = self.prepare_image(x)

@@ -7,6 +7,7 @@ Layout (all integers unsigned LEB128 varints unless said otherwise):
     system name      varint length + ASCII
     config hash      8 bytes  (SHA-256 of the model's configuration, truncated)
     model id         8 bytes  (SHA-256 of configuration and weights, truncated)
+    latent digest    4 bytes  (fingerprint of every latent's integer symbols)
     image shape      2 varints (height, width)
     latent shapes    varint count, then per shape: varint rank + varint dims
     strings          varint count, then per string: varint length + bytes
@@ -18,6 +19,12 @@ Varints must be canonical (no redundant continuation bytes) and below 2^31.
 The CRC only catches accidents: a decoder must still check every field
 against its model (`savedmodel.Codec.check` derives the latent shapes from
 the image shape) and every string against what the model writes for it.
+The latent digest is what the decoder's latents must hash to: a string cut
+short decodes (TFC's range decoder reads past its end as zeros) but not to
+the encoder's symbols, and neither does a file decoded with tables that
+differ from the encoder's (another machine, another library build).
+
+Format 1 (without the latent digest) is no longer read.
 """
 
 import dataclasses
@@ -25,7 +32,8 @@ import struct
 import zlib
 
 MAGIC = b"TFCR"
-VERSION = 1
+VERSION = 2
+DIGEST_BYTES = 4
 # Every varint (sizes, counts, lengths) is below 2^31.
 MAX_VALUE = 1 << 31
 
@@ -39,6 +47,7 @@ class Bitstream:
   system: str
   config_hash: bytes
   model_id: bytes
+  digest: bytes
   image_shape: tuple
   latent_shapes: list
   strings: list
@@ -67,11 +76,13 @@ def pack(bitstream):
   """Serialises a `Bitstream` to bytes."""
   if len(bitstream.config_hash) != 8 or len(bitstream.model_id) != 8:
     raise ValueError("config_hash and model_id must be 8 bytes each")
+  if len(bitstream.digest) != DIGEST_BYTES:
+    raise ValueError(f"the latent digest must be {DIGEST_BYTES} bytes")
   name = bitstream.system.encode("ascii")
   out = bytearray(MAGIC)
   out.append(VERSION)
   out += _varint(len(name)) + name
-  out += bitstream.config_hash + bitstream.model_id
+  out += bitstream.config_hash + bitstream.model_id + bytes(bitstream.digest)
   out += b"".join(_varint(int(d)) for d in bitstream.image_shape[:2])
   out += _varint(len(bitstream.latent_shapes))
   for shape in bitstream.latent_shapes:
@@ -153,6 +164,7 @@ def _parse(body):
     raise ContainerError("file is corrupt (bad system name)") from None
   config_hash = reader.take(8)
   model_id = reader.take(8)
+  digest = reader.take(DIGEST_BYTES)
   image_shape = (reader.varint(), reader.varint())
   latent_shapes = []
   for _ in range(reader.varint()):
@@ -163,8 +175,8 @@ def _parse(body):
   strings = []
   for _ in range(reader.varint()):
     strings.append(reader.take(reader.varint()))
-  return Bitstream(system, config_hash, model_id, image_shape, latent_shapes,
-                   strings), reader.pos
+  return Bitstream(system, config_hash, model_id, digest, image_shape,
+                   latent_shapes, strings), reader.pos
 
 
 def read(path):

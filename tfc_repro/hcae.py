@@ -264,20 +264,25 @@ class HierarchicalModel(model.CompressionModel):
 
   def _compress(self, x):
     x, x_shape = self.prepare_image(x)
-    strings = {}
+    strings, symbols = {}, {}
 
     def code_level(k, posterior, mean, index):
       strings[k] = self.gaussian_entropy.compress(posterior, index,
                                                   loc=mean)[0]
-      return self.gaussian_entropy.quantize(posterior, loc=mean)
+      z = self.gaussian_entropy.quantize(posterior, loc=mean)
+      symbols[f"z{k}"] = model.latent_symbols(z, mean)
+      return z
 
     mean_top, quantized = self._encode(x, code_level)
     strings[self.levels] = self.top_entropy.compress(mean_top)[0]
+    z_top = self.top_entropy.quantize(mean_top)
+    symbols[self.latent_names[0]] = model.factorized_symbols(self.top_entropy,
+                                                             z_top)
     # The decoder's top-down pass, run by the encoder on the quantized
     # latents: it yields every level's scale indexes and means.
-    self.top_down_pass(self.top_entropy.quantize(mean_top), quantized)
+    self.top_down_pass(z_top, quantized)
     return (tuple(strings[k] for k in range(self.levels, 0, -1)), x_shape,
-            self.level_shapes(x_shape))
+            self.level_shapes(x_shape), symbols)
 
   def _decompress(self, strings, x_shape, shapes):
     expected = tf.stack(self.level_shapes(x_shape))
@@ -288,17 +293,21 @@ class HierarchicalModel(model.CompressionModel):
     with tf.control_dependencies([self.check_recoded(
         self.latent_names[0], strings[0], self.top_entropy.compress(z_top))]):
       z_top = tf.identity(z_top)
+    symbols = {self.latent_names[0]: model.factorized_symbols(
+        self.top_entropy, z_top)}
 
     def decoded(k, t, mean, index):
       string = strings[self.levels - k]
       index = scale_table.nearest_index(index)
       z = self.gaussian_entropy.decompress(string[None], index, loc=mean)
+      symbols[f"z{k}"] = model.latent_symbols(z, mean)
       with tf.control_dependencies([self.check_recoded(
           f"z{k}", string,
           self.gaussian_entropy.compress(z, index, loc=mean))]):
         return tf.identity(z)
 
-    return self.finish_image(self.top_down_pass(z_top, decoded), x_shape)
+    x_hat = self.finish_image(self.top_down_pass(z_top, decoded), x_shape)
+    return x_hat, symbols
 
   def _estimate(self, x):
     x, _ = self.prepare_image(x)

@@ -8,12 +8,11 @@ bits of ẑ), and c″, the already decoded neighbours of ŷ (free):
     p(ŷ_i | ẑ) = (N(μ_i, σ_i²) ∗ U(−½, ½))(ŷ_i),   (μ_i, σ_i) = f(c′_i, c″_i)
 
 and ẑ with a zero-mean Gaussian with one trainable σ per channel (eq. 5).
-SPECS §A gives the details; what the paper leaves open and how it is decided
-here:
+What the paper leaves open and how it is decided here:
 
-  * Transforms (§A.2): Ballé 2018's with the input mapped to [−1, 1], h_a on
+  * Transforms: Ballé 2018's with the input mapped to [−1, 1], h_a on
     ŷ (not |y|), exp at the end of h_s.
-  * f (§A.3; its layers are only in the paper's Fig. 4, which is lost): a 4x4
+  * f (its layers are only in the paper's Fig. 4, which is lost): a 4x4
     convolution over the zero-padded [ŷ, c′] (3 rows on top, 2 columns left, 1
     right) whose taps on ŷ at the current position and its right neighbour are
     masked, ReLU, 1x1 to `--context_filters` (640), ReLU, 1x1 to 2M; μ is the
@@ -36,7 +35,7 @@ here:
     (1M steps at 1e-5, unspecified what is pre-trained) is not done: hybrid
     models train with the same schedule as the base model.
 
-Entropy coding (SPECS §A.9) uses TFC's range coder ops with the tables of
+Entropy coding uses TFC's range coder ops with the tables of
 `gaussian_coder`: a grid over (σ, μ − round(μ)) fine enough that files are
 within 0.5 % of the model's estimate. ŷ stays integer; out-of-range values
 use the coder's escape code. The encoder and the decoder compute (μ, σ) with
@@ -72,7 +71,7 @@ from tfc_repro import gaussian_coder
 from tfc_repro import model
 from tfc_repro import transforms
 
-# λ of eq. 6 per quality level (SPECS §A.8, from the official results).
+# λ of eq. 6 per quality level (from the official results).
 PAPER_LAMBDAS = {
     "mse": (0.5, 0.4, 0.3, 0.2, 0.12, 0.06, 0.03, 0.017, 0.01),
     "ms-ssim": (0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03, 0.017, 0.01),
@@ -124,7 +123,7 @@ _PADDING = ((3, 0), (2, 1))  # rows (top, bottom), columns (left, right)
 
 
 class ContextModel(tf.keras.layers.Layer):
-  """The distribution estimator f (§2.2, Fig. 4; SPECS §A.3).
+  """The distribution estimator f (§2.2, Fig. 4).
 
   Input at position (l, k): the 4x4 windows (rows l−3..l, columns k−2..k+1)
   of c″ = ⟨ŷ⟩ (current position and right neighbour masked) and of c′,
@@ -487,7 +486,8 @@ class ContextAdaptiveModel(model.CompressionModel):
       strings.append(self._encode_hybrid_latents(
           y_hat[..., m1:], contexts["log_sigma_2"]))
     strings.append(self.side_entropy.compress(z)[0])
-    return tuple(strings), x_shape, (y_shape, z_shape)
+    return (tuple(strings), x_shape, (y_shape, z_shape),
+            self._symbols(y_hat, z_hat))
 
   def _decompress(self, strings, x_shape, shapes, reference=False):
     y_shape, z_shape = shapes
@@ -501,9 +501,18 @@ class ContextAdaptiveModel(model.CompressionModel):
     if self.latent_names != ("y", "z"):
       y_hat_2 = self._decode_hybrid_latents(strings[1],
                                             contexts["log_sigma_2"])
-      y_hat = tf.concat([y_hat, y_hat_2], -1)
+      y_hat = tf.concat([y_hat, tf.cast(y_hat_2, tf.int32)], -1)
     x_hat = self.synthesis_transform(tf.cast(y_hat, self.compute_dtype)[None])
-    return self.finish_image(x_hat, x_shape)
+    return self.finish_image(x_hat, x_shape), self._symbols(y_hat, z_hat)
+
+  def _symbols(self, y_hat, z_hat):
+    """{latent: symbols} of ŷ (int32 (H, W, M)) and ẑ."""
+    m1 = self.num_context_latents
+    symbols = {self.latent_names[0]: y_hat[..., :m1],
+               "z": model.factorized_symbols(self.side_entropy, z_hat)}
+    if self.latent_names != ("y", "z"):
+      symbols[self.latent_names[1]] = y_hat[..., m1:]
+    return symbols
 
   def _build_coding_functions(self):
     """`compress`, `decompress`, `estimate`, and `compress_reference` /

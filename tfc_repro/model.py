@@ -38,6 +38,24 @@ import tensorflow_compression as tfc
 from tfc_repro import transforms
 
 METRICS = ("mse", "ms-ssim")
+# Bytes of the latent digest that every file carries (container format 2).
+DIGEST_BYTES = 4
+
+
+def latent_symbols(values, loc=None):
+  """The integer symbols the range coder codes for quantized latents
+  `values` centred on `loc`: round(values − loc). Exact for values =
+  round(y − loc) + loc, and the same on any machine whose `loc` differs
+  from the encoder's in the last bits (the symbols do not)."""
+  if loc is not None:
+    values = values - loc
+  return tf.cast(tf.round(values), tf.int32)
+
+
+def factorized_symbols(entropy_model, values):
+  """`latent_symbols` of a TFC batched entropy model's quantized latents
+  (centred on its quantization offset)."""
+  return latent_symbols(values, entropy_model.quantization_offset)
 
 
 @tf.custom_gradient
@@ -234,7 +252,8 @@ class CompressionModel(tf.keras.Model):
     wrote, and fails for a string that was extended or altered into bytes
     the encoder never writes. (It cannot catch a string cut short: TFC's
     range decoder reads past the end as zeros, and the latent it decodes
-    from a prefix codes back to exactly that prefix.)"""
+    from a prefix codes back to exactly that prefix. The latent digest of
+    `coding_functions` catches those.)"""
     same = tf.equal(tf.reshape(recoded, ()), tf.reshape(string, ()))
     return tf.debugging.assert_equal(
         same, True,
@@ -245,17 +264,28 @@ class CompressionModel(tf.keras.Model):
     """{name: tf.function} of `compress` and `decompress` with the input
     signatures that `latent_names` and `coded_shape_names` imply, named
     `compress{suffix}` and `decompress{suffix}`; `options` are passed to
-    `_compress` and `_decompress` (e.g. lee2019's reference=True)."""
+    `_compress` and `_decompress` (e.g. lee2019's reference=True).
+
+    `compress(image)` returns the strings, the image shape, the latent
+    shapes and the latent digest; `decompress(strings..., shapes...)`
+    returns the image and the digest of the latents it decoded. The digest
+    (`latent_digest`) is a fingerprint of the integer symbols of every latent
+    as the entropy coder sees them: a file whose strings were cut, extended
+    or altered, or decoded on a machine that computes the model's tables
+    differently, gives another digest instead of a silent wrong image.
+    """
     num_strings = len(self.latent_names)
     num_shapes = 1 + len(self.coded_shape_names)
 
     def compress(x):
-      strings, x_shape, shapes = self._compress(x, **options)
-      return (*strings, x_shape, *shapes)
+      strings, x_shape, shapes, symbols = self._compress(x, **options)
+      return (*strings, x_shape, *shapes, self.latent_digest(symbols))
 
     def decompress(*args):
-      return self._decompress(args[:num_strings], args[num_strings],
-                              args[num_strings + 1:], **options)
+      x_hat, symbols = self._decompress(
+          args[:num_strings], args[num_strings], args[num_strings + 1:],
+          **options)
+      return x_hat, self.latent_digest(symbols)
 
     image = tf.TensorSpec((None, None, 3), tf.uint8)
     return {
@@ -264,6 +294,16 @@ class CompressionModel(tf.keras.Model):
             *[tf.TensorSpec((), tf.string)] * num_strings,
             *[tf.TensorSpec((2,), tf.int32)] * num_shapes]),
     }
+
+  def latent_digest(self, symbols):
+    """{latent name: int32 symbols} -> 4 bytes (uint8): FarmHash fingerprint
+    of every latent's symbols in `latent_names` order."""
+    if sorted(symbols) != sorted(self.latent_names):
+      raise ValueError(f"{self.system}: symbols of {sorted(symbols)} given, "
+                       f"the model codes {list(self.latent_names)}")
+    flat = tf.concat([tf.reshape(tf.cast(symbols[name], tf.int32), [-1])
+                      for name in self.latent_names], 0)
+    return tf.fingerprint(flat[None])[0, :DIGEST_BYTES]
 
   def _build_coding_functions(self):
     """Sets `compress`, `decompress` and `estimate` (see the module doc)."""
@@ -353,13 +393,16 @@ class FactorizedPriorModel(CompressionModel):
     x, x_shape = self.prepare_image(x)
     y = self.analysis_transform(x)
     string = self.entropy_model.compress(y)[0]
-    return (string,), x_shape, (tf.shape(y)[1:3],)
+    y_hat = self.entropy_model.quantize(y)
+    return ((string,), x_shape, (tf.shape(y)[1:3],),
+            {"y": factorized_symbols(self.entropy_model, y_hat)})
 
   def _decompress(self, strings, x_shape, shapes):
     y_hat = self.entropy_model.decompress(strings[0][None], shapes[0])
     with tf.control_dependencies([self.check_recoded(
         "y", strings[0], self.entropy_model.compress(y_hat))]):
-      return self.finish_image(self.synthesis_transform(y_hat), x_shape)
+      x_hat = self.finish_image(self.synthesis_transform(y_hat), x_shape)
+    return x_hat, {"y": factorized_symbols(self.entropy_model, y_hat)}
 
   def _estimate(self, x):
     x, _ = self.prepare_image(x)

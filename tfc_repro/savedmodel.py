@@ -13,6 +13,8 @@ container.
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -89,11 +91,53 @@ def coding_module(model, training_info=None, freeze=True, reconstruct=False):
 
 def export(model, path, training_info=None, freeze=True, reconstruct=False):
   """Writes `model` (after `prepare_for_compression`) as a SavedModel: the
-  `coding_module` of the model (see there). Returns the metadata."""
+  `coding_module` of the model (see there). Returns the metadata.
+
+  The SavedModel is written to a temporary folder beside `path` and then
+  renamed to `path` (a model already there is moved aside first and deleted
+  after): a kill at any moment leaves the old model or the new one at
+  `path`, never a half-written one (or, between the two renames, the old
+  one at `path.old-PID`, which `recover` puts back).
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   module, metadata = coding_module(model, training_info, freeze, reconstruct)
-  tf.saved_model.save(module, path)
+  path = os.path.abspath(path)
+  parent = os.path.dirname(path)
+  os.makedirs(parent, exist_ok=True)
+  recover(path)
+  temporary = tempfile.mkdtemp(prefix=os.path.basename(path) + ".tmp-",
+                               dir=parent)
+  try:
+    tf.saved_model.save(module, temporary)
+    old = None
+    if os.path.lexists(path):
+      old = f"{path}.old-{os.getpid()}"
+      os.rename(path, old)
+    os.rename(temporary, path)
+  except BaseException:
+    shutil.rmtree(temporary, ignore_errors=True)
+    raise
+  if old is not None:
+    shutil.rmtree(old, ignore_errors=True)
   return metadata
+
+
+def recover(path):
+  """Puts back a model that an interrupted `export` moved aside (when
+  nothing is at `path`), and removes the leftovers of interrupted exports."""
+  path = os.path.abspath(path)
+  parent, name = os.path.dirname(path), os.path.basename(path)
+  if not os.path.isdir(parent):
+    return
+  for entry in sorted(os.listdir(parent)):
+    full = os.path.join(parent, entry)
+    if entry.startswith(name + ".old-"):
+      if not os.path.lexists(path):
+        os.rename(full, path)
+      else:
+        shutil.rmtree(full, ignore_errors=True)
+    elif entry.startswith(name + ".tmp-"):
+      shutil.rmtree(full, ignore_errors=True)
 
 
 def _reason(message):
@@ -187,11 +231,11 @@ class Codec:
     outputs = self._module.compress(tf.constant(image))
     count = len(self.latents)
     strings = [s.numpy() for s in outputs[:count]]
-    shapes = [tuple(int(d) for d in s.numpy()) for s in outputs[count:]]
+    shapes = [tuple(int(d) for d in s.numpy()) for s in outputs[count:-1]]
     return container.Bitstream(
         system=self.system, config_hash=self.config_hash,
-        model_id=self.model_id, image_shape=shapes[0],
-        latent_shapes=shapes[1:], strings=strings)
+        model_id=self.model_id, digest=outputs[-1].numpy().tobytes(),
+        image_shape=shapes[0], latent_shapes=shapes[1:], strings=strings)
 
   def _check_size(self, shape, error):
     height, width = shape
@@ -247,11 +291,18 @@ class Codec:
     args.append(tf.constant(bitstream.image_shape, tf.int32))
     args += [tf.constant(s, tf.int32) for s in bitstream.latent_shapes]
     try:
-      image = self._module.decompress(*args)
+      image, digest = self._module.decompress(*args)
     except (tf.errors.OpError, ValueError, TypeError) as e:
       raise container.ContainerError(
           "bitstream does not decode with this model: "
           f"{_reason(getattr(e, 'message', str(e)))}") from None
+    if digest.numpy().tobytes() != bitstream.digest:
+      raise container.ContainerError(
+          "the decoded latents are not the encoder's (latent digest "
+          f"{digest.numpy().tobytes().hex()}, the file says "
+          f"{bitstream.digest.hex()}): the entropy-coded data was cut or "
+          "altered, or this machine computes the model's tables "
+          "differently from the encoder's")
     image = image.numpy()
     if image.shape[:2] != tuple(bitstream.image_shape):
       raise container.ContainerError("decoded image has the wrong size")
@@ -278,6 +329,8 @@ class LoadedModel(Codec):
 
   def __init__(self, path, max_pixels=DEFAULT_MAX_PIXELS):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if not os.path.lexists(path):
+      recover(path)  # an export killed between its two renames
     if not os.path.isdir(path):
       raise ModelError(f"no model at {path} (not a directory)")
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
@@ -289,7 +342,19 @@ class LoadedModel(Codec):
     except Exception as e:  # pylint: disable=broad-except
       reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
       raise ModelError(f"cannot load model {path}: {reason}") from None
-    for key in ("system", "config_hash", "model_id", "latents"):
+    for key in ("system", "config", "config_hash", "model_id", "latents"):
       if key not in metadata:
         raise ModelError(f"{path} is not a tfc-repro model (no {key!r})")
+    # The id of the weights and probability tables as loaded, not as
+    # recorded: a SavedModel whose variables were altered after export
+    # (tables perturbed, weights of another model) is refused here.
+    weights = getattr(module, "weights", None)
+    if weights is None:
+      raise ModelError(f"{path} is not a tfc-repro model (no weights)")
+    loaded_id = _model_id(metadata["config"], weights).hex()
+    if loaded_id != metadata["model_id"]:
+      raise ModelError(
+          f"the weights or probability tables of {path} are not the ones it "
+          f"was exported with (model id {loaded_id}, recorded "
+          f"{metadata['model_id']}): the SavedModel was altered")
     super().__init__(module, metadata, path, max_pixels)
