@@ -14,12 +14,14 @@
 # source model is the only addition. (`regularized --alpha 0` trains the
 # source model alongside without its term, for a cost-matched arm.)
 # Settings come from the environment:
-#   STEPS      (default 400)
+#   STEPS      (default 300)
 #   SEEDS      (default "1 2")
 #   BACKBONES  (default "bmshj2018-meanscale"; add lee2019 for the
 #              autoregressive backbone)
 #   QUALITIES  (default "1 2 3 4": the backbone's quality levels)
 #   SETS       evaluation sets (default "kodak scientific")
+#   ARMS       (default "baseline regularized"; one arm per process lets two
+#              cores train one seed's two arms at once)
 #   TRAIN_GLOB (default $TFC_REPRO_DATA/train when TFC_REPRO_DATA is set,
 #              else the embedded default photos)
 #   MODELS     folder of the trained models (default models)
@@ -28,11 +30,12 @@
 # SEEDS=2 in parallel. Re-running resumes an interrupted training; finished
 # models are kept.
 source "$(dirname "$0")/env.sh"
-steps=${STEPS:-400}
+steps=${STEPS:-300}
 seeds=${SEEDS:-"1 2"}
 backbones=${BACKBONES:-"bmshj2018-meanscale"}
 qualities=${QUALITIES:-"1 2 3 4"}
 sets=${SETS:-"kodak scientific"}
+arms=${ARMS:-"baseline regularized"}
 models_dir=${MODELS:-models}
 train_glob=${TRAIN_GLOB:-}
 if [ -z "$train_glob" ] && [ -n "${TFC_REPRO_DATA:-}" ]; then
@@ -47,7 +50,7 @@ for backbone in $backbones; do
     *) echo "error: unknown backbone $backbone" >&2; exit 1 ;;
   esac
   for seed in $seeds; do
-    for arm in baseline regularized; do
+    for arm in $arms; do
       if [ "$arm" = baseline ]; then
         program=(python -m "tfc_repro.${plain[0]}")
         train_flags=("${plain[@]:1}")

@@ -183,3 +183,25 @@ def test_bad_flags_give_one_line_errors(train_dir, tmp_path):
   result = run_cli("tfc_repro.bls2017", "--model_path", str(tmp_path / "m"),
                    "train", "--train_glob", str(tmp_path / "none*.png"))
   _assert_one_line_error(result, "no image files")
+
+
+def test_train_help_shows_each_profiles_values(capsys):
+  from tfc_repro import bls2017, cli
+  with pytest.raises(SystemExit):
+    cli.build_parser(bls2017.SYSTEM).parse_args(["train", "--help"])
+  text = " ".join(capsys.readouterr().out.split())
+  assert "(default: None)" not in text
+  for key in ("patchsize", "steps", "lr"):
+    shown = "; ".join(f"{name}: {cli._show(profile[key])}"  # pylint: disable=protected-access
+                      for name, profile in sorted(bls2017.PROFILES.items()))
+    assert f"({shown})" in text, key
+
+
+def test_model_path_is_accepted_before_and_after_the_command():
+  from tfc_repro import bls2017, cli
+  parser = cli.build_parser(bls2017.SYSTEM)
+  for command in (["train"], ["compress", "a.png"], ["decompress", "a.tfci"]):
+    before = parser.parse_args(["--model_path", "m1", *command])
+    after = parser.parse_args([*command, "--model_path", "m2"])
+    assert (before.model_path, after.model_path) == ("m1", "m2"), command
+    assert parser.parse_args(command).model_path == "bls2017"

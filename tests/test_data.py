@@ -47,14 +47,6 @@ def test_read_image_applies_exif_orientation(tmp_path):
   assert array[:8].mean() > 200 and array[8:].mean() < 50
 
 
-def test_training_crops_apply_exif_orientation(tmp_path):
-  path = _exif_rotated_jpeg(str(tmp_path / "r.jpg"))
-  crop = next(iter(data.file_dataset([path], 8, 1, training=False)))[0]
-  # The centre 8x8 of the displayed 8x16 image: half bright, half dark.
-  assert np.array_equal(crop.numpy(), data.read_image(path)[4:12])
-  assert crop.numpy()[:4].mean() > 200 and crop.numpy()[4:].mean() < 50
-
-
 def _warnings(capsys):
   return [line for line in capsys.readouterr().err.splitlines()
           if line.startswith("warning:")]

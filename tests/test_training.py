@@ -101,3 +101,108 @@ def test_mirrored_strategy_on_two_logical_cpus(train_dir, tmp_path):
   assert model.metadata["replicas"] == 2
   assert model.metadata["steps"] == 4
   assert json.dumps(model.metadata)  # metadata is plain JSON
+
+
+class _Killed(BaseException):
+  """Stands for a kill: not an Exception, nothing catches it."""
+
+
+def test_killed_export_keeps_the_old_model_and_the_run_resumes(
+    train_dir, tmp_path, monkeypatch):
+  path = str(tmp_path / "m")
+  argv = ["--model_path", path, "train", "--train_glob", train_dir,
+          "--num_filters", "4", "--patchsize", "32", "--batchsize", "2",
+          "--steps", "4", "--steps_per_epoch", "2", "--seed", "0"]
+  training.train(bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv))
+  old_id = savedmodel.LoadedModel(path).metadata["model_id"]
+  assert not os.path.exists(str(tmp_path / "m.train" / "backup"))
+
+  # A longer run of the same model, killed while its export writes.
+  argv[argv.index("--steps") + 1] = "6"
+  save = tf.saved_model.save
+
+  def killed_save(module, export_dir, *args, **kwargs):
+    save(module, export_dir, *args, **kwargs)
+    os.remove(os.path.join(export_dir, "saved_model.pb"))  # half-written
+    raise _Killed()
+
+  monkeypatch.setattr(tf.saved_model, "save", killed_save)
+  with pytest.raises(_Killed):
+    training.train(bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv))
+  monkeypatch.setattr(tf.saved_model, "save", save)
+  # The previous model is intact, and nothing half-written is left beside.
+  assert savedmodel.LoadedModel(path).metadata["model_id"] == old_id
+  assert sorted(os.listdir(tmp_path)) == ["m", "m.train"]
+  assert os.path.isdir(str(tmp_path / "m.train" / "backup"))
+
+  # Killed between the two renames: the old model is put back on loading.
+  os.rename(path, path + ".old-123")
+  assert savedmodel.LoadedModel(path).metadata["model_id"] == old_id
+
+  # Re-running resumes after the last step: no epoch is trained again.
+  recorder = _RecordEpochs()
+  model, info = training.build_and_fit(
+      bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv),
+      extra_callbacks=[recorder])
+  assert recorder.epochs == [] and info["steps"] == 6
+  metadata = training.train(bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv))
+  assert metadata["steps"] == 6
+  assert savedmodel.LoadedModel(path).metadata["model_id"] != old_id
+  assert not os.path.exists(str(tmp_path / "m.train" / "backup"))
+
+
+def test_schedule_is_described_as_it_runs():
+  assert training.describe_schedule(2e-3, 3500, (0.8,)) == (
+      "Adam 0.002, ×0.1 from step 2800")
+  assert training.describe_schedule(1e-4, 800, ()) == "Adam 0.0001 (constant)"
+  # The profile's decay applies to a --lr given alone.
+  args = train_args(bls2017.SYSTEM, ["train", "--lr", "1e-4", "--steps",
+                                     "800"])
+  assert args.lr_decay_steps == (0.8,)
+  assert isinstance(training.learning_rate(args.lr, args.steps,
+                                           args.lr_decay_steps),
+                    tf.keras.optimizers.schedules.PiecewiseConstantDecay)
+
+
+class _SpikeInLastEpoch(tf.keras.callbacks.Callback):
+  """Ruins the weights during the last epoch (as a late loss spike would)."""
+
+  def __init__(self, last_epoch):
+    super().__init__()
+    self.last_epoch = last_epoch
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if epoch == self.last_epoch:
+      for variable in self.model.synthesis_transform.trainable_variables:
+        variable.assign(variable * 2.)
+
+
+def test_a_late_spike_keeps_the_best_weights(train_dir, tmp_path, capsys):
+  argv = ["--model_path", str(tmp_path / "m"), "train", "--train_glob",
+          train_dir, "--num_filters", "4", "--patchsize", "32",
+          "--batchsize", "2", "--steps", "6", "--steps_per_epoch", "3",
+          "--seed", "0"]
+  args = train_args(bls2017.SYSTEM, argv)
+  model, info = training.build_and_fit(bls2017.SYSTEM, args,
+                                       extra_callbacks=[_SpikeInLastEpoch(1)])
+  assert info["steps"] == 6 and info["weights_from_step"] == 3
+  assert not info["best_validation_loss"] >= info["last_validation_loss"]
+  assert "keeps the weights of step 3" in capsys.readouterr().err
+  _, validation, _ = training.datasets(args)
+  loss = model.evaluate(validation, return_dict=True, verbose=0)["loss"]
+  assert loss == pytest.approx(info["best_validation_loss"], rel=1e-5)
+
+
+
+@pytest.mark.slow
+def test_the_same_seed_trains_the_same_model(train_dir, tmp_path):
+  ids = []
+  for run in ("a", "b"):
+    path = str(tmp_path / run)
+    result = run_cli(
+        "tfc_repro.bls2017", "--model_path", path, "train", "--train_glob",
+        train_dir, "--num_filters", "8", "--patchsize", "32", "--batchsize",
+        "4", "--steps", "6", "--steps_per_epoch", "3", "--seed", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    ids.append(savedmodel.LoadedModel(path).metadata["model_id"])
+  assert ids[0] == ids[1]

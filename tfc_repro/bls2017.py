@@ -1,7 +1,7 @@
 """Ballé, Laparra, Simoncelli (ICLR 2017): end-to-end optimized image
 compression with GDN transforms and a factorized prior.
 
-As TFC's `models/bls2017.py` (SPECS §D.1): three-layer analysis and synthesis
+As TFC's `models/bls2017.py`: three-layer analysis and synthesis
 transforms with GDN/IGDN, a deep factorized density for each of the N
 channels of y, loss R + λ·D.
 

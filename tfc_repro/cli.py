@@ -43,6 +43,33 @@ def _float_tuple(text):
   return tuple(float(v) for v in text.split(",") if v.strip())
 
 
+def _show(value):
+  if isinstance(value, (tuple, list)):
+    return ",".join(_show(v) for v in value) or "''"
+  return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _help_formatter(system):
+  """Help that shows the real defaults: a flag the profiles set shows each
+  profile's value instead of argparse's "(default: None)"."""
+
+  class Formatter(argparse.ArgumentDefaultsHelpFormatter):
+
+    def _get_help_string(self, action):
+      text = action.help or ""
+      if action.default is not None or action.dest in ("help", "profile"):
+        return super()._get_help_string(action)
+      values = [(name, profile[action.dest])
+                for name, profile in sorted(system.profiles.items())
+                if action.dest in profile]
+      if values:
+        text += " (" + "; ".join(f"{name}: {_show(value)}"
+                                 for name, value in values) + ")"
+      return text
+
+  return Formatter
+
+
 def build_parser(system):
   parser = argparse_flags.ArgumentParser(
       prog=f"python -m tfc_repro.{system.name}",
@@ -60,7 +87,7 @@ def build_parser(system):
       help="Run 'COMMAND --help' for the options of each command.")
 
   train = commands.add_parser(
-      "train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+      "train", formatter_class=_help_formatter(system),
       description="Trains a model and exports it as a SavedModel to "
                   "--model_path. Re-running the same command after an "
                   "interruption resumes from the last completed epoch.",
@@ -101,7 +128,8 @@ def build_parser(system):
   train.add_argument("--steps_per_epoch", type=int, default=200,
                      help="Steps between validation and resume checkpoints.")
   train.add_argument("--lr", type=float, default=None,
-                     help="Adam learning rate.")
+                     help="Adam learning rate (the profile's "
+                          "--lr_decay_steps still apply to it).")
   train.add_argument("--lr_decay_steps", type=_float_tuple, default=None,
                      help="Fractions of the steps at which the learning rate "
                           "is multiplied by --lr_decay_factor, e.g. "
@@ -115,7 +143,10 @@ def build_parser(system):
                      help="Directory for resume checkpoints and TensorBoard "
                           "logs. Default: MODEL_PATH.train")
   train.add_argument("--seed", type=int, default=None,
-                     help="Random seed for weights, crops and noise.")
+                     help="Random seed for weights, crops and noise; with "
+                          "a seed, TensorFlow runs deterministically: the "
+                          "same command trains the same model on the same "
+                          "machine.")
   train.add_argument("--strategy", default="default",
                      choices=["default", "mirrored", "multiworker"],
                      help="tf.distribute strategy: one device, all local "
@@ -149,6 +180,11 @@ def build_parser(system):
   decompress.add_argument("input_file", help="Bitstream file.")
   decompress.add_argument("output_file", nargs="?",
                           help="PNG file (default: INPUT.png).")
+  for command in (train, compress, decompress):
+    # Accepted after the command as well as before it.
+    command.add_argument(
+        "--model_path", default=argparse.SUPPRESS,
+        help="Directory of the exported SavedModel (as before the command).")
   for command in (compress, decompress):
     command.add_argument(
         "--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,

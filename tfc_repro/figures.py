@@ -338,7 +338,7 @@ def _first(curves):
   return curves[0] if curves else None
 
 
-# Lee et al. 2019's own BD-rate claims (savings, SPECS.md §A.11).
+# Lee et al. 2019's own BD-rate claims (savings).
 LEE2019_CLAIMS = {
     ("psnr", "jpeg2000"): -34.08, ("psnr", "bmshj2018"): -11.97,
     ("psnr", "hevc"): -6.85, ("ms-ssim", "jpeg2000"): -68.82,
@@ -380,7 +380,7 @@ def lee2019_bdrate_table(sources):
            "rows use tfc-repro's files (HEVC = hevc444, x265 4:4:4); "
            "published rows use the published curves (JPEG 2000 = TFC's "
            "OpenJPEG, BPG = TFC's BPG 4:4:4, Ballé 2018 from TFC). The "
-           "paper's claims are from Lee et al. 2019 (SPECS.md §A.11). MS-SSIM "
+           "paper's claims are from Lee et al. 2019 (their reported BD-rates). MS-SSIM "
            "rows compare MS-SSIM-optimized models in dB.", ""]
   return "\n".join(lines + header + rows) + "\n"
 

@@ -9,6 +9,7 @@ continues from its last completed epoch when started again with the same
 
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -32,6 +33,52 @@ class NanGuard(tf.keras.callbacks.Callback):
       raise TrainingError(
           f"the loss became {loss} at step {step}; try a lower --lr (the last "
           "completed epoch is kept in --train_path)")
+
+
+class BestWeights(tf.keras.callbacks.Callback):
+  """Keeps the weights of the epoch with the lowest validation loss and, at
+  the end of training, puts them back when a later epoch was worse (a late
+  loss spike), saying so on stderr. `step` is then the step those weights
+  are from (the run's last step otherwise). Best weights of a previous,
+  interrupted process are not known: a resumed run compares its own
+  epochs."""
+
+  def __init__(self, monitor="val_loss"):
+    super().__init__()
+    self.monitor = monitor
+    self.best = math.inf
+    self.best_step = None
+    self.best_weights = None
+    self.last_step = None
+    self.last = None
+    self.restored = False
+
+  def on_epoch_end(self, epoch, logs=None):
+    value = (logs or {}).get(self.monitor)
+    if value is None:
+      return
+    value = float(value)
+    if not math.isfinite(value):
+      value = math.inf
+    self.last_step = int(self.model.optimizer.iterations.numpy())
+    self.last = value
+    if value < self.best:
+      self.best, self.best_step = value, self.last_step
+      self.best_weights = self.model.get_weights()
+
+  def on_train_end(self, logs=None):
+    if self.best_weights is None or self.best_step == self.last_step:
+      return
+    self.model.set_weights(self.best_weights)
+    self.restored = True
+    print(f"warning: the {self.monitor} of the last step ({self.last:.4g} at "
+          f"step {self.last_step}) is above the best ({self.best:.4g} at step "
+          f"{self.best_step}): the model keeps the weights of step "
+          f"{self.best_step}", file=sys.stderr, flush=True)
+
+  @property
+  def step(self):
+    return self.best_step if self.restored else self.last_step
 
 
 class StopAtStep(tf.keras.callbacks.Callback):
@@ -111,6 +158,15 @@ def learning_rate(lr, steps, decay_fractions, factor=0.1):
                                                               values)
 
 
+def describe_schedule(lr, steps, decay_fractions, factor=0.1):
+  """The learning-rate schedule in words, e.g. 'Adam 0.002, ×0.1 from step
+  2800'."""
+  text = f"Adam {lr:g}"
+  for fraction in decay_fractions or ():
+    text += f", ×{factor:g} from step {int(fraction * steps)}"
+  return text if decay_fractions else text + " (constant)"
+
+
 def datasets(args):
   """(training dataset, validation dataset, description of the data)."""
   if args.tfds:
@@ -162,18 +218,31 @@ def build_and_fit(system, args, extra_callbacks=()):
   Returns the trained model and a dict describing the training.
   """
   if args.seed is not None:
+    # The same command then trains the same model on the same machine: seeded
+    # random ops, and kernels and tf.data functions run deterministically
+    # (random crops in order; see results/README.md for the speed cost).
     tf.keras.utils.set_random_seed(args.seed)
+    tf.config.experimental.enable_op_determinism()
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
   with strategy.scope():
     model = compiled_model(system, args)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
+  print(f"training {args.steps} steps of batch {args.batchsize} "
+        f"({args.patchsize}² crops, {data_description}), learning rate "
+        + describe_schedule(args.lr, args.steps, args.lr_decay_steps,
+                            args.lr_decay_factor), flush=True)
   train_path = args.train_path or args.model_path + ".train"
+  best = BestWeights()
   callbacks = [
       NanGuard(),
       StopAtStep(args.steps),
-      tf.keras.callbacks.BackupAndRestore(os.path.join(train_path, "backup")),
+      best,
+      # Kept after fit (deleted once the model is exported): a run killed
+      # during export resumes from its last step instead of step 0.
+      tf.keras.callbacks.BackupAndRestore(os.path.join(train_path, "backup"),
+                                          delete_checkpoint=False),
       tf.keras.callbacks.TensorBoard(os.path.join(train_path, "logs"),
                                      update_freq="epoch"),
       *extra_callbacks,
@@ -199,6 +268,12 @@ def build_and_fit(system, args, extra_callbacks=()):
       train_seconds_this_run=round(time.time() - start, 1))
   if monitor is not None:
     info["rate_share_warnings"] = monitor.warnings
+  # The exported weights: those of the best validation loss (see BestWeights).
+  info["weights_from_step"] = best.step if best.step is not None else info[
+      "steps"]
+  if best.restored:
+    info["best_validation_loss"] = best.best
+    info["last_validation_loss"] = best.last
   # The last epoch's terms (training and validation), e.g. R, D and, for a
   # regularized model, Ĥ(X|X̂) in bits per pixel.
   info["final_terms"] = {name: float(values[-1])
@@ -218,11 +293,17 @@ def export(model, info, model_path, strategy=None, reconstruct=False):
 
 
 def train(system, args):
-  """Trains `system`'s model as `args` say and exports it; returns metadata."""
+  """Trains `system`'s model as `args` say and exports it; returns metadata.
+
+  The resume checkpoint (`--train_path`/backup) is deleted only once the
+  model is exported: a run killed at any moment resumes when re-run."""
   model, info = build_and_fit(system, args)
-  return export(model, info, args.model_path,
-                model.distribute_strategy,
-                reconstruct=getattr(args, "export_reconstruct", False))
+  metadata = export(model, info, args.model_path,
+                    model.distribute_strategy,
+                    reconstruct=getattr(args, "export_reconstruct", False))
+  train_path = args.train_path or args.model_path + ".train"
+  shutil.rmtree(os.path.join(train_path, "backup"), ignore_errors=True)
+  return metadata
 
 
 def _is_chief(strategy):
