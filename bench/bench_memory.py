@@ -1,0 +1,155 @@
+"""Peak resident memory of compress and decompress per megapixel.
+
+For each system, an untrained model of the paper's size (the --profile
+paper widths: memory does not depend on training) is exported once; then
+for each image size a fresh process loads it, codes a small image (traces
+and warms up), notes its resident memory, and compresses (or decompresses)
+one synthetic photo-like image of that size. Reported: the peak resident
+memory of the process (ru_maxrss), the part above the warmed-up process, and
+that part per megapixel.
+
+    python bench/bench_memory.py --systems bls2017 --sizes 2000x3000,6000x6000
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from tfc_repro import results  # pylint: disable=wrong-import-position
+
+
+def _image(height, width, seed=0):
+  """A smooth random image with noise, made in strips (little memory)."""
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  coarse = rng.uniform(0, 255, size=(height // 64 + 2, width // 64 + 2, 3))
+  cols = np.linspace(0, coarse.shape[1] - 1.001, width)
+  c0 = cols.astype(int)
+  fc = (cols - c0)[None, :, None]
+  out = np.empty((height, width, 3), np.uint8)
+  for start in range(0, height, 512):
+    rows = np.linspace(0, coarse.shape[0] - 1.001, height)[start:start + 512]
+    r0 = rows.astype(int)
+    fr = (rows - r0)[:, None, None]
+    strip = ((1 - fr) * (1 - fc) * coarse[r0][:, c0] +
+             fr * (1 - fc) * coarse[r0 + 1][:, c0] +
+             (1 - fr) * fc * coarse[r0][:, c0 + 1] +
+             fr * fc * coarse[r0 + 1][:, c0 + 1])
+    strip += rng.normal(0, 4, size=strip.shape)
+    out[start:start + 512] = np.clip(np.round(strip), 0, 255)
+  return out
+
+
+def _rss_mb():
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith("VmRSS:"):
+        return int(line.split()[1]) / 1024
+  return 0.
+
+
+def _child(model_path, height, width, direction, bitstream_path):
+  """Runs in a fresh process: prints one JSON line."""
+  from tfc_repro import container, savedmodel
+  codec = savedmodel.LoadedModel(model_path)
+  small = _image(64, 96, seed=1)
+  codec.decompress(codec.compress(small))
+  image = _image(height, width)
+  if direction == "decompress":
+    container.write(bitstream_path, codec.compress(image))
+    del image
+    bitstream = container.read(bitstream_path)
+  # The peak so far (ru_maxrss) includes the image's making (and for
+  # decompress its compressing); the measured step needs its own peak.
+  with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets the peak resident set (VmHWM)
+  base = _rss_mb()
+  start = time.perf_counter()
+  if direction == "compress":
+    codec.compress(image)
+  else:
+    codec.decompress(bitstream)
+  seconds = time.perf_counter() - start
+  with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) / 1024 for line in f
+                if line.startswith("VmHWM:"))
+  print(json.dumps(dict(peak_mb=peak, base_mb=base, seconds=seconds,
+                        maxrss_mb=resource.getrusage(
+                            resource.RUSAGE_SELF).ru_maxrss / 1024)))
+
+
+def export_model(name, path):
+  import tensorflow as tf
+  from tfc_repro import cli, savedmodel, systems
+  system = systems.system(name)
+  args = cli.build_parser(system).parse_args(
+      ["--model_path", path, "train", "--profile", "paper"])
+  cli.resolve_train_args(system, args)
+  tf.keras.utils.set_random_seed(1)
+  model = system.build_model(args)
+  model.prepare_for_compression()
+  savedmodel.export(model, path, {"steps": 0})
+
+
+def main():
+  parser = argparse.ArgumentParser(
+      description=__doc__.split("\n\n")[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser.add_argument("--systems", default="bls2017,bmshj2018")
+  parser.add_argument("--sizes", default="1000x1500,2000x3000")
+  parser.add_argument("--output", default="results/bench/memory.json")
+  parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    path, height, width, direction, bitstream = args.child
+    _child(path, int(height), int(width), direction, bitstream)
+    return
+  report = dict(
+      what="peak resident memory of one compress / decompress of a "
+           "synthetic image, above the loaded and warmed-up process",
+      command="python bench/bench_memory.py " + " ".join(sys.argv[1:]),
+      models="untrained, --profile paper sizes", machine=results.machine_info(),
+      results=[])
+  with tempfile.TemporaryDirectory() as tmp:
+    for name in args.systems.split(","):
+      path = os.path.join(tmp, name)
+      subprocess.run([sys.executable, "-c",
+                      "import sys; sys.path.insert(0, sys.argv[1]); "
+                      "import bench_memory; bench_memory.export_model("
+                      "sys.argv[2], sys.argv[3])",
+                      os.path.dirname(os.path.abspath(__file__)), name, path],
+                     check=True)
+      for size in args.sizes.split(","):
+        height, width = (int(v) for v in size.split("x"))
+        for direction in ("compress", "decompress"):
+          run = subprocess.run(
+              [sys.executable, __file__, "--child", path, str(height),
+               str(width), direction, os.path.join(tmp, "file.tfci")],
+              capture_output=True, text=True)
+          if run.returncode != 0:
+            entry = dict(error=run.stderr.strip().splitlines()[-1][:300])
+          else:
+            entry = json.loads(run.stdout.strip().splitlines()[-1])
+            megapixels = height * width / 1e6
+            entry["extra_mb"] = entry["peak_mb"] - entry["base_mb"]
+            entry["extra_bytes_per_pixel"] = (entry["extra_mb"] * 2**20 /
+                                              (height * width))
+            entry["megapixels"] = megapixels
+          entry.update(system=name, height=height, width=width,
+                       direction=direction)
+          print(json.dumps(entry), flush=True)
+          report["results"].append(entry)
+  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+  with open(args.output, "w") as f:
+    json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()
