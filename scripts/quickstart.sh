@@ -2,8 +2,12 @@
 # The main job on the embedded default: trains bls2017 with the quick CPU
 # profile on the photos shipped inside scikit-image, exports the SavedModel,
 # compresses and decompresses the 24 Kodak images through real files, and
-# writes results/quickstart/bls2017.json, an RD figure and a table against
-# JPEG. About 11 minutes on 2 CPU cores (plus the first installation).
+# writes bls2017.json (its RD point), an RD figure beside the committed
+# curves, the decoded images and a table against JPEG into the folder
+# $OUTPUT (default: quickstart/, ignored by git; printed at the end). The
+# committed results/quickstart/ is regenerated only on purpose, with
+# OUTPUT=results/quickstart. About 11 minutes on 2 CPU cores (plus the first
+# installation).
 #
 # Kodak is read from $TFC_REPRO_DATA/kodak when that is set, else downloaded
 # once (with checksums) into ~/.cache/tfc_repro. Extra arguments go to
@@ -17,14 +21,16 @@ system=${SYSTEM:-bls2017}
 python -m tfc_repro.systems "$system"
 set -x
 model=models/quickstart/$system
-out=results/quickstart
+out=${OUTPUT:-quickstart}
 # A new run each time: drop a previous model and its resume checkpoints.
 rm -rf "$model" "$model.train"
 python -m "tfc_repro.$system" --model_path "$model" train --profile quick --seed 1 "$@"
 python -m "tfc_repro.$system" --model_path "$model" evaluate --images kodak \
   --output "$out/$system.json" --reconstructions "$out/reconstructions"
-python -m tfc_repro.figures "$system" --output "$out"
+python -m tfc_repro.figures "$system" --output "$out" --add "$out/$system.json"
 set +x
 echo
 echo "Kodak, $system (quick profile) against JPEG (results/kodak/jpeg.json):"
 python -m tfc_repro.bdrate results/kodak/jpeg.json "$out/$system.json"
+echo
+echo "Outputs (RD point, figure, decoded images) are in $out/"

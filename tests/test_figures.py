@@ -1,5 +1,6 @@
 """Figures from small fixture results: files are written, gaps are reported."""
 
+import json
 import os
 
 import numpy as np
@@ -215,3 +216,22 @@ def test_regularized_table_out_of_domain(tmp_path):
                                            ("-3.00", "-0.81")]
   for path in paths[:-1]:  # the figures, then the table
     _assert_figure(path)
+
+
+def test_a_file_from_outside_the_results_is_drawn(tmp_path):
+  """`--add FILE` (the quickstart's own run) joins its system's curves,
+  labelled "(this run)", without being written into the results folder."""
+  from tfc_repro import figures
+  results = tmp_path / "results"
+  (results / "kodak").mkdir(parents=True)
+  run = tmp_path / "mine" / "bls2017.json"
+  run.parent.mkdir()
+  document = {"name": "bls2017", "results": {
+      "bpp": [0.5], "psnr": [28.0], "ms-ssim": [0.95]}}
+  run.write_text(json.dumps(document))
+  sources = figures.Sources(str(results), extra=[str(run)])
+  curves = sources.measured("bls2017")
+  assert [c.label for c in curves] == ["bls2017 (this run)"]
+  assert figures.Sources(str(results), extra=[str(run)]).measured(
+      "lee2019") == []
+  assert sorted(os.listdir(results / "kodak")) == []

@@ -30,6 +30,7 @@ Command line:
 """
 
 import collections
+import fnmatch
 import glob
 import math
 import os
@@ -83,10 +84,13 @@ def _marker_for(name):
 class Sources:
   """Reads measured and published curves and remembers what is missing."""
 
-  def __init__(self, results_dir, published_dir=None):
+  def __init__(self, results_dir, published_dir=None, extra=()):
     self.results_dir = results_dir
     self.published_dir = published_dir or os.path.join(results_dir,
                                                        "published")
+    # Measured files outside the results folder (e.g. a quickstart run's),
+    # drawn with their system's curves, labelled "(this run)".
+    self.extra = tuple(extra)
     self.missing = []
 
   def _relative(self, path):
@@ -97,21 +101,25 @@ class Sources:
     """Measured curves of `system` (`<system>*.json`, or exact name)."""
     pattern = f"{system}.json" if exact else f"{system}*.json"
     curves = []
-    for sub in dirs:
-      for path in sorted(glob.glob(os.path.join(self.results_dir, sub,
-                                                pattern))):
-        try:
-          document = results_lib.read_rd_json(path)
-        except (ValueError, OSError, KeyError, TypeError) as e:
-          self.missing.append(f"{self._relative(path)} (unreadable: "
-                              f"{argutil.first_line(e)[:60]})")
-          continue
-        label = os.path.splitext(os.path.basename(path))[0]
-        if sub != "kodak":
-          label += f" ({sub})"
-        curves.append(Curve(label, document, False,
-                            _family_color(family or system),
-                            _marker_for(label)))
+    found = [(sub, path) for sub in dirs for path in sorted(glob.glob(
+        os.path.join(self.results_dir, sub, pattern)))]
+    seen = {os.path.realpath(path) for _, path in found}
+    found += [("this run", path) for path in self.extra
+              if fnmatch.fnmatch(os.path.basename(path), pattern)
+              and os.path.realpath(path) not in seen]
+    for sub, path in found:
+      try:
+        document = results_lib.read_rd_json(path)
+      except (ValueError, OSError, KeyError, TypeError) as e:
+        self.missing.append(f"{self._relative(path)} (unreadable: "
+                            f"{argutil.first_line(e)[:60]})")
+        continue
+      label = os.path.splitext(os.path.basename(path))[0]
+      if sub != "kodak":
+        label += f" ({sub})"
+      curves.append(Curve(label, document, False,
+                          _family_color(family or system),
+                          _marker_for(label)))
     if not curves:
       self.missing.append(os.path.join(
           os.path.basename(os.path.normpath(self.results_dir)), "kodak",
@@ -732,14 +740,16 @@ def figure_codecs(sources, output_dir):
 FIGURES = {paper: globals()[f"figure_{paper}"] for paper in PAPERS}
 
 
-def draw(paper, results_dir="results", output_dir=None, published_dir=None):
-  """Draws one paper's figures; returns (written paths, missing inputs)."""
+def draw(paper, results_dir="results", output_dir=None, published_dir=None,
+         extra=()):
+  """Draws one paper's figures; returns (written paths, missing inputs).
+  `extra`: measured files outside `results_dir` to draw too."""
   if paper not in FIGURES:
     raise ValueError(f"unknown paper {paper!r}; choose from "
                      f"{', '.join(FIGURES)}")
   if not os.path.isdir(results_dir):
     raise ValueError(f"no such results folder: {results_dir}")
-  sources = Sources(results_dir, published_dir)
+  sources = Sources(results_dir, published_dir, extra)
   output_dir = output_dir or os.path.join(results_dir, "figures")
   paths = FIGURES[paper](sources, output_dir)
   return paths, sources.missing
@@ -915,6 +925,10 @@ def _parser():
                       help="output folder (default RESULTS/figures)")
   common.add_argument("--published", default=None,
                       help="published curves (default RESULTS/published)")
+  common.add_argument("--add", action="append", default=[], metavar="FILE",
+                      help="a measured results file from outside RESULTS "
+                      "(e.g. your own run) drawn with its system's curves, "
+                      "labelled '(this run)'; repeatable")
   commands = parser.add_subparsers(dest="command", metavar="PAPER",
                                    parser_class=argutil.ArgumentParser)
   commands.required = True
@@ -956,7 +970,7 @@ def main(argv):
     paths = []
     for paper in (PAPERS if args.command == "all" else (args.command,)):
       written, missing = draw(paper, args.results, args.output,
-                              args.published)
+                              args.published, args.add)
       paths += written
       for item in missing:
         print(f"{paper}: missing {item}", file=sys.stderr)
