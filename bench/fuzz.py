@@ -113,15 +113,6 @@ def _mutate(data, rng):
   return bytes(data)
 
 
-def _varint(value):
-  out = bytearray()
-  while True:
-    byte, value = value & 0x7F, value >> 7
-    out.append(byte | (0x80 if value else 0))
-    if not value:
-      return bytes(out)
-
-
 def _crafted_value(rng):
   return rng.choice([0, 1, 2, 3, 7, 63, 64, 65, 255, 1000, 4096, 65535,
                      1 << 20, (1 << 31) - 1, rng.randrange(1 << 31)])
@@ -175,10 +166,11 @@ def _header_case(good, rng, stride_hint=16):
   else:  # a size field written as a non-canonical or oversized varint
     body = container.pack(b)[:-4]
     start = 5 + 1 + len(b.system) + 8 + 8 + container.DIGEST_BYTES
-    value, rest = b.image_shape[0], body[start + len(_varint(
+  # pylint: disable=protected-access
+    value, rest = b.image_shape[0], body[start + len(container._varint(
         b.image_shape[0])):]
-    crafted = rng.choice((_varint(value)[:-1] + bytes(
-        [_varint(value)[-1] | 0x80, 0]), b"\xff" * 9 + b"\x01",
+    crafted = rng.choice((container._varint(value)[:-1] + bytes(
+        [container._varint(value)[-1] | 0x80, 0]), b"\xff" * 9 + b"\x01",
                           b"\x80\x80\x80\x80\x08"))
     return _with_crc(body[:start] + crafted + rest)
   try:
