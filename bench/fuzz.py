@@ -166,7 +166,7 @@ def _header_case(good, rng, stride_hint=16):
   else:  # a size field written as a non-canonical or oversized varint
     body = container.pack(b)[:-4]
     start = 5 + 1 + len(b.system) + 8 + 8 + container.DIGEST_BYTES
-  # pylint: disable=protected-access
+    # pylint: disable=protected-access
     value, rest = b.image_shape[0], body[start + len(container._varint(
         b.image_shape[0])):]
     crafted = rng.choice((container._varint(value)[:-1] + bytes(
