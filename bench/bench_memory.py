@@ -1,14 +1,19 @@
 """Peak resident memory of compress and decompress per megapixel.
 
 For each system, an untrained model of the paper's size (the --profile
-paper widths: memory does not depend on training) is exported once; then
-for each image size a fresh process loads it, codes a small image (traces
-and warms up), notes its resident memory, and compresses (or decompresses)
-one synthetic photo-like image of that size. Reported: the peak resident
-memory of the process (ru_maxrss), the part above the warmed-up process, and
-that part per megapixel.
+paper widths: memory does not depend on training) is exported once as
+tfc-repro exports it (transforms in tiles of 1024 pixels, tiling.py) and,
+for the comparison in the same run, once with tiles larger than any image
+(the whole image transformed at once); then for each image size a fresh
+process loads a model, codes a small image (traces and warms up), notes its
+resident memory, and compresses one synthetic photo-like image of that size
+(writing the file), and another fresh process decompresses that file.
+Reported: the peak resident memory of the whole process (VmHWM, reset
+before the step: `peak_mb`, the figure a machine must have), the part above
+the warmed-up process, and that part per pixel.
 
-    python bench/bench_memory.py --systems bls2017 --sizes 2000x3000,6000x6000
+    python bench/bench_memory.py --systems bls2017 --sizes 6000x6000 \
+        --untiled_sizes 2000x3000
 """
 
 import argparse
@@ -61,10 +66,9 @@ def _child(model_path, height, width, direction, bitstream_path):
   codec = savedmodel.LoadedModel(model_path)
   small = _image(64, 96, seed=1)
   codec.decompress(codec.compress(small))
-  image = _image(height, width)
-  if direction == "decompress":
-    container.write(bitstream_path, codec.compress(image))
-    del image
+  if direction == "compress":
+    image = _image(height, width)
+  else:
     bitstream = container.read(bitstream_path)
   # The peak so far (ru_maxrss) includes the image's making (and for
   # decompress its compressing); the measured step needs its own peak.
@@ -73,10 +77,12 @@ def _child(model_path, height, width, direction, bitstream_path):
   base = _rss_mb()
   start = time.perf_counter()
   if direction == "compress":
-    codec.compress(image)
+    bitstream = codec.compress(image)
   else:
     codec.decompress(bitstream)
   seconds = time.perf_counter() - start
+  if direction == "compress":
+    container.write(bitstream_path, bitstream)
   with open("/proc/self/status") as f:
     peak = next(int(line.split()[1]) / 1024 for line in f
                 if line.startswith("VmHWM:"))
@@ -85,7 +91,7 @@ def _child(model_path, height, width, direction, bitstream_path):
                             resource.RUSAGE_SELF).ru_maxrss / 1024)))
 
 
-def export_model(name, path):
+def export_model(name, path, tiled=True):
   import tensorflow as tf
   from tfc_repro import cli, savedmodel, systems
   system = systems.system(name)
@@ -95,7 +101,24 @@ def export_model(name, path):
   tf.keras.utils.set_random_seed(1)
   model = system.build_model(args)
   model.prepare_for_compression()
+  if not tiled:
+    model.tile = 1 << 30
   savedmodel.export(model, path, {"steps": 0})
+
+
+def _measure(path, height, width, direction, bitstream):
+  run = subprocess.run(
+      [sys.executable, __file__, "--child", path, str(height), str(width),
+       direction, bitstream], capture_output=True, text=True)
+  if run.returncode != 0:
+    return dict(error=(run.stderr.strip().splitlines() or
+                       [f"exit {run.returncode}"])[-1][:300])
+  entry = json.loads(run.stdout.strip().splitlines()[-1])
+  entry["extra_mb"] = entry["peak_mb"] - entry["base_mb"]
+  entry["extra_bytes_per_pixel"] = (entry["extra_mb"] * 2**20 /
+                                    (height * width))
+  entry["megapixels"] = height * width / 1e6
+  return entry
 
 
 def main():
@@ -103,7 +126,9 @@ def main():
       description=__doc__.split("\n\n")[0],
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument("--systems", default="bls2017,bmshj2018")
-  parser.add_argument("--sizes", default="1000x1500,2000x3000")
+  parser.add_argument("--sizes", default="2000x3000,6000x6000,8000x8000")
+  parser.add_argument("--untiled_sizes", default="2000x3000",
+                      help="Sizes also coded with the whole image at once.")
   parser.add_argument("--output", default="results/bench/memory.json")
   parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -119,33 +144,25 @@ def main():
       results=[])
   with tempfile.TemporaryDirectory() as tmp:
     for name in args.systems.split(","):
-      path = os.path.join(tmp, name)
-      subprocess.run([sys.executable, "-c",
-                      "import sys; sys.path.insert(0, sys.argv[1]); "
-                      "import bench_memory; bench_memory.export_model("
-                      "sys.argv[2], sys.argv[3])",
-                      os.path.dirname(os.path.abspath(__file__)), name, path],
-                     check=True)
-      for size in args.sizes.split(","):
-        height, width = (int(v) for v in size.split("x"))
-        for direction in ("compress", "decompress"):
-          run = subprocess.run(
-              [sys.executable, __file__, "--child", path, str(height),
-               str(width), direction, os.path.join(tmp, "file.tfci")],
-              capture_output=True, text=True)
-          if run.returncode != 0:
-            entry = dict(error=run.stderr.strip().splitlines()[-1][:300])
-          else:
-            entry = json.loads(run.stdout.strip().splitlines()[-1])
-            megapixels = height * width / 1e6
-            entry["extra_mb"] = entry["peak_mb"] - entry["base_mb"]
-            entry["extra_bytes_per_pixel"] = (entry["extra_mb"] * 2**20 /
-                                              (height * width))
-            entry["megapixels"] = megapixels
-          entry.update(system=name, height=height, width=width,
-                       direction=direction)
-          print(json.dumps(entry), flush=True)
-          report["results"].append(entry)
+      for tiled, sizes in ((True, args.sizes), (False, args.untiled_sizes)):
+        if not sizes:
+          continue
+        path = os.path.join(tmp, name + ("" if tiled else "-untiled"))
+        subprocess.run([sys.executable, "-c",
+                        "import sys; sys.path.insert(0, sys.argv[1]); "
+                        "import bench_memory; bench_memory.export_model("
+                        "sys.argv[2], sys.argv[3], sys.argv[4] == 'True')",
+                        os.path.dirname(os.path.abspath(__file__)), name,
+                        path, str(tiled)], check=True)
+        for size in sizes.split(","):
+          height, width = (int(v) for v in size.split("x"))
+          for direction in ("compress", "decompress"):
+            entry = _measure(path, height, width, direction,
+                             os.path.join(tmp, "file.tfci"))
+            entry.update(system=name, tiled=tiled, height=height,
+                         width=width, direction=direction)
+            print(json.dumps(entry), flush=True)
+            report["results"].append(entry)
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
   with open(args.output, "w") as f:
     json.dump(report, f, indent=1)

@@ -203,6 +203,24 @@ def test_round_trip_is_exact_on_any_size(codec, shape):
       decoded, model.reconstruct(tf.constant(image)).numpy())
 
 
+def test_tiled_coding_is_the_untiled_coding(codec):
+  """Large images are coded tile by tile (tiling.py): with tiles much
+  smaller than the image, the file and the decoded image are the ones that
+  the whole image in one tile gives."""
+  case, _, model, loaded = codec
+  if model.tile is None:
+    pytest.skip(f"{case} codes whole images (see test_hcae)")
+  tiled_model = build(*PARAMS[[p.id for p in PARAMS].index(case)].values[0])
+  tiled_model.tile = 64
+  tiled = savedmodel.Codec.from_model(tiled_model)
+  image = smooth_image(150, 290, seed=6)
+  assert max(image.shape) > 4 * tiled_model.tile
+  bitstream = tiled.compress(image)
+  assert bitstream.strings == loaded.compress(image).strings
+  np.testing.assert_array_equal(tiled.decompress(bitstream),
+                                loaded.decompress(bitstream))
+
+
 def test_one_string_per_latent_and_bits_match_the_estimate(codec):
   _, system, model, loaded = codec
   assert loaded.latents == tuple(model.latent_names)

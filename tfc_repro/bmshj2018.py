@@ -221,8 +221,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
     self.entropy_model, self.side_entropy_model = self._entropy_models(True)
 
   def _compress(self, x):
-    x, x_shape = self.prepare_image(x)
-    y = self.analysis_transform(x)
+    y, x_shape = self.analyze(x)
     z = self.hyper_analysis_transform(self.hyper_input(y))
     y_shape, z_shape = tf.shape(y)[1:3], tf.shape(z)[1:3]
     # The encoder derives σ̂ from ẑ, as the decoder will (§3).
@@ -247,7 +246,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
         self.check_recoded("y", string, self.entropy_model.compress(
             y_hat, indexes, loc=mean))]
     with tf.control_dependencies(checks):
-      x_hat = self.finish_image(self.synthesis_transform(y_hat), x_shape)
+      x_hat = self.synthesize(y_hat, x_shape)
     return x_hat, self._symbols(y_hat, mean, z_hat)
 
   def _symbols(self, y_hat, mean, z_hat):
@@ -255,8 +254,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
             "z": model.factorized_symbols(self.side_entropy_model, z_hat)}
 
   def _estimate(self, x):
-    x, _ = self.prepare_image(x)
-    y = self.analysis_transform(x)
+    y, _ = self.analyze(x)
     z_hat, bits_z = self.side_entropy_model(
         self.hyper_analysis_transform(self.hyper_input(y)), training=False)
     indexes, mean = self.side_parameters(z_hat, tf.shape(y)[1:3])

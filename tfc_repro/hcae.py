@@ -153,6 +153,9 @@ class HierarchicalModel(model.CompressionModel):
   """The L-level hierarchical compressive autoencoder (see the module doc)."""
 
   system = "hcae"
+  # Codes whole images: the levels' states at strides 2..2^L depend on each
+  # other, so the transforms are not cut into tiles (model.analyze).
+  tile = None
 
   def __init__(self, lmbda=0.015, metric="mse", num_filters=64,
                latent_channels=(4, 8, 16, 32, 64, 128), prior="meanscale",

@@ -359,8 +359,8 @@ class ContextAdaptiveModel(model.CompressionModel):
 
   def _analyse(self, x):
     """Encoder side: (ŷ as int32 (H, W, M), z, x_shape)."""
-    x, x_shape = self.prepare_image(x)
-    y_hat = tf.round(self.analysis_transform(x))
+    y, x_shape = self.analyze(x)
+    y_hat = tf.round(y)
     z = self.hyper_analysis_transform(y_hat)
     return tf.cast(y_hat[0], tf.int32), z, x_shape
 
@@ -502,8 +502,8 @@ class ContextAdaptiveModel(model.CompressionModel):
       y_hat_2 = self._decode_hybrid_latents(strings[1],
                                             contexts["log_sigma_2"])
       y_hat = tf.concat([y_hat, tf.cast(y_hat_2, tf.int32)], -1)
-    x_hat = self.synthesis_transform(tf.cast(y_hat, self.compute_dtype)[None])
-    return self.finish_image(x_hat, x_shape), self._symbols(y_hat, z_hat)
+    x_hat = self.synthesize(tf.cast(y_hat, self.compute_dtype)[None], x_shape)
+    return x_hat, self._symbols(y_hat, z_hat)
 
   def _symbols(self, y_hat, z_hat):
     """{latent: symbols} of ŷ (int32 (H, W, M)) and ẑ."""
@@ -525,8 +525,7 @@ class ContextAdaptiveModel(model.CompressionModel):
 
   def _estimate(self, x):
     """The model's bits per latent for ŷ = round(y) (eq. 4, 5)."""
-    x, _ = self.prepare_image(x)
-    _, bits = self.latent_bits(self.analysis_transform(x), training=False)
+    _, bits = self.latent_bits(self.analyze(x)[0], training=False)
     return bits
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])

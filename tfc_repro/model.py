@@ -35,6 +35,7 @@ from typing import Callable, Optional
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfc_repro import tiling
 from tfc_repro import transforms
 
 METRICS = ("mse", "ms-ssim")
@@ -366,6 +367,45 @@ class CompressionModel(tf.keras.Model):
     x = tf.cast(x, self.compute_dtype)[None]
     return transforms.pad_to_multiple(x, self.stride), x_shape
 
+  # Tiles of the analysis and synthesis transforms when coding, in pixels
+  # (tiling.py): memory is bounded by the tile, not by the image.
+  tile = tiling.TILE
+
+  def _geometry(self, transform, channels, value_range):
+    """`tiling.geometry` of a transform, measured once per transform object
+    (frozen transforms are new objects)."""
+    cache = self.__dict__.setdefault("_geometry_cache", {})
+    key = (id(transform), channels)
+    if key not in cache:
+      cache[key] = (transform, tiling.geometry(transform, channels,
+                                               value_range,
+                                               self.compute_dtype))
+    return cache[key][1]
+
+  def analyze(self, x):
+    """(y, x_shape): y = analysis_transform(x) of the uint8 image x (H, W,
+    3) padded to the stride (as `prepare_image`), computed in tiles of
+    `tile` pixels: for coding (training uses `call`)."""
+    x_shape = tf.shape(x)[:2]
+    x = transforms.pad_to_multiple(x[None], self.stride)
+    transform = self.analysis_transform
+    up, down, margin, channels = self._geometry(transform, 3, (0., 255.))
+    y = tiling.tiled(lambda t: transform(tf.cast(t, self.compute_dtype)), x,
+                     up, down, self.tile, margin, channels,
+                     self.compute_dtype)
+    return y, x_shape
+
+  def synthesize(self, y_hat, x_shape):
+    """`finish_image(synthesis_transform(y_hat), x_shape)`, computed in
+    tiles of `tile` pixels (the image as uint8 (H, W, 3))."""
+    transform = self.synthesis_transform
+    up, down, margin, _ = self._geometry(transform, y_hat.shape[-1],
+                                         (-8., 8.))
+    x_hat = tiling.tiled(
+        lambda t: tf.saturate_cast(tf.round(transform(t)), tf.uint8), y_hat,
+        up, down, self.tile * down // up, margin, 3, tf.uint8)
+    return x_hat[0, :x_shape[0], :x_shape[1], :]
+
   def finish_image(self, x_hat, x_shape):
     """Float batch -> uint8 (H, W, 3) cropped to the original size."""
     x_hat = x_hat[0, :x_shape[0], :x_shape[1], :]
@@ -390,8 +430,7 @@ class FactorizedPriorModel(CompressionModel):
     self.entropy_model = self.factorized_entropy_model(compression=True)
 
   def _compress(self, x):
-    x, x_shape = self.prepare_image(x)
-    y = self.analysis_transform(x)
+    y, x_shape = self.analyze(x)
     string = self.entropy_model.compress(y)[0]
     y_hat = self.entropy_model.quantize(y)
     return ((string,), x_shape, (tf.shape(y)[1:3],),
@@ -401,12 +440,11 @@ class FactorizedPriorModel(CompressionModel):
     y_hat = self.entropy_model.decompress(strings[0][None], shapes[0])
     with tf.control_dependencies([self.check_recoded(
         "y", strings[0], self.entropy_model.compress(y_hat))]):
-      x_hat = self.finish_image(self.synthesis_transform(y_hat), x_shape)
+      x_hat = self.synthesize(y_hat, x_shape)
     return x_hat, {"y": factorized_symbols(self.entropy_model, y_hat)}
 
   def _estimate(self, x):
-    x, _ = self.prepare_image(x)
-    _, bits = self.entropy_model(self.analysis_transform(x), training=False)
+    _, bits = self.entropy_model(self.analyze(x)[0], training=False)
     return {"y": bits}
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
