@@ -106,6 +106,12 @@ def export_model(name, path, tiled=True):
   savedmodel.export(model, path, {"steps": 0})
 
 
+def _write(report, path):
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(report, f, indent=1)
+
+
 def _measure(path, height, width, direction, bitstream):
   run = subprocess.run(
       [sys.executable, __file__, "--child", path, str(height), str(width),
@@ -138,7 +144,10 @@ def main():
     return
   report = dict(
       what="peak resident memory of one compress / decompress of a "
-           "synthetic image, above the loaded and warmed-up process",
+           "synthetic image: peak_mb of the whole process (model loaded, "
+           "image and file included), extra_mb above the loaded and "
+           "warmed-up process; tiled as exported, and untiled for "
+           "comparison",
       command="python bench/bench_memory.py " + " ".join(sys.argv[1:]),
       models="untrained, --profile paper sizes", machine=results.machine_info(),
       results=[])
@@ -163,9 +172,7 @@ def main():
                          width=width, direction=direction)
             print(json.dumps(entry), flush=True)
             report["results"].append(entry)
-  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  with open(args.output, "w") as f:
-    json.dump(report, f, indent=1)
+            _write(report, args.output)  # after each entry: long runs
 
 
 if __name__ == "__main__":

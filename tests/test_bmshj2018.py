@@ -147,6 +147,39 @@ def test_tfc_variant_matches_tfc_reference():
                                    variant="tfc")
 
 
+def test_tfc_variant_loss_is_tfc_scripts_loss():
+  """Issue 14's pin: on a fixed batch with fixed weights, --variant tfc's
+  terms are those of TFC's models/bmshj2018.py, computed here from TFC's
+  entropy models and the equations: z = h_a(|y|); ŷ coded under
+  NoisyNormal with scale exp(ln .11 + i·(ln 256 − ln .11)/63) at index
+  i = h_s(ẑ); R = (bits(ŷ) + bits(ẑ)) / (batch·H·W); D = MSE on 0..255;
+  L = R + λD."""
+  tf.keras.utils.set_random_seed(2)
+  model = bmshj2018.ScaleHyperpriorModel(lmbda=0.01, num_filters=8,
+                                         num_latents=8, variant="tfc")
+  x = tf.constant(np.stack([smooth_image(64, 128, seed=s) for s in (1, 2)]),
+                  tf.float32)
+  terms = model(x, training=False)
+  y = model.analysis_transform(x)
+  side_model = tfc.ContinuousBatchedEntropyModel(
+      model.hyperprior, coding_rank=3, compression=False)
+  z_hat, side_bits = side_model(model.hyper_analysis_transform(abs(y)),
+                                training=False)
+  step = (np.log(256.) - np.log(.11)) / 63.
+  main_model = tfc.LocationScaleIndexedEntropyModel(
+      tfc.NoisyNormal, 64, lambda i: tf.exp(np.log(.11) + step * i),
+      coding_rank=3, compression=False)
+  y_hat, bits = main_model(y, model.hyper_synthesis_transform(z_hat),
+                           training=False)
+  mse = float(tf.reduce_mean(tf.square(x - model.synthesis_transform(y_hat))))
+  bpp_y = float(tf.reduce_sum(bits)) / (2 * 64 * 128)
+  bpp_z = float(tf.reduce_sum(side_bits)) / (2 * 64 * 128)
+  assert bpp_y > 0 and bpp_z > 0 and mse > 0
+  np.testing.assert_allclose(
+      [float(terms[k]) for k in ("bpp_y", "bpp_z", "mse", "loss")],
+      [bpp_y, bpp_z, mse, bpp_y + bpp_z + 0.01 * mse], rtol=1e-5)
+
+
 def test_scale_index_inverts_the_scale_table():
   sigma = tf.constant([0., 0.05, 0.11, 1., 17.3, 256., 1e4])
   index = scale_table.scale_index(sigma).numpy()
