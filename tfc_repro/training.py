@@ -220,7 +220,8 @@ def build_and_fit(system, args, extra_callbacks=()):
   if args.seed is not None:
     # The same command then trains the same model on the same machine: seeded
     # random ops, and kernels and tf.data functions run deterministically
-    # (random crops in order; see results/README.md for the speed cost).
+    # (random crops in order). Measured cost on a 2-core CPU: none beyond
+    # noise (results/bench/determinism.json).
     tf.keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
   strategy = make_strategy(args.strategy, args.logical_cpus)
