@@ -12,8 +12,9 @@ the model, and files that stay the same byte for byte.
 `DIGESTS` pins the SHA-256 of the file each fixed model writes for a fixed
 image, `PAYLOAD_DIGESTS` that of its entropy-coded strings and shapes alone.
 The payload digests were recorded before container format 2 (which added
-the latent digest to every file); they did not change with it, and the
-file digests were recorded again then. (Before, the file digests of
+the latent digest to every file); they did not change with it, nor with
+format 3 (the image shape in the digest), and the file digests were
+recorded again at each. (Before, the file digests of
 bls2017, bmshj2018 and lee2019 had stayed the same from the code before
 the engine derived the coding signatures from `latent_names`, commit
 85fca74, through every later change.) Neither may change unless a format
@@ -62,27 +63,27 @@ CASES = {
 }
 DIGESTS = {
     "bls2017":
-        "c4fb023840ae4ea5c381d962ce1b2203eeba3e97380be7d3f4e53c847e6abd88",
+        "b3e88fc3489a6f09ffc4835dbb395f6a2f55301308b22e0f9ce18ba2f7b50716",
     "bmshj2018-hyperprior":
-        "f7a05c60d9304028e8496ba859fd4bf6556c1c2f7ea64ec725629854055bc4e2",
+        "2bf85bf785f930c775f8abee70e727a9cc772e400c576582dfb7b29c963ed17e",
     "bmshj2018-tfc":
-        "3d997142d8c52e99b2e8d94384ce1ed24f00bde7b18f63b20b823e44233428ca",
+        "357ac3d7e34146f563380c07d3c741daa76ae0d38db478a86475b2576e88a26b",
     "bmshj2018-factorized":
-        "b5127cddfe1faa37bf6f346568ba170691e19b7c048861815bb7d23f655db33f",
+        "2307742ab464b4c43c7575956244e111ebbba98d3c501798dc436570263e352b",
     "bmshj2018-meanscale":
-        "32ba8d334e1894d64915219d1f81c74a32949e2bb9b4c5f5298c79d0b8ac01cc",
+        "4b507cf14e459d1dc3c15fdfaac0f8f2bb80bf99dfed24d90c74c924e022b7d9",
     "lee2019":
-        "007f773df5fb8f87b561ba2d488ab88d09a5ba43d66393bb82b72e036737ebc7",
+        "240086a414e80b38d718e962126946cebc35a9881b298612f021645ca5f9506d",
     "lee2019-hybrid":
-        "383d2ec9f7f817648feb63a196eec7b2fcd06471e51b6e5ecc377a54a9e7cc2f",
+        "ecf11fe3b5c2a4ad0d7d7fc02bc09920ed0a66026f5fcd6931a4786770f33f97",
     "hcae":
-        "272b19a336fa4963cbdf1b107609e1a16769fae2cde8ff588793f35840a36a68",
+        "c8ade416bb7ec29b6e71a5da4ac2f77eb6523fa42dcda28e9b67eaade3e1d209",
     "hcae-scale":
-        "1feeb2e816bc0cc71c13d9b4a8eb00149170ea8751d4726df2c5ab11e74cd094",
+        "384b8469a06fbd99ada58a71feceb1e073bd5c7fb44e9f8cb9a83bc787c3090b",
     "regularized":
-        "81accd157dd04b1203e7676047b132646a04231a6d86177aacb00b047c51ff4c",
+        "723a1bb40a51d9d4cd6cf3dbc1bd43ca7d042f013ae586f64ca40bf4f05ef835",
     "regularized-lee2019":
-        "5ce02408f882b16056693b274dbdc3228c84f55321aec3d26bac82e30228a8f0",
+        "bbd9a2d4f4ef8e97edeeda4dedb82fbd0adc0f8ca7291593a96bd7176946c912",
 }
 # The same for the entropy-coded strings and shapes alone (recorded before
 # container format 2 added the latent digest; the regularized models write
@@ -318,6 +319,29 @@ def test_crafted_headers_are_refused_before_decoding(codec):
   refused("above the limit", image_shape=(1 << 16, 1 << 16),
           latent_shapes=savedmodel.expected_latent_shapes(
               (1 << 16, 1 << 16), loaded.stride, loaded.shape_strides))
+
+
+def test_an_image_shape_altered_within_the_padding_is_refused(codec):
+  """Image sizes that pad to the same size share their latent shapes: a
+  header whose image shape was changed within that range (a crop, or
+  padding pixels shown as image) is refused by the latent digest, which
+  covers the image shape, instead of decoding into an image nobody sent."""
+  _, _, _, loaded = codec
+  good = loaded.compress(smooth_image(40, 72, seed=2))
+  checked = 0
+  step = loaded.stride - 1
+  for shape in ((40, 71), (39, 72), (40, 72 - step), (40 - step, 72)):
+    crafted = container.unpack(container.pack(good))
+    crafted.image_shape = shape
+    if (savedmodel.expected_latent_shapes(shape, loaded.stride,
+                                          loaded.shape_strides) !=
+        savedmodel.expected_latent_shapes((40, 72), loaded.stride,
+                                          loaded.shape_strides)):
+      continue  # refused by the header check (tested above)
+    with pytest.raises(container.ContainerError, match="latent digest"):
+      loaded.decompress(container.unpack(container.pack(crafted)))
+    checked += 1
+  assert checked >= 2
 
 
 def test_extended_strings_are_refused(codec):

@@ -7,7 +7,8 @@ Layout (all integers unsigned LEB128 varints unless said otherwise):
     system name      varint length + ASCII
     config hash      8 bytes  (SHA-256 of the model's configuration, truncated)
     model id         8 bytes  (SHA-256 of configuration and weights, truncated)
-    latent digest    4 bytes  (fingerprint of every latent's integer symbols)
+    latent digest    4 bytes  (fingerprint of the image shape and every
+                              latent's integer symbols)
     image shape      2 varints (height, width)
     latent shapes    varint count, then per shape: varint rank + varint dims
     strings          varint count, then per string: varint length + bytes
@@ -22,9 +23,11 @@ the image shape) and every string against what the model writes for it.
 The latent digest is what the decoder's latents must hash to: a string cut
 short decodes (TFC's range decoder reads past its end as zeros) but not to
 the encoder's symbols, and neither does a file decoded with tables that
-differ from the encoder's (another machine, another library build).
+differ from the encoder's (another machine, another library build), nor
+does an image shape altered within the padded size its latents allow.
 
-Format 1 (without the latent digest) is no longer read.
+Formats 1 (no latent digest) and 2 (a digest without the image shape) are
+no longer read.
 """
 
 import dataclasses
@@ -32,7 +35,7 @@ import struct
 import zlib
 
 MAGIC = b"TFCR"
-VERSION = 2
+VERSION = 3
 DIGEST_BYTES = 4
 # Every varint (sizes, counts, lengths) is below 2^31.
 MAX_VALUE = 1 << 31

@@ -270,8 +270,8 @@ class CompressionModel(tf.keras.Model):
     `compress(image)` returns the strings, the image shape, the latent
     shapes and the latent digest; `decompress(strings..., shapes...)`
     returns the image and the digest of the latents it decoded. The digest
-    (`latent_digest`) is a fingerprint of the integer symbols of every latent
-    as the entropy coder sees them: a file whose strings were cut, extended
+    (`latent_digest`) is a fingerprint of the image shape and the integer
+    symbols of every latent as the entropy coder sees them: a file whose strings were cut, extended
     or altered, or decoded on a machine that computes the model's tables
     differently, gives another digest instead of a silent wrong image.
     """
@@ -280,13 +280,14 @@ class CompressionModel(tf.keras.Model):
 
     def compress(x):
       strings, x_shape, shapes, symbols = self._compress(x, **options)
-      return (*strings, x_shape, *shapes, self.latent_digest(symbols))
+      return (*strings, x_shape, *shapes,
+              self.latent_digest(symbols, x_shape))
 
     def decompress(*args):
       x_hat, symbols = self._decompress(
           args[:num_strings], args[num_strings], args[num_strings + 1:],
           **options)
-      return x_hat, self.latent_digest(symbols)
+      return x_hat, self.latent_digest(symbols, args[num_strings])
 
     image = tf.TensorSpec((None, None, 3), tf.uint8)
     return {
@@ -296,14 +297,19 @@ class CompressionModel(tf.keras.Model):
             *[tf.TensorSpec((2,), tf.int32)] * num_shapes]),
     }
 
-  def latent_digest(self, symbols):
-    """{latent name: int32 symbols} -> 4 bytes (uint8): FarmHash fingerprint
-    of every latent's symbols in `latent_names` order."""
+  def latent_digest(self, symbols, x_shape):
+    """{latent name: int32 symbols} and the image's (H, W) -> 4 bytes
+    (uint8): FarmHash fingerprint of the image shape and every latent's
+    symbols in `latent_names` order. The shape is in it because images of
+    several sizes share one padded size (and so the same latents): a file
+    whose image shape was altered within it would otherwise decode into a
+    crop nobody sent."""
     if sorted(symbols) != sorted(self.latent_names):
       raise ValueError(f"{self.system}: symbols of {sorted(symbols)} given, "
                        f"the model codes {list(self.latent_names)}")
-    flat = tf.concat([tf.reshape(tf.cast(symbols[name], tf.int32), [-1])
-                      for name in self.latent_names], 0)
+    flat = tf.concat([tf.cast(tf.reshape(x_shape, [-1]), tf.int32)] + [
+        tf.reshape(tf.cast(symbols[name], tf.int32), [-1])
+        for name in self.latent_names], 0)
     return tf.fingerprint(flat[None])[0, :DIGEST_BYTES]
 
   def _build_coding_functions(self):
