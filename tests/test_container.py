@@ -77,7 +77,8 @@ def _with_valid_crc(body):
 def _header(image_height_varint):
   """A crafted file (valid CRC) whose image height is the given varint."""
   return _with_valid_crc(
-      b"TFCR\x02" + b"\x07bls2017" + bytes(16 + 4) + image_height_varint +
+      b"TFCR" + bytes([container.VERSION]) + b"\x07bls2017" + bytes(16 + 4) +
+      image_height_varint +
       b"\x10" + b"\x00" + b"\x00")
 
 
