@@ -180,7 +180,9 @@ class HierarchicalModel(model.CompressionModel):
     block = transforms.ResidualBlock
     # E_1..E_{L−1} with GDN, E_L ending in C_L channels (linear).
     self.bottom_up = [
-        block(f, 2, output_activation=tfc.GDN(), name=f"E{k}")
+        # GDN named: an automatic name would depend on the layers built
+        # before in the process, and so would the model id in every file.
+        block(f, 2, output_activation=tfc.GDN(name="gdn"), name=f"E{k}")
         for k in range(1, levels)]
     self.bottom_up.append(block(f, 2, output_filters=c[-1], name=f"E{levels}"))
     # D_L..D_2 (index k − 2 holds D_k) and D_1 to RGB.
