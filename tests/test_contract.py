@@ -77,7 +77,7 @@ DIGESTS = {
     "lee2019-hybrid":
         "ecf11fe3b5c2a4ad0d7d7fc02bc09920ed0a66026f5fcd6931a4786770f33f97",
     "hcae":
-        "c8ade416bb7ec29b6e71a5da4ac2f77eb6523fa42dcda28e9b67eaade3e1d209",
+        "52f184527d9cdcbb3cc15867c7aa44489d75ca217778fcd1f4a6a4fec100087a",
     "hcae-scale":
         "384b8469a06fbd99ada58a71feceb1e073bd5c7fb44e9f8cb9a83bc787c3090b",
     "regularized":
