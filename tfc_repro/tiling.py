@@ -116,29 +116,29 @@ def tiled(function, x, up, down, tile, margin, channels, dtype):
   def scaled(n):
     return n * up // down
 
-  def tile_row(i, rows):
+  def joined(size, piece):
+    """`piece(k)` of every tile k along a side of `size`, one after the
+    other, concatenated along axis 0."""
+    count = (size + tile - 1) // tile
+    _, pieces = tf.while_loop(
+        lambda k, _: k < count,
+        lambda k, pieces: (k + 1, pieces.write(k, piece(k))),
+        (0, tf.TensorArray(dtype, size=count, infer_shape=False,
+                           element_shape=[None, None, channels])),
+        parallel_iterations=1)
+    return pieces.concat()
+
+  def strip(i):
     top, bottom, low, high = span(i, height)
 
-    def tile_column(j, columns):
+    def column(j):
       left, right, first, last = span(j, width)
       output = function(x[:, low:high, first:last])
       kept = output[0, scaled(top - low):scaled(bottom - low),
                     scaled(left - first):scaled(right - first)]
-      # Transposed so that TensorArray.concat joins the tiles along W.
-      return j + 1, columns.write(j, tf.transpose(kept, [1, 0, 2]))
+      # Transposed so that the concatenation joins the tiles along W.
+      return tf.transpose(kept, [1, 0, 2])
 
-    count = (width + tile - 1) // tile
-    _, columns = tf.while_loop(
-        lambda j, _: j < count, tile_column,
-        (0, tf.TensorArray(dtype, size=count, infer_shape=False,
-                           element_shape=[None, None, channels])),
-        parallel_iterations=1)
-    return i + 1, rows.write(i, tf.transpose(columns.concat(), [1, 0, 2]))
+    return tf.transpose(joined(width, column), [1, 0, 2])
 
-  count = (height + tile - 1) // tile
-  _, rows = tf.while_loop(
-      lambda i, _: i < count, tile_row,
-      (0, tf.TensorArray(dtype, size=count, infer_shape=False,
-                         element_shape=[None, None, channels])),
-      parallel_iterations=1)
-  return rows.concat()[None]
+  return joined(height, strip)[None]
