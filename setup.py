@@ -22,6 +22,8 @@ setuptools.setup(
         "Pillow>=11.2",  # AVIF built in
         "scipy",
         "pillow-heif>=0.16",
+        # JPEG XL (libjxl 0.11.1); pinned: the measured curve depends on it.
+        "imagecodecs==2026.1.14",
         "matplotlib",
         "bjontegaard",
         # The embedded default training photos ship inside scikit-image.

@@ -20,7 +20,7 @@ def image():
 
 # Settings that reconstruct a tiny smooth image well but not losslessly.
 GOOD = {"jpeg": 75, "jpeg444": 75, "webp": 75, "jpeg2000": 4.0, "avif": 70,
-        "hevc444": 28, "hevc420": 28}
+        "hevc444": 28, "hevc420": 28, "jpegxl": 2.0}
 
 
 def test_every_codec_has_a_test_setting():
@@ -55,7 +55,7 @@ def test_quality_controls_the_rate(name, image):
 
 def test_odd_sizes_round_trip():
   odd = smooth_image(37, 53, seed=1)
-  for name in ("jpeg", "hevc420", "avif"):
+  for name in ("jpeg", "hevc420", "avif", "jpegxl"):
     _, reconstruction = codecs.encode_decode(name, odd, GOOD[name])
     assert reconstruction.shape == odd.shape
 
@@ -65,6 +65,31 @@ def test_jpeg2000_quality_is_the_target_rate():
   bitstream, _ = codecs.encode_decode("jpeg2000", image, 1.0)
   assert metrics.bits_per_pixel(len(bitstream), 96, 128) == pytest.approx(
       1.0, rel=0.15)
+
+
+def test_jpegxl_rate_is_the_encoded_codestream(image):
+  codec = codecs.CODECS["jpegxl"]
+  bitstream = codec.encode(image, 2.0)
+  assert bitstream[:2] == b"\xff\x0a"  # a bare JPEG XL codestream
+  decoded = codec.decode(bitstream)
+  assert decoded.shape == image.shape and decoded.dtype == np.uint8
+  assert 24.0 < metrics.psnr(image, decoded) < math.inf
+  row = codecs.measure("jpegxl", image, 2.0, "tiny.png")
+  assert row["num_bytes"] == len(bitstream)  # the encoder is deterministic
+  assert row["bpp"] == 8.0 * len(bitstream) / (HEIGHT * WIDTH)
+  assert row["psnr-rgb"] == metrics.psnr(image, decoded)
+  assert "libjxl" in codec.library() and "effort 7" in codec.library()
+  with pytest.raises(ValueError, match="out of range"):
+    codecs.encode_decode("jpegxl", image, 30)
+
+
+def test_encode_at_bpp_bisects_a_continuous_quality():
+  image = smooth_image(96, 128, seed=4)
+  distance, bitstream, reconstruction = codecs.encode_at_bpp(
+      "jpegxl", image, 1.0)
+  assert 0.1 < distance < 25 and reconstruction.shape == image.shape
+  assert metrics.bits_per_pixel(len(bitstream), 96, 128) == pytest.approx(
+      1.0, rel=0.05)
 
 
 def test_chroma_subsampling_differs():

@@ -4,7 +4,8 @@ Every codec encodes an RGB uint8 image in memory, and the whole file (headers
 and container included) counts towards the rate: bpp = 8 * len(bytes) / (H*W).
 The file is decoded back to RGB uint8 and compared with `tfc_repro.metrics`.
 
-Codecs (all through Pillow and pillow-heif, no external programs):
+Codecs (all through Pillow, pillow-heif and imagecodecs, no external
+programs):
 
   jpeg      JPEG 4:2:0 (libjpeg-turbo), quality = libjpeg quality 1..100
   jpeg444   JPEG 4:4:4, same quality scale
@@ -16,6 +17,9 @@ Codecs (all through Pillow and pillow-heif, no external programs):
             (lower is better), with BPG's x265 settings (constant QP,
             preset veryslow, tune ssim, psy-rd off): the BPG family
   hevc420   the same with 4:2:0 chroma
+  jpegxl    JPEG XL (libjxl through imagecodecs), lossy (VarDCT in the XYB
+            colour space, no chroma subsampling), effort 7 (libjxl's
+            default), quality = distance 0.1..25 (lower is better)
 
 The HEVC codecs write a HEIF container, about 380 bytes more than BPG's
 header (≈ 0.008 bpp on a Kodak image).
@@ -58,6 +62,8 @@ class Codec:
     encode: function (RGB uint8 array, quality) -> bytes.
     decode: function bytes -> RGB uint8 array.
     library: function () -> str naming the libraries and versions used.
+    quality_is_rate: whether the quality value is the target bits per pixel
+      itself (JPEG 2000).
   """
   name: str
   label: str
@@ -69,6 +75,7 @@ class Codec:
   encode: Callable[[np.ndarray, float], bytes]
   decode: Callable[[bytes], np.ndarray]
   library: Callable[[], str]
+  quality_is_rate: bool = False
 
   def check_quality(self, quality):
     """Returns `quality` as the codec's type; raises ValueError if invalid."""
@@ -205,6 +212,30 @@ def _heif_library():
                       for k, v in HEVC_X265_PARAMS.items()))
 
 
+# JPEG XL through imagecodecs, whose own default effort is 5: effort 7 is
+# libjxl's (and cjxl's) default. One thread: the times are per core.
+JPEGXL_EFFORT = 7
+
+
+def _jpegxl_encode(image, distance):
+  import imagecodecs  # pylint: disable=g-import-not-at-top
+  return imagecodecs.jpegxl_encode(
+      np.asarray(image, dtype=np.uint8), distance=float(distance),
+      lossless=False, effort=JPEGXL_EFFORT, numthreads=1)
+
+
+def _jpegxl_decode(bitstream):
+  import imagecodecs  # pylint: disable=g-import-not-at-top
+  return imagecodecs.jpegxl_decode(bitstream, numthreads=1)
+
+
+def _jpegxl_library():
+  import imagecodecs  # pylint: disable=g-import-not-at-top
+  return (f"imagecodecs {imagecodecs.__version__}, "
+          f"{imagecodecs.jpegxl_version()}, lossy, effort {JPEGXL_EFFORT}, "
+          "one thread, bare codestream")
+
+
 _JPEG_QUALITIES = (1, 3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 _HEVC_QPS = (51, 48, 45, 42, 39, 36, 33, 30, 27, 24, 21)
 
@@ -226,7 +257,7 @@ CODECS = {
         "target bits per pixel, 0 < bpp <= 24",
         (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0,
          2.5), (1e-3, 24.0), False, True, _jpeg2000_encode, _pil_decode,
-        _pillow_library("jpg_2000")),
+        _pillow_library("jpg_2000"), quality_is_rate=True),
     "avif": Codec(
         "avif", "AVIF (aom, 4:2:0)", "libavif quality 0..100",
         (0, 10, 20, 30, 40, 50, 60, 70, 80, 90), (0, 100), True, True,
@@ -239,6 +270,11 @@ CODECS = {
         "hevc420", "HEVC intra 4:2:0 (x265, BPG-like)",
         "x265 QP 0..51, lower is better", _HEVC_QPS, (0, 51), True, False,
         _hevc_encoder("420"), _pil_decode, _heif_library),
+    "jpegxl": Codec(
+        "jpegxl", "JPEG XL (libjxl, effort 7)",
+        "libjxl distance 0.1..25, lower is better",
+        (25, 20, 15, 12, 9, 7, 5, 4, 3, 2, 1.5, 1, 0.8), (0.1, 25.0), False,
+        False, _jpegxl_encode, _jpegxl_decode, _jpegxl_library),
 }
 
 
@@ -369,13 +405,17 @@ def encode_at_bpp(codec, image, target_bpp):
     return metrics.bits_per_pixel(len(bitstream), height, width), (
         quality, bitstream, reconstruction)
 
-  if not codec.integer_quality:  # the quality is the target rate itself
+  if codec.quality_is_rate:
     return rate(codec.check_quality(target_bpp))[1]
-  low, high = int(codec.quality_range[0]), int(codec.quality_range[1])
+  low, high = codec.quality_range
+  if codec.integer_quality:
+    low, high, step = int(low), int(high), 1
+  else:  # a continuous scale: bisect to 1/1024 of the range
+    step = (high - low) / 1024
   sign = 1 if codec.rate_increases_with_quality else -1
   tried = {}
-  while high - low > 1:
-    middle = (low + high) // 2
+  while high - low > step:
+    middle = (low + high) // 2 if codec.integer_quality else (low + high) / 2
     tried[middle] = rate(middle)
     if sign * (tried[middle][0] - target_bpp) < 0:
       low = middle
