@@ -59,6 +59,24 @@ def test_lee2019_transcribed_table():
   assert ms_ssim["results"]["ms-ssim-rgb"][0] == 0.9583
 
 
+def test_vtm_curves():
+  """lossy-vae's flat file (lists at the top level, `psnr` = RGB PSNR) and
+  CompressAI's, as their files hold them."""
+  vtm18 = published.load_curve("vtm18", PUBLISHED)
+  results = vtm18["results"]
+  assert len(results["bpp"]) == len(results["psnr-rgb"]) == 36
+  assert results["psnr-rgb"] == results["psnr"]
+  assert results["bpp"][0] == pytest.approx(2.821609, abs=1e-6)
+  assert results["psnr-rgb"][0] == pytest.approx(44.568655, abs=1e-6)
+  assert vtm18["label"] == "VTM 18.0 intra 4:4:4 (lossy-vae) (published)"
+  compressai = published.load_curve("vtm-compressai", PUBLISHED)
+  results = compressai["results"]
+  assert len(results["bpp"]) == len(results["ms-ssim-rgb"]) == 8
+  assert results["bpp"][0] == pytest.approx(0.048245, abs=1e-6)
+  assert results["psnr-rgb"][0] == pytest.approx(26.144845, abs=1e-6)
+  assert results["ms-ssim-rgb"][0] == pytest.approx(0.860608, abs=1e-6)
+
+
 def test_every_curve_the_figures_use_loads():
   for key in published.CURVES:
     document = published.load_curve(key, PUBLISHED)

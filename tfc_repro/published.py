@@ -10,7 +10,9 @@ Two formats are read into the dict shape of `tfc_repro.results.read_rd_json`:
   * CompressAI's `results/image/<dataset>/*.json` (and tfc-repro's own JSON,
     and the hand-transcribed tables in results/published/): `results` with
     `bpp`, `psnr-rgb`, `ms-ssim-rgb` or `ms-ssim-db-rgb`; lossy-vae's
-    `results/kodak/*.json`, whose `psnr` is the RGB PSNR.
+    `results/kodak/*.json`, whose `psnr` is the RGB PSNR (the mean over the
+    images of each image's PSNR on its 8-bit RGB values), with the lists
+    under `results` or, as in `kodak-vtm18.0.json`, at the top level.
 
 Every loaded document has `"published": True` and `"source"` (the file). The
 curves the figures draw are listed in `CURVES`; their files are byte-for-byte
@@ -123,6 +125,11 @@ CURVES = {
                           ("compressai/bpg_444_x265_ycbcr.json",)),
     "qres-vae": ("QRes-VAE 34M (Duan et al. 2023)",
                  ("lossy-vae/kodak-qres34m.json",)),
+    # VVC intra: CompressAI does not name the VTM version of its curve;
+    # lossy-vae's is VTM 18.0, 4:4:4, PSNR only.
+    "vtm-compressai": ("VTM intra (CompressAI)", ("compressai/vtm.json",)),
+    "vtm18": ("VTM 18.0 intra 4:4:4 (lossy-vae)",
+              ("lossy-vae/kodak-vtm18.0.json",)),
 }
 
 # The regularizer paper's BD-rate tables (not an RD curve).
@@ -246,6 +253,10 @@ def load_json(path):
     raise PublishedError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})"
                          ) from None
   results = document.get("results") if isinstance(document, dict) else None
+  if results is None and isinstance(document, dict) and isinstance(
+      document.get("bpp"), list):  # lossy-vae's flat files
+    results = {k: v for k, v in document.items() if isinstance(v, list)}
+    document = {k: v for k, v in document.items() if k not in results}
   if not isinstance(results, dict) or not isinstance(results.get("bpp"), list):
     raise PublishedError(f"{path}: no results.bpp list (not an RD file)")
   results = {k: [math.nan if v is None else v for v in values]
