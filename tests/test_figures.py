@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tfc_repro import figures, results
+from tfc_repro import published as published_lib
 from conftest import ROOT, run_cli, smooth_image
 
 PUBLISHED = os.path.join(ROOT, "results", "published")
@@ -235,3 +236,119 @@ def test_a_file_from_outside_the_results_is_drawn(tmp_path):
   assert figures.Sources(str(results), extra=[str(run)]).measured(
       "lee2019") == []
   assert sorted(os.listdir(results / "kodak")) == []
+
+
+@pytest.fixture()
+def drawn(monkeypatch):
+  """The matplotlib figures drawn during a test, kept open to be inspected."""
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  close = pyplot.close
+  kept = []
+  monkeypatch.setattr(pyplot, "close", kept.append)
+  yield kept
+  for fig in kept:
+    close(fig)
+
+
+def _lines(ax):
+  return [line for line in ax.get_lines()
+          if not line.get_label().startswith("_")]
+
+
+def _style(line):
+  from matplotlib import colors  # pylint: disable=g-import-not-at-top
+  return colors.to_hex(line.get_color()), line.get_marker()
+
+
+REGISTERED = [label for label, _ in published_lib.CURVES.values()]
+RD_PAPERS = ("bls2017", "bmshj2018", "lee2019", "hcae", "codecs")
+
+
+@pytest.mark.parametrize("paper", RD_PAPERS)
+def test_every_curve_has_its_own_style(results_dir, tmp_path, drawn, paper):
+  figures.draw(paper, results_dir, str(tmp_path / "figures"), PUBLISHED)
+  assert drawn
+  for fig in drawn:
+    styles = {}
+    for ax in fig.axes:
+      lines = _lines(ax)
+      assert len({_style(l) for l in lines}) == len(lines)
+      assert len({_style(l)[0] for l in lines}) == len(lines)  # colours
+      assert len({_style(l)[1] for l in lines}) == len(lines)  # markers
+      for line in lines:
+        label = line.get_label()
+        # The same curve looks the same on every panel.
+        assert styles.setdefault(label, _style(line)) == _style(line), label
+        is_published = any(label.startswith(r) for r in REGISTERED)
+        assert ("published" in label) == is_published, label
+        assert line.get_linestyle() == ("--" if is_published else "-"), label
+    assert len(set(styles.values())) == len(styles)  # across the panels
+  first = _lines(drawn[0].axes[0])
+  assert any(l.get_linestyle() == "--" for l in first)
+  assert any(l.get_linestyle() == "-" for l in first)
+  # PSNR and MS-SSIM side by side: the fixture files have both.
+  assert [ax.get_ylabel() for ax in drawn[0].axes] == [
+      figures.METRIC_AXES["psnr"], figures.METRIC_AXES["ms-ssim"]]
+  vtm = [l for l in first if "VTM" in l.get_label()]
+  assert len(vtm) == 1 and "published" in vtm[0].get_label()
+
+
+def test_vtm_on_both_panels_of_the_codec_figure(results_dir, tmp_path,
+                                                drawn):
+  figures.draw("codecs", results_dir, str(tmp_path / "figures"), PUBLISHED)
+  for ax in drawn[0].axes:
+    vtm = [l for l in _lines(ax) if "VTM" in l.get_label()]
+    assert [l.get_label() for l in vtm] == [
+        "VTM intra (CompressAI) (published)"]
+    assert vtm[0].get_linestyle() == "--"
+
+
+def test_a_psnr_only_figure_has_one_panel(tmp_path, drawn):
+  document = {"results": {"bpp": [0.1, 0.5, 1.0], "psnr-rgb": [26, 31, 34]}}
+  curves = [figures.Curve("a", document, False, "jpeg", False)]
+  figures.rd_figure(figures.Sources(str(tmp_path)), curves, str(tmp_path),
+                    "one", "one")
+  assert [ax.get_ylabel() for ax in drawn[0].axes] == [
+      figures.METRIC_AXES["psnr"]]
+
+
+def test_this_run_is_highlighted(results_dir, tmp_path, drawn):
+  run = tmp_path / "mine"
+  run.mkdir()
+  path = _write(str(run), "bls2017", 0.3)
+  # A file of the results folder given with --add is "this run" too (once).
+  inside = os.path.join(results_dir, "quickstart", "bls2017.json")
+  figures.draw("bls2017", results_dir, str(tmp_path / "figures"), PUBLISHED,
+               [path, inside])
+  fig = drawn[0]
+  lines = _lines(fig.axes[0])
+  labels = [l.get_label() for l in lines]
+  assert labels.count("bls2017 (this run)") == 2
+  assert "bls2017 (quickstart)" not in labels
+  runs = [l for l in lines if l.get_label() == "bls2017 (this run)"]
+  others = [l for l in lines if l not in runs]
+  for line in runs:
+    assert line.get_marker() == "*"
+    assert line.get_markersize() > max(l.get_markersize() for l in others)
+    assert line.get_zorder() > max(l.get_zorder() for l in others)
+  assert all(l.get_marker() != "*" for l in others)
+  weights = {text.get_text(): text.get_fontweight()
+             for text in fig.legends[0].get_texts()}
+  assert weights["bls2017 (this run)"] == "bold"
+  assert weights["bls2017"] == "normal"
+
+
+def test_styles_stay_distinct_and_deterministic():
+  document = {"results": {"bpp": [], "psnr-rgb": []}}
+  curves = [figures.Curve(f"c{i}", document, i % 3 == 0, "jpeg", i == 5)
+            for i in range(3 * len(figures.PALETTE))]
+  styles = figures.curve_styles(curves)
+  assert styles == figures.curve_styles(curves)
+  assert styles[0].color == figures.COLORS["jpeg"]
+  assert len({(s.color, s.marker) for s in styles}) == len(curves)
+  assert len({s.color for s in styles[:len(figures.PALETTE)]}) == len(
+      figures.PALETTE)
+  assert len({s.marker for s in styles[:len(figures.MARKERS) + 1]}) == len(
+      figures.MARKERS) + 1  # with the highlighted curve's star
+  assert styles[5].marker == figures.HIGHLIGHT_MARKER
+  assert [s.linestyle for s in styles[:3]] == ["--", "-", "-"]

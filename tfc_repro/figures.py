@@ -1,8 +1,13 @@
 """Each paper's rate-distortion figures, from measured and published results.
 
-Measured curves are solid lines with markers; published curves are dashed and
-labelled "(published)". Where the measured files a figure needs are missing,
-the figure is still drawn from what exists and names the missing files on it.
+Within a figure every curve has its own colour and its own marker.
+Measured curves are solid; published curves are dashed and labelled
+"(published)". A run given with --add (e.g. the quickstart's) is labelled
+"(this run)" and stands out: a large star, drawn on top, its legend entry in
+bold. Rate-distortion figures have a PSNR and an MS-SSIM panel side by side
+(the MS-SSIM panel only where some curve has MS-SSIM values). Where the
+measured files a figure needs are missing, the figure is still drawn from what
+exists and names the missing files on it.
 
 Inputs (under --results, default `results`):
 
@@ -49,32 +54,67 @@ from tfc_repro import systems
 # One figure per registered system, plus the classical codecs'.
 PAPERS = (*systems.NAMES, "codecs")
 CLASSICAL = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif", "hevc444",
-             "hevc420")
+             "hevc420", "jpegxl")
 MEASURED_DIRS = ("kodak", "quickstart")
 
-# Colour of each family; published curves share their family's colour.
+# Preferred colour of each family: the first curve of a family in a figure
+# takes it, later curves the first colour of PALETTE not used there yet.
 COLORS = {
     "bls2017": "#1f3b8a", "bmshj2018-factorized": "#17becf",
     "bmshj2018-hyperprior": "#1f77b4", "lee2019": "#2ca02c",
     "hcae": "#e377c2", "minnen2018": "#7f7f7f", "jpeg": "#8c564b",
     "jpeg444": "#c49c94", "webp": "#bcbd22", "jpeg2000": "#9467bd",
     "avif": "#ff7f0e", "hevc444": "#d62728", "hevc420": "#ff9896",
-    "regularized": "#2ca02c", "baseline": "#7f7f7f",
+    "regularized": "#2ca02c", "baseline": "#7f7f7f", "jpegxl": "#6a3d9a",
+    "vtm": "#000000",
 }
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#1b9e77", "#d95f02",
+    "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#000000",
+    "#1f3b8a", "#6a3d9a", "#b15928", "#005f5f", "#8b0000", "#556b2f",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#9edae5")
+# Markers in the order they are handed out; the star is kept for the runs
+# given with --add.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "d", "H",
+           "8", "x", "+", "1", "2", "3", "4")
+HIGHLIGHT_MARKER = "*"
+HIGHLIGHT = "highlight"  # the gid of a highlighted curve's Line2D
 
 METRIC_AXES = {"psnr": "PSNR (dB, RGB)",
                "ms-ssim": "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)"}
 
+# family: key of COLORS; highlight: a run given with --add.
 Curve = collections.namedtuple(
-    "Curve", "label document published color marker")
+    "Curve", "label document published family highlight")
+Style = collections.namedtuple("Style", "color marker linestyle")
 
 
-def _family_color(family):
-  return COLORS.get(family)
+def curve_styles(curves):
+  """The style of each curve of one figure: its own colour and marker.
 
-
-def _marker_for(name):
-  return "s" if ("ms-ssim" in name or "msssim" in name) else "o"
+  In the order given, a curve takes its family's colour unless an earlier
+  curve has it, else the first unused colour of PALETTE; then the first
+  marker of MARKERS not used yet (the star for a highlighted curve). Should
+  colours or markers run out, no two curves still share both. Measured curves
+  are solid, published ones dashed. The same curves in the same order always
+  get the same styles.
+  """
+  styles = []
+  for curve in curves:
+    colors = {style.color for style in styles}
+    free = [c for c in (COLORS.get(curve.family), *PALETTE)
+            if c and c not in colors]
+    color = free[0] if free else PALETTE[len(styles) % len(PALETTE)]
+    markers = {style.marker for style in styles}
+    candidates = [m for m in MARKERS if m not in markers] + list(MARKERS)
+    if curve.highlight:
+      candidates.insert(0, HIGHLIGHT_MARKER)
+    taken = {(style.color, style.marker) for style in styles}
+    marker = next(m for m in candidates if (color, m) not in taken)
+    styles.append(Style(color, marker, "--" if curve.published else "-"))
+  return styles
 
 
 # ---------------------------------------------------------------------------
@@ -88,8 +128,9 @@ class Sources:
     self.results_dir = results_dir
     self.published_dir = published_dir or os.path.join(results_dir,
                                                        "published")
-    # Measured files outside the results folder (e.g. a quickstart run's),
-    # drawn with their system's curves, labelled "(this run)".
+    # Measured files given by the user (e.g. a quickstart run's), drawn with
+    # their system's curves, labelled "(this run)" and highlighted (also
+    # when the file lies in the results folder).
     self.extra = tuple(extra)
     self.missing = []
 
@@ -101,12 +142,13 @@ class Sources:
     """Measured curves of `system` (`<system>*.json`, or exact name)."""
     pattern = f"{system}.json" if exact else f"{system}*.json"
     curves = []
+    extra = [path for path in self.extra
+             if fnmatch.fnmatch(os.path.basename(path), pattern)]
+    claimed = {os.path.realpath(path) for path in extra}
     found = [(sub, path) for sub in dirs for path in sorted(glob.glob(
-        os.path.join(self.results_dir, sub, pattern)))]
-    seen = {os.path.realpath(path) for _, path in found}
-    found += [("this run", path) for path in self.extra
-              if fnmatch.fnmatch(os.path.basename(path), pattern)
-              and os.path.realpath(path) not in seen]
+        os.path.join(self.results_dir, sub, pattern)))
+             if os.path.realpath(path) not in claimed]
+    found += [("this run", path) for path in extra]
     for sub, path in found:
       try:
         document = results_lib.read_rd_json(path)
@@ -117,9 +159,8 @@ class Sources:
       label = os.path.splitext(os.path.basename(path))[0]
       if sub != "kodak":
         label += f" ({sub})"
-      curves.append(Curve(label, document, False,
-                          _family_color(family or system),
-                          _marker_for(label)))
+      curves.append(Curve(label, document, False, family or system,
+                          sub == "this run"))
     if not curves:
       self.missing.append(os.path.join(
           os.path.basename(os.path.normpath(self.results_dir)), "kodak",
@@ -133,8 +174,7 @@ class Sources:
     except (ValueError, OSError) as e:
       self.missing.append(f"published {key} ({argutil.first_line(e)[:70]})")
       return []
-    return [Curve(document["label"], document, True, _family_color(family),
-                  "x" if "compressai" in key else None)]
+    return [Curve(document["label"], document, True, family, False)]
 
 
 # ---------------------------------------------------------------------------
@@ -161,24 +201,29 @@ def _values(document, metric):
   return pairs[:, 0], pairs[:, 1]
 
 
+def _plot(ax, x, y, curve, style):
+  options = {"linewidth": 1.2 if curve.published else 1.6, "markersize": 4.5}
+  if curve.highlight:
+    options = {"linewidth": 2.2, "markersize": 14, "zorder": 10,
+               "markeredgecolor": "black", "markeredgewidth": 0.8,
+               "gid": HIGHLIGHT}
+  ax.plot(x, y, linestyle=style.linestyle, color=style.color,
+          marker=style.marker, label=curve.label, **options)
+
+
 def plot_curves(ax, curves, metric, max_bpp=None):
-  """Draws curves on `ax`; returns the number of curves with data."""
+  """Draws curves on `ax` (styles from `curve_styles(curves)`, so the same
+  list gives the same styles on every panel); returns the number of curves
+  with data."""
   drawn = 0
-  for curve in curves:
+  for curve, style in zip(curves, curve_styles(curves)):
     bpp, values = _values(curve.document, metric)
     if max_bpp is not None:
       keep = bpp <= max_bpp
       bpp, values = bpp[keep], values[keep]
     if not len(bpp):
       continue
-    if curve.published:
-      # MS-SSIM-optimized published models: dash-dot, the others dashed.
-      dashes = "-." if _marker_for(curve.label.lower()) == "s" else "--"
-      ax.plot(bpp, values, linestyle=dashes, linewidth=1.2, color=curve.color,
-              marker=curve.marker, markersize=4, label=curve.label)
-    else:
-      ax.plot(bpp, values, linestyle="-", linewidth=1.6, color=curve.color,
-              marker=curve.marker, markersize=4, label=curve.label)
+    _plot(ax, bpp, values, curve, style)
     drawn += 1
   ax.set_xlabel("bits per pixel (Kodak)")
   ax.set_ylabel(METRIC_AXES.get(metric, metric))
@@ -198,16 +243,23 @@ def _new_figure(panels, height=5.0):
 
 
 def _legend_below(fig, axes):
+  """One legend below the panels (highlighted curves in bold); returns its
+  number of rows."""
   handles, labels = [], []
   for ax in axes:
     for handle, label in zip(*ax.get_legend_handles_labels()):
       if label not in labels:
         handles.append(handle)
         labels.append(label)
+  columns = 2 * len(axes)
   if handles:
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7,
-               frameon=False)
-  return len(labels)
+    legend = fig.legend(handles, labels, loc="lower center", ncol=columns,
+                        fontsize=7, frameon=False)
+    for handle, text in zip(handles, legend.get_texts()):
+      # (A bar chart's handles are containers, without a gid.)
+      if getattr(handle, "get_gid", None) and handle.get_gid() == HIGHLIGHT:
+        text.set_fontweight("bold")
+  return math.ceil(len(labels) / columns)
 
 
 def _note_missing(fig, missing, extra=()):
@@ -223,8 +275,7 @@ def _note_missing(fig, missing, extra=()):
 def _finish(fig, axes, output_dir, name, missing, extra_notes=()):
   """Adds legend and notes, writes <name>.png and .pdf; returns the paths."""
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  count = _legend_below(fig, axes)
-  rows = math.ceil(count / 3)
+  rows = _legend_below(fig, axes)
   notes = len(missing) + len(extra_notes)
   fig.subplots_adjust(bottom=min(0.1 + 0.035 * rows, 0.5),
                       top=0.9 - (0.05 if notes else 0.0), wspace=0.25)
@@ -239,9 +290,12 @@ def _finish(fig, axes, output_dir, name, missing, extra_notes=()):
   return paths
 
 
-def rd_figure(sources, curves, output_dir, name, title, metrics_=("psnr",),
-              max_bpp=2.2, extra_notes=()):
-  """One RD figure with a panel per metric."""
+def rd_figure(sources, curves, output_dir, name, title,
+              metrics_=("psnr", "ms-ssim"), max_bpp=2.2, extra_notes=()):
+  """One RD figure with a panel per metric that some curve has values of
+  (the first metric's panel at least)."""
+  metrics_ = [m for m in metrics_ if any(
+      len(_values(c.document, m)[0]) for c in curves)] or list(metrics_[:1])
   fig, axes = _new_figure(len(metrics_))
   for ax, metric in zip(axes, metrics_):
     plot_curves(ax, curves, metric, max_bpp)
@@ -260,15 +314,21 @@ def _codec_curves(sources, codecs):
   return curves
 
 
+# The published VTM curve of the figures: CompressAI's has PSNR and MS-SSIM
+# (lossy-vae's VTM 18.0, PSNR only, stands beside QRes-VAE in hcae's).
+VTM = "vtm-compressai"
+
+
 def figure_bls2017(sources, output_dir):
-  """Ballé et al. 2017: PSNR vs bpp against JPEG and JPEG 2000."""
+  """Ballé et al. 2017: bls2017 against JPEG, JPEG 2000 and VTM."""
   curves = sources.measured("bls2017")
   curves += _codec_curves(sources, ("jpeg", "jpeg2000"))
   curves += sources.published("balle2017-mse", "bls2017")
   curves += sources.published("jpeg420", "jpeg")
   curves += sources.published("j2k-opj", "jpeg2000")
+  curves += sources.published(VTM, "vtm")
   return rd_figure(sources, curves, output_dir, "bls2017",
-                   "bls2017 on Kodak", ("psnr",))
+                   "bls2017 on Kodak")
 
 
 _BMSHJ2018 = (("bmshj2018-factorized-mse", "bmshj2018-factorized"),
@@ -292,10 +352,10 @@ def figure_bmshj2018(sources, output_dir):
       ("compressai-bmshj2018-hyperprior-ms-ssim", "bmshj2018-hyperprior"),
       ("compressai-bmshj2018-factorized-mse", "bmshj2018-factorized"),
       ("compressai-bmshj2018-factorized-ms-ssim", "bmshj2018-factorized"),
-      ("bpg444", "hevc444")):
+      ("bpg444", "hevc444"), (VTM, "vtm")):
     curves += sources.published(key, family)
   paths = rd_figure(sources, curves, output_dir, "bmshj2018-fig5",
-                    "bmshj2018 Fig. 5, Kodak", ("psnr", "ms-ssim"),
+                    "bmshj2018 Fig. 5, Kodak",
                     extra_notes=(
                         "Published factorized-prior curves: TFC's Ballé 2017 "
                         "files (the same numbers as CompressAI's official "
@@ -316,10 +376,9 @@ def figure_side_information(sources, output_dir):
   plot_curves(axes[0], with_z, "bpp-z")
   axes[0].set_ylabel("side information bpp (z)")
   axes[0].set_title("bmshj2018 Fig. 7: side information", fontsize=10)
-  for curve in with_z:
+  for curve, style in zip(with_z, curve_styles(with_z)):
     bpp, side_bpp = _values(curve.document, "bpp-z")
-    axes[1].plot(bpp, 100 * side_bpp / bpp, "-", color=curve.color,
-                 marker=curve.marker, markersize=4, label=curve.label)
+    _plot(axes[1], bpp, 100 * side_bpp / bpp, curve, style)
   axes[1].set_xlabel("bits per pixel (Kodak)")
   axes[1].set_ylabel("side information (% of total rate)")
   axes[1].grid(True, alpha=0.3)
@@ -421,11 +480,11 @@ def figure_lee2019(sources, output_dir):
                       ("balle2018-hyperprior-msssim", "bmshj2018-hyperprior"),
                       ("minnen2018-mse", "minnen2018"),
                       ("minnen2018-msssim", "minnen2018"),
-                      ("bpg444", "hevc444"), ("j2k-opj", "jpeg2000")):
+                      ("bpg444", "hevc444"), ("j2k-opj", "jpeg2000"),
+                      (VTM, "vtm")):
     curves += sources.published(key, family)
   paths = rd_figure(sources, curves, output_dir, "lee2019-fig5",
-                    "lee2019 Fig. 5, Kodak", ("psnr", "ms-ssim"),
-                    max_bpp=2.0)
+                    "lee2019 Fig. 5, Kodak", max_bpp=2.0)
   table_path = os.path.join(output_dir, "lee2019-bdrate.md")
   with open(table_path, "w", encoding="utf-8") as f:
     f.write(lee2019_bdrate_table(sources))
@@ -434,7 +493,7 @@ def figure_lee2019(sources, output_dir):
 
 def figure_hcae(sources, output_dir):
   """HCAE report Fig. 6: rate-PSNR of JPEG, BLS (bls2017) and HCAE, at an
-  equal training budget (with the bmshj2018 hyperprior), and QRes-VAE."""
+  equal training budget (with the bmshj2018 hyperprior), QRes-VAE and VTM."""
   curves = []
   for system, family in (("hcae", "hcae"), ("bls2017", "bls2017"),
                          ("bmshj2018", "bmshj2018-hyperprior")):
@@ -444,8 +503,9 @@ def figure_hcae(sources, output_dir):
   curves += sources.published("qres-vae", "hcae")
   curves += sources.published("balle2017-mse", "bls2017")
   curves += sources.published("jpeg420", "jpeg")
+  curves += sources.published("vtm18", "vtm")
   paths = rd_figure(sources, curves, output_dir, "hcae-fig6",
-                    "hcae report Fig. 6, Kodak", ("psnr",), max_bpp=2.0,
+                    "hcae report Fig. 6, Kodak", max_bpp=2.0,
                     extra_notes=(
                         "Solid: hcae, bls2017 and the bmshj2018 hyperprior "
                         "trained at one equal budget "
@@ -723,16 +783,17 @@ def figure_regularized(sources, output_dir):
 
 
 def figure_codecs(sources, output_dir):
-  """All classical codecs (measured) with the published anchors."""
+  """All classical codecs (measured) with the published anchors and VTM."""
   curves = _codec_curves(sources, CLASSICAL)
   for key, family in (("jpeg420", "jpeg"), ("compressai-jpeg", "jpeg"),
                       ("j2k-opj", "jpeg2000"),
                       ("compressai-jpeg2000", "jpeg2000"), ("webp", "webp"),
                       ("compressai-webp", "webp"), ("bpg444", "hevc444"),
-                      ("compressai-bpg444", "hevc444"), ("bpg420", "hevc420")):
+                      ("compressai-bpg444", "hevc444"), ("bpg420", "hevc420"),
+                      (VTM, "vtm")):
     curves += sources.published(key, family)
   return rd_figure(sources, curves, output_dir, "codecs",
-                   "Classical codecs on Kodak", ("psnr", "ms-ssim"))
+                   "Classical codecs on Kodak")
 
 
 # Every name of PAPERS has its `figure_<name>` (a registered system without
@@ -771,8 +832,7 @@ def per_image_figure(curves, image, path, metrics_=("psnr", "ms-ssim")):
   Returns:
     The written paths.
   """
-  fig, axes = _new_figure(len(metrics_))
-  found = 0
+  found = []
   for label, document in curves:
     per_point = []
     for point in document.get("points", []):
@@ -782,20 +842,16 @@ def per_image_figure(curves, image, path, metrics_=("psnr", "ms-ssim")):
           per_point.append(row)
     if not per_point:
       continue
-    found += 1
     single = {"results": {
         "bpp": [r.get("bpp") for r in per_point],
         "psnr-rgb": [r.get("psnr-rgb") for r in per_point],
         "ms-ssim-rgb": [r.get("ms-ssim-rgb") for r in per_point]}}
-    for ax, metric in zip(axes, metrics_):
-      plot_curves(ax, [Curve(label, single, False,
-                             _family_color(label), _marker_for(label))],
-                  metric)
+    found.append(Curve(label, single, False, label, False))
   if not found:
-    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-    plt.close(fig)
     raise ValueError(f"no per-image values for {image!r} in the given files")
+  fig, axes = _new_figure(len(metrics_))
   for ax, metric in zip(axes, metrics_):
+    plot_curves(ax, found, metric)
     ax.set_title(f"{image}: {metric.upper()}", fontsize=10)
   directory, name = os.path.split(os.path.splitext(path)[0])
   return _finish(fig, axes, directory or ".", name, [])
@@ -926,9 +982,9 @@ def _parser():
   common.add_argument("--published", default=None,
                       help="published curves (default RESULTS/published)")
   common.add_argument("--add", action="append", default=[], metavar="FILE",
-                      help="a measured results file from outside RESULTS "
-                      "(e.g. your own run) drawn with its system's curves, "
-                      "labelled '(this run)'; repeatable")
+                      help="a measured results file (e.g. your own run) "
+                      "drawn with its system's curves, labelled '(this run)' "
+                      "and highlighted; repeatable")
   commands = parser.add_subparsers(dest="command", metavar="PAPER",
                                    parser_class=argutil.ArgumentParser)
   commands.required = True
