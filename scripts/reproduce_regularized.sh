@@ -25,6 +25,10 @@
 #   TRAIN_GLOB (default $TFC_REPRO_DATA/train when TFC_REPRO_DATA is set,
 #              else the embedded default photos)
 #   MODELS     folder of the trained models (default models)
+#   ALPHA      α of the regularized arm (default: the program's, the
+#              paper's α of each backbone)
+#   SOURCE_SCALE  σ of the source model before training (default: the
+#              program's)
 # With the defaults (16 models at the quick profile's sizes) the experiment
 # takes about 2 hours on 2 CPU cores; run one seed per core with SEEDS=1 and
 # SEEDS=2 in parallel. Re-running resumes an interrupted training; finished
@@ -58,6 +62,8 @@ for backbone in $backbones; do
       else
         program=(python -m tfc_repro.regularized)
         train_flags=(--backbone "$backbone")
+        [ -n "${ALPHA:-}" ] && train_flags+=(--alpha "$ALPHA")
+        [ -n "${SOURCE_SCALE:-}" ] && train_flags+=(--source_scale "$SOURCE_SCALE")
         suffix=""
       fi
       name="regularized-$backbone-seed$seed$suffix"

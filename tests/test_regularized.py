@@ -116,6 +116,21 @@ def test_source_model_widths_follow_the_profile():
 
 
 @pytest.mark.parametrize("backbone", sorted(TINY))
+def test_the_source_model_starts_as_wide_as_source_scale(backbone):
+  x = batch()
+  scales = {}
+  for value in ("8", "64"):
+    model = build(backbone, "--source_scale", value)
+    assert model.config["source_scale"] == float(value)
+    _, scales[value] = model.source_model.parameters(x, x)
+  # The same initial weights: σ scales with --source_scale alone.
+  np.testing.assert_allclose(scales["64"] / scales["8"], 8., rtol=1e-5)
+  assert 16. < float(tf.reduce_mean(scales["64"])) < 256.
+  with pytest.raises(ValueError, match="source_scale"):
+    args_for(backbone, "--source_scale", "0")
+
+
+@pytest.mark.parametrize("backbone", sorted(TINY))
 def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
   model = build(backbone)
   model.prepare_for_compression()
