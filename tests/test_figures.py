@@ -352,3 +352,15 @@ def test_styles_stay_distinct_and_deterministic():
       figures.MARKERS) + 1  # with the highlighted curve's star
   assert styles[5].marker == figures.HIGHLIGHT_MARKER
   assert [s.linestyle for s in styles[:3]] == ["--", "-", "-"]
+
+
+def test_regularized_table_names_each_models_alpha_and_source_scale():
+  from tfc_repro import figures
+  document = {"points": [
+      {"metadata": {"steps": 300,
+                    "config": {"alpha": 0.1, "source_scale": 64.0}}},
+      {"metadata": {"steps": 300, "config": {"alpha": 0.1}}},
+      {"metadata": {"steps": 300, "config": {"lmbda": 0.01}}}]}
+  assert figures._regularizer_settings(document) == [
+      "α 0.1, σ₀ 64, 300 steps",
+      "α 0.1, σ₀ 8 (before --source_scale), 300 steps"]

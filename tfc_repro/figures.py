@@ -634,6 +634,23 @@ def _published_bdrates(sources):
 REGULARIZED_SETS = (("kodak", "Natural"), ("scientific", "Pathology"))
 
 
+def _regularizer_settings(document):
+  """"α …, σ₀ …, N steps" of a regularized model's results, from the
+  metadata of its points (models exported before `--source_scale` existed
+  started their source model at σ₀ = 8)."""
+  settings = set()
+  for point in document.get("points", []):
+    metadata = point.get("metadata", {})
+    config = metadata.get("config", {})
+    if "alpha" not in config:
+      continue
+    scale = config.get("source_scale")
+    scale = f"{scale:g}" if scale is not None else "8 (before --source_scale)"
+    settings.add(f"α {config['alpha']:g}, σ₀ {scale}, "
+                 f"{metadata.get('steps', '?')} steps")
+  return sorted(settings)
+
+
 def regularized_table(sources, subdir="kodak", domain="Natural"):
   """Rows of measured and published BD-rates per backbone on one evaluation
   set; with several seeds, the mean over seeds and each seed's value."""
@@ -659,6 +676,9 @@ def regularized_table(sources, subdir="kodak", domain="Natural"):
                    (("", regularized), ("-baseline", baseline)) if c is None]
         row["notes"].append("missing " + ", ".join(missing))
         continue
+      for setting in _regularizer_settings(regularized.document):
+        if setting not in row["notes"]:
+          row["notes"].insert(0, setting)
       for metric in ("psnr", "ms-ssim"):
         report = bdrate.compare(baseline.document, regularized.document,
                                 metric)
