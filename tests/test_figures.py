@@ -355,7 +355,6 @@ def test_styles_stay_distinct_and_deterministic():
 
 
 def test_regularized_table_names_each_models_alpha_and_source_scale():
-  from tfc_repro import figures
   document = {"points": [
       {"metadata": {"steps": 300,
                     "config": {"alpha": 0.1, "source_scale": 64.0}}},

@@ -333,7 +333,7 @@ def resolve_args(args):
   if len(args.source_filters) != 2 or min(args.source_filters) <= 0:
     raise ValueError("--source_filters takes two positive sizes, e.g. 32,48")
   if not 0 < args.source_scale < 1e4:
-    raise ValueError("--source_scale must be positive (σ on 0..255)")
+    raise ValueError("--source_scale must lie between 0 and 10000 (σ on 0..255)")
 
 
 def build_model(args):
