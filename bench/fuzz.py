@@ -375,7 +375,8 @@ def fuzz_system(name, cases, seed, max_pixels, timeout, memory_mb, workdir,
       slowest = max(slowest, seconds)
       key = f"{kind}/{outcome}"
       if outcome != "detected" and key not in examples:
-        examples[key] = dict(detail=detail, file_hex=data[:400].hex())
+        examples[key] = dict(detail=detail, bytes=len(data),
+                             file_hex=data[:4096].hex())
       if progress and (i + 1) % 200 == 0:
         print(f"{name}: {i + 1}/{cases} cases, {time.time() - start:.0f} s",
               flush=True)

@@ -26,6 +26,8 @@ TFC_REPRO_PRINT_DIGESTS=1 to print the current digests.
 
 import hashlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -416,3 +418,37 @@ def test_a_decoder_with_other_tables_refuses(codec):
       variable.assign_sub(tf.ones_like(variable))
   np.testing.assert_array_equal(loaded.decompress(good),
                                 model.reconstruct(image))
+
+
+# A file found by bench/fuzz.py (a payload byte of the hcae case's file
+# altered, CRC recomputed) on which TFC's range decoder never stops: an
+# overflow escape decoded at the end of a string starts an Elias-gamma
+# prefix that counts the zeros the decoder reads past the end, forever.
+DECODER_LOOP_FILE = os.path.join(os.path.dirname(__file__), "data",
+                                 "hcae-range-decoder-loop.tfci")
+_DECODER_LOOP_SCRIPT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import test_contract
+from tfc_repro import container, savedmodel
+savedmodel.DECODE_SECONDS, savedmodel.DECODE_SECONDS_PER_PIXEL = 2., 0.
+codec = savedmodel.Codec.from_model(test_contract.build("hcae", ""))
+start = time.perf_counter()
+try:
+  codec.decompress(container.read(sys.argv[2]))
+  print("decoded")
+except container.ContainerError as e:
+  print(f"{time.perf_counter() - start:.1f} {e}")
+"""
+
+
+def test_a_decoder_that_does_not_stop_is_given_up_within_its_limit():
+  # In a process of its own: the abandoned decode keeps a core busy until
+  # its process exits.
+  run = subprocess.run(
+      [sys.executable, "-c", _DECODER_LOOP_SCRIPT, os.path.dirname(__file__),
+       DECODER_LOOP_FILE], capture_output=True, text=True, timeout=300)
+  assert run.returncode == 0, run.stderr[-2000:]
+  seconds, message = run.stdout.strip().splitlines()[-1].split(" ", 1)
+  assert "did not finish within 2 s" in message
+  assert 2 <= float(seconds) < 10

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfc_repro import container, hcae, savedmodel, training
+from tfc_repro import cli, container, hcae, savedmodel, training
 from conftest import run_cli, smooth_image, train_args
 
 
@@ -108,6 +108,28 @@ def test_files_of_other_levels_or_channels_are_refused():
   with pytest.raises(container.ContainerError,
                      match="does not match the image of 20x30"):
     codecs[(2, 3, 4)].decompress(bitstream)
+
+
+def test_images_above_its_own_limit_are_refused_with_the_reason(capsys):
+  """hcae transforms whole images, so its codec has a lower default image
+  size limit than the tiled systems, recorded with the model and shown by
+  --help; a larger image is refused before any transform runs."""
+  tf.keras.utils.set_random_seed(5)
+  model = hcae.HierarchicalModel(num_filters=8, latent_channels=(2, 3))
+  model.prepare_for_compression()
+  codec = savedmodel.Codec.from_model(model)
+  assert codec.max_pixels == hcae.HierarchicalModel.max_pixels == 1 << 21
+  assert codec.max_pixels < savedmodel.DEFAULT_MAX_PIXELS
+  side = 1449  # 1449² = 2,099,601 pixels > 2^21
+  with pytest.raises(ValueError, match="transforms whole images"):
+    codec.compress(np.zeros((side, side, 3), np.uint8))
+  # An explicit limit overrides the model's.
+  assert savedmodel.Codec(codec._module, codec.metadata,
+                          max_pixels=1 << 22).max_pixels == 1 << 22
+  with pytest.raises(SystemExit):
+    cli.build_parser(hcae.SYSTEM).parse_args(["compress", "--help"])
+  assert "(default: 2097152, i.e. 2^21)" in " ".join(
+      capsys.readouterr().out.split())
 
 
 class _ZeroLevelModel(hcae.HierarchicalModel):

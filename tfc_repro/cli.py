@@ -37,6 +37,16 @@ class System:
   # --lambda's help when not that of R + λ·D (with its default, or set by
   # --quality when the default is None).
   lambda_help: str = None
+  # The largest image its models code unless told otherwise (--max_pixels);
+  # lower for a system whose transforms run on whole images.
+  max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _positive_int(text):
+  value = int(text)
+  if value <= 0:
+    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+  return value
 
 
 def _float_tuple(text):
@@ -187,9 +197,10 @@ def build_parser(system):
         help="Directory of the exported SavedModel (as before the command).")
   for command in (compress, decompress):
     command.add_argument(
-        "--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        "--max_pixels", type=_positive_int, default=None,
         help="Refuse images (and files declaring images) of more pixels "
-             f"than this (default: {DEFAULT_MAX_PIXELS}, i.e. 2^27).")
+             f"than this (default: {system.max_pixels}, "
+             f"i.e. 2^{system.max_pixels.bit_length() - 1}).")
 
   evaluate = commands.add_parser(
       "evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -247,7 +258,7 @@ def resolve_train_args(system, args):
 def load_model(system, path, max_pixels=None):
   """Loads an exported model and checks that it belongs to `system`."""
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
-  model = savedmodel.LoadedModel(path, max_pixels or DEFAULT_MAX_PIXELS)
+  model = savedmodel.LoadedModel(path, max_pixels)
   if model.system != system.name:
     raise savedmodel.ModelError(
         f"{path} holds a {model.system} model, not a {system.name} model "

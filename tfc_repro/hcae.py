@@ -156,6 +156,10 @@ class HierarchicalModel(model.CompressionModel):
   # Codes whole images: the levels' states at strides 2..2^L depend on each
   # other, so the transforms are not cut into tiles (model.analyze).
   tile = None
+  # So its memory grows with the image: about 0.75 GB plus 1 kB per pixel at
+  # the paper's size, each way (results/bench/memory-hcae.json). 2^21 pixels
+  # (a 1920x1080 photo fits) keep a paper-size model under 3 GB.
+  max_pixels = 1 << 21
 
   def __init__(self, lmbda=0.015, metric="mse", num_filters=64,
                latent_channels=(4, 8, 16, 32, 64, 128), prior="meanscale",
@@ -402,7 +406,7 @@ def build_model(args):
 SYSTEM = cli.System(
     name="hcae", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args)
+    resolve_args=resolve_args, max_pixels=HierarchicalModel.max_pixels)
 
 if __name__ == "__main__":
   cli.run(SYSTEM)

@@ -376,6 +376,11 @@ class CompressionModel(tf.keras.Model):
   # Tiles of the analysis and synthesis transforms when coding, in pixels
   # (tiling.py): memory is bounded by the tile, not by the image.
   tile = tiling.TILE
+  # The largest image (pixels) its codec compresses or decodes unless told
+  # otherwise; None: the codec's default (savedmodel.DEFAULT_MAX_PIXELS). A
+  # model that transforms whole images (tile None) sets a limit of its own,
+  # since its memory grows with the image.
+  max_pixels = None
 
   def _geometry(self, transform, channels, value_range):
     """`tiling.geometry` of a transform, measured once per transform object

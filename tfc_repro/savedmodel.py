@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -77,6 +78,8 @@ def coding_module(model, training_info=None, freeze=True, reconstruct=False):
       latents=list(model.latent_names),
       stride=model.stride,
       shape_strides=list(model.coded_shape_strides),
+      tiled=model.tile is not None,
+      max_pixels=model.max_pixels or DEFAULT_MAX_PIXELS,
       exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
       tfc_repro_version=__version__,
   )
@@ -183,6 +186,28 @@ def _load_tfc_ops():
 DEFAULT_MAX_PIXELS = 1 << 27
 
 
+# The time limit of one decode: DECODE_SECONDS + DECODE_SECONDS_PER_PIXEL per
+# pixel (about 1 minute for a Kodak image, 1.8 hours for 8000x8000), ten
+# times and more what the slowest system (lee2019 at paper size) takes on a
+# loaded 2-core CPU. TFC's range decoder (2.14) can loop forever on altered data:
+# when it decodes an overflow escape at the very end of a string, the
+# Elias-gamma prefix that follows counts zero bits, and past its end the
+# decoder reads nothing but zeros. The op cannot be cancelled, so a decode
+# that overruns the limit is abandoned in its thread (it keeps one core busy
+# until the process exits, which it does not prevent) and the file refused.
+DECODE_SECONDS = 20.
+DECODE_SECONDS_PER_PIXEL = 1e-4
+
+
+def model_max_pixels(metadata):
+  """The image size limit a model was exported with (the default for
+  models exported before models had limits of their own)."""
+  value = metadata.get("max_pixels")
+  if isinstance(value, int) and 0 < value <= DEFAULT_MAX_PIXELS:
+    return value
+  return DEFAULT_MAX_PIXELS
+
+
 def expected_latent_shapes(image_shape, stride, shape_strides):
   """The (H, W) of every coded latent of an image: the image padded to a
   multiple of `stride`, divided by each latent's factor."""
@@ -196,15 +221,18 @@ class Codec:
   (`Codec.from_model`), which writes the same files as its export.
 
   `max_pixels` bounds the images it compresses and the files it decodes
-  (the image size a file declares is checked before anything is decoded).
+  (the image size a file declares is checked before anything is decoded);
+  by default the model's own limit (recorded at export), which is
+  `DEFAULT_MAX_PIXELS` unless the model transforms whole images.
   """
 
-  def __init__(self, module, metadata, path=None,
-               max_pixels=DEFAULT_MAX_PIXELS):
+  def __init__(self, module, metadata, path=None, max_pixels=None):
     self._module = module
     self.metadata = metadata
     self.path = path
-    self.max_pixels = max_pixels
+    self.max_pixels = max_pixels or model_max_pixels(metadata)
+    # Whether the transforms run in tiles (memory bounded by the tile).
+    self.tiled = bool(metadata.get("tiled", True))
     self.system = self.metadata["system"]
     self.config_hash = bytes.fromhex(self.metadata["config_hash"])
     self.model_id = bytes.fromhex(self.metadata["model_id"])
@@ -240,9 +268,12 @@ class Codec:
   def _check_size(self, shape, error):
     height, width = shape
     if height * width > self.max_pixels:
+      why = "" if self.tiled else (
+          f"; {self.system} transforms whole images, so its memory grows "
+          "with the image: raise the limit only with the memory for it")
       raise error(
           f"image of {height}x{width} pixels is above the limit of "
-          f"{self.max_pixels} pixels (--max_pixels)")
+          f"{self.max_pixels} pixels (--max_pixels){why}")
 
   def check(self, bitstream):
     """Raises `ContainerError` unless the bitstream was made by this model
@@ -283,6 +314,11 @@ class Codec:
             f"latent shape {tuple(stored)} does not match the image of "
             f"{shape[0]}x{shape[1]} (this model codes {derived} for it)")
 
+  def decode_time_limit(self, image_shape):
+    """Seconds after which decoding an image of `image_shape` is given up."""
+    height, width = image_shape
+    return DECODE_SECONDS + DECODE_SECONDS_PER_PIXEL * height * width
+
   def decompress(self, bitstream):
     """`container.Bitstream` -> RGB uint8 array (checked against the model)."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -290,12 +326,29 @@ class Codec:
     args = [tf.constant(s, tf.string) for s in bitstream.strings]
     args.append(tf.constant(bitstream.image_shape, tf.int32))
     args += [tf.constant(s, tf.int32) for s in bitstream.latent_shapes]
-    try:
-      image, digest = self._module.decompress(*args)
-    except (tf.errors.OpError, ValueError, TypeError) as e:
+    outcome = {}
+
+    def run():
+      try:
+        outcome["result"] = self._module.decompress(*args)
+      except (tf.errors.OpError, ValueError, TypeError) as e:
+        outcome["error"] = _reason(getattr(e, "message", str(e)))
+
+    # TFC's range decoder does not always stop on altered data (see
+    # DECODE_SECONDS): the decoding runs in a thread that is abandoned
+    # when it overruns its time limit.
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    limit = self.decode_time_limit(bitstream.image_shape)
+    worker.join(limit)
+    if worker.is_alive():
       raise container.ContainerError(
-          "bitstream does not decode with this model: "
-          f"{_reason(getattr(e, 'message', str(e)))}") from None
+          f"decoding did not finish within {limit:.0f} s, far longer than "
+          "an image of this size takes: the entropy-coded data was altered")
+    if "error" in outcome:
+      raise container.ContainerError(
+          f"bitstream does not decode with this model: {outcome['error']}")
+    image, digest = outcome["result"]
     if digest.numpy().tobytes() != bitstream.digest:
       raise container.ContainerError(
           "the decoded latents are not the encoder's (latent digest "
@@ -327,7 +380,7 @@ class Codec:
 class LoadedModel(Codec):
   """An exported model (a SavedModel directory) used as a file codec."""
 
-  def __init__(self, path, max_pixels=DEFAULT_MAX_PIXELS):
+  def __init__(self, path, max_pixels=None):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if not os.path.lexists(path):
       recover(path)  # an export killed between its two renames
