@@ -197,6 +197,7 @@ def test_regularized_table_reports_each_seed_and_the_mean(tmp_path):
   cells = [c.strip() for c in row.split("|")]
   assert cells[2] == "-0.50"  # the mean of -2 % and +1 %
   assert cells[7] == "seed 1: -2.00, seed 2: +1.00 (spread 3.00)"
+  assert cells[8].startswith("seed 1: ") and "seed 2: " in cells[8]
   assert "Out of domain" not in table  # no scientific results
 
 

@@ -685,7 +685,8 @@ def regularized_table(sources, subdir="kodak", domain="Natural"):
         values[metric].append(report["bd_rate"])
         row["notes"] += [f"{metric}: {n}" for n in report["notes"]]
       if seed is not None:
-        row["per_seed"].append((seed, values["psnr"][-1]))
+        row["per_seed"].append(
+            (seed, values["psnr"][-1], values["ms-ssim"][-1]))
       pretrained_key = _COMPRESSAI_PRETRAINED.get(backbone)
       if pretrained_key and math.isnan(row["vs_pretrained"]):
         reference = _first(sources.published(pretrained_key, "baseline"))
@@ -703,11 +704,16 @@ def _percent(value):
   return "n/a" if value is None or math.isnan(value) else f"{value:+.2f}"
 
 
-def _seed_spread(row):
-  values = [value for _, value in row["per_seed"]]
-  if len(values) < 2:
-    return ""
-  return f" (spread {max(values) - min(values):.2f})"
+def _seed_values(row, column):
+  """Each seed's BD-rate in `column` (1: PSNR, 2: MS-SSIM), as text, and
+  their spread when two or more are known."""
+  values = [entry[column] for entry in row["per_seed"]]
+  text = ", ".join(f"seed {entry[0]}: {_percent(entry[column])}"
+                   for entry in row["per_seed"]) or "—"
+  known = [v for v in values if not math.isnan(v)]
+  if len(known) >= 2:
+    text += f" (spread {max(known) - min(known):.2f})"
+  return text
 
 
 def regularized_markdown(rows, out_of_domain=()):
@@ -718,8 +724,9 @@ def regularized_markdown(rows, out_of_domain=()):
       "Table 1 'Natural' row and Table 3 'Kodak' column.", "",
       "| backbone | BD-rate PSNR (%) | BD-rate MS-SSIM (%) | published "
       "BD-rate (%) | baseline vs CompressAI pretrained, PSNR (%) | published "
-      "(%) | BD-rate PSNR per seed (%) | notes |",
-      "|---|---|---|---|---|---|---|---|"]
+      "(%) | BD-rate PSNR per seed (%) | BD-rate MS-SSIM per seed (%) | "
+      "notes |",
+      "|---|---|---|---|---|---|---|---|---|"]
   lines += _regularized_rows(rows)
   if out_of_domain:
     lines += [
@@ -730,8 +737,9 @@ def regularized_markdown(rows, out_of_domain=()):
         "(its unseen-domain set closest to microscopy).", "",
         "| backbone | BD-rate PSNR (%) | BD-rate MS-SSIM (%) | published "
         "BD-rate (%) | baseline vs CompressAI pretrained, PSNR (%) | "
-        "published (%) | BD-rate PSNR per seed (%) | notes |",
-        "|---|---|---|---|---|---|---|---|"]
+        "published (%) | BD-rate PSNR per seed (%) | BD-rate MS-SSIM per "
+        "seed (%) | notes |",
+        "|---|---|---|---|---|---|---|---|---|"]
     lines += _regularized_rows(out_of_domain)
   lines += ["", "With several seeds, the BD-rate columns are the mean over "
             "seeds (each seed's regularized model against the baseline of "
@@ -744,14 +752,12 @@ def _regularized_rows(rows):
   lines = []
   for row in rows:
     notes = "; ".join(row["notes"]).replace("|", "/")
-    per_seed = ", ".join(f"seed {seed}: {_percent(value)}"
-                         for seed, value in row["per_seed"]) or "—"
     lines.append(
         f"| {row['backbone']} | {_percent(row['psnr'])} | "
         f"{_percent(row['ms-ssim'])} | {_percent(row['published'])} | "
         f"{_percent(row['vs_pretrained'])} | "
-        f"{_percent(row['published_vs_pretrained'])} | {per_seed}"
-        f"{_seed_spread(row)} | {notes} |")
+        f"{_percent(row['published_vs_pretrained'])} | "
+        f"{_seed_values(row, 1)} | {_seed_values(row, 2)} | {notes} |")
   return lines
 
 
@@ -774,18 +780,28 @@ def figure_regularized(sources, output_dir):
   width = 0.8 / len(bars)
   for i, (subdir, label, color, hatch) in enumerate(bars):
     table = tables[subdir]
-    key = "published" if hatch else "psnr"
-    values = [row[key] for row in table]
+    # A measured bar is the PSNR BD-rate, or the MS-SSIM one (labelled)
+    # where the PSNR curves do not allow one.
+    columns = [None if hatch else 1 if not math.isnan(row["psnr"]) else 2
+               for row in table]
+    values = [row["published"] if hatch else
+              row["psnr" if column == 1 else "ms-ssim"]
+              for row, column in zip(table, columns)]
     offset = (i - (len(bars) - 1) / 2) * width
     ax.bar(x + offset, np.nan_to_num(values), width, color=color,
            edgecolor="#555555" if hatch else None, hatch=hatch, label=label)
     if not hatch:
-      for j, row in enumerate(table):
-        if math.isnan(row["psnr"]):
+      for j, (row, column, value) in enumerate(zip(table, columns, values)):
+        if math.isnan(value):
           ax.text(j + offset, 0, " no measured data", rotation=90,
                   ha="center", va="top", fontsize=7, color="#b00000")
-        for _, value in row["per_seed"]:  # each seed as a dot
-          ax.plot(j + offset, value, "k.", markersize=4)
+          continue
+        if column == 2:
+          ax.text(j + offset, 0, " MS-SSIM ", rotation=90, ha="center",
+                  va="bottom" if value >= 0 else "top", fontsize=7,
+                  color="white")
+        for entry in row["per_seed"]:  # each seed as a dot
+          ax.plot(j + offset, entry[column], "k.", markersize=4)
   ax.axhline(0, color="black", linewidth=0.8)
   ax.set_xticks(x)
   ax.set_xticklabels([row["backbone"] for row in rows])
