@@ -133,3 +133,22 @@ def test_cli_prints_table_and_rejects_bad_input(tmp_path):
     assert result.returncode == status
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0], result.stderr
+
+
+def test_quality_at_rate_and_the_at_rate_table():
+  anchor = _document(RATES)
+  # On the anchor's own points: its own quality, for both metrics.
+  assert bdrate.quality_at_rate(anchor, 0.4) == pytest.approx(25 + 8 - 1.2)
+  assert bdrate.quality_at_rate(anchor, 0.4, "ms-ssim") == pytest.approx(
+      8 + 6 - 0.8)
+  assert math.isnan(bdrate.quality_at_rate(anchor, 0.05))  # below its range
+  assert math.isnan(bdrate.quality_at_rate(anchor, 3.2))   # above it
+  # A point 0.5 dB above the anchor at 0.4 bpp, MS-SSIM 1 dB below.
+  test = _document([0.4], psnr=[32.3],
+                   ms_ssim=[1.0 - 10.0 ** (-12.2 / 10.0)])
+  table = bdrate.at_rate_table(("jpeg", anchor), [("model", test)])
+  row = [l for l in table.splitlines() if l.startswith("| model")][0]
+  cells = [c.strip() for c in row.strip("|").split("|")]
+  assert cells[:8] == ["model", "0.4000", "32.30", "31.80", "+0.50", "12.20",
+                       "13.20", "-1.00"]
+  assert float(cells[8]) < 0 < float(cells[9])  # fewer bits in PSNR only

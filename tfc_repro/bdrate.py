@@ -158,6 +158,23 @@ def rate_saving_at_equal_quality(anchor_doc, bpp, quality, metric="psnr"):
   return float(100.0 * (bpp / math.exp(float(log_rate)) - 1.0))
 
 
+def quality_at_rate(anchor_doc, bpp, metric="psnr"):
+  """The anchor curve's quality at `bpp` (PSNR, or MS-SSIM in dB).
+
+  Quality is interpolated monotonically (PCHIP) as a function of log-rate;
+  NaN when `bpp` lies outside the anchor's rates or the anchor has fewer
+  than two usable points.
+  """
+  _metric_key(metric)
+  rates, qualities, _ = curve(anchor_doc, metric)
+  if (len(rates) < 2 or not _finite(bpp) or bpp <= 0 or
+      not rates[0] <= bpp <= rates[-1] or len(set(rates)) < len(rates)):
+    return math.nan
+  from scipy import interpolate  # pylint: disable=g-import-not-at-top
+  return float(interpolate.PchipInterpolator(np.log(rates), qualities)(
+      math.log(bpp)))
+
+
 def compare(anchor_doc, test_doc, metric="psnr", method=DEFAULT_METHOD,
             min_overlap=DEFAULT_MIN_OVERLAP):
   """BD values of one metric plus what is needed to judge them.
@@ -269,6 +286,52 @@ def markdown_table(anchor, tests, method=DEFAULT_METHOD,
   return "\n".join(lines) + "\n", warning_lines
 
 
+def at_rate_table(anchor, tests):
+  """A Markdown table of each test point against the anchor at its rate:
+  the anchor's PSNR and MS-SSIM interpolated at the point's bpp, the
+  differences (positive = the test point is better) and the rate
+  differences at equal quality (negative = fewer bits than the anchor).
+
+  Args:
+    anchor: (label, document).
+    tests: list of (label, document).
+  """
+  anchor_label, anchor_doc = anchor
+  lines = [
+      f"Each point against **{anchor_label}** at the same rate (quality "
+      "interpolated over log-rate; MS-SSIM in dB = -10 log10(1 - MS-SSIM); "
+      "positive difference = better than the anchor; negative rate = fewer "
+      "bits than the anchor at equal quality).",
+      "",
+      f"| test | bpp | PSNR (dB) | {anchor_label} PSNR (dB) | difference "
+      f"(dB) | MS-SSIM (dB) | {anchor_label} MS-SSIM (dB) | difference (dB) "
+      "| rate at equal PSNR (%) | rate at equal MS-SSIM (%) |",
+      "|---|---|---|---|---|---|---|---|---|---|",
+  ]
+  for label, document in tests:
+    results = document.get("results", {})
+    rates = results.get("bpp", [])
+    for i, rate in enumerate(rates):
+      cells = [label, f"{rate:.4f}"]
+      savings = []
+      for metric in ("psnr", "ms-ssim"):
+        values = results.get(_metric_key(metric), [])
+        value = values[i] if i < len(values) else None
+        if value is None or not _finite(value):
+          cells += ["n/a"] * 3
+          savings.append("n/a")
+          continue
+        [quality] = _quality_values([value], metric)
+        reference = quality_at_rate(anchor_doc, rate, metric)
+        cells += [f"{quality:.2f}",
+                  "n/a" if math.isnan(reference) else f"{reference:.2f}",
+                  _number(quality - reference)]
+        savings.append(_number(rate_saving_at_equal_quality(
+            anchor_doc, rate, value, metric)))
+      lines.append("| " + " | ".join(cells + savings) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def load_document(path):
   """Reads any RD file the project knows (ours, CompressAI JSON, TFC text)."""
   from tfc_repro import published  # pylint: disable=g-import-not-at-top
@@ -297,13 +360,20 @@ def main(argv):
                       "curve's range is shared (default %(default)s)")
   parser.add_argument("--output", default=None,
                       help="also write the table to this Markdown file")
+  parser.add_argument("--at_rate", action="store_true",
+                      help="instead of BD values, compare each point of the "
+                      "tests with the anchor at the same rate (for tests of "
+                      "one or a few points)")
   args = parser.parse_args(argv)
   if not 0 <= args.min_overlap <= 1:
     parser.error("--min_overlap must be between 0 and 1")
   anchor = (label_for(args.anchor), load_document(args.anchor))
   tests = [(label_for(p), load_document(p)) for p in args.tests]
-  table, warning_lines = markdown_table(anchor, tests, args.method,
-                                        args.min_overlap)
+  if args.at_rate:
+    table, warning_lines = at_rate_table(anchor, tests), []
+  else:
+    table, warning_lines = markdown_table(anchor, tests, args.method,
+                                          args.min_overlap)
   for line in warning_lines:
     print(f"warning: {line}", file=sys.stderr)
   print(table, end="")
