@@ -175,3 +175,13 @@ def test_interrupted_two_stage_run_resumes_exactly(train_dir, tmp_path):
   slots = [v for v in resumed.stage_optimizers["source"].variables
            if "iter" not in v.name]
   assert any(float(tf.reduce_sum(abs(v))) > 0 for v in slots)
+
+
+def test_backbone_is_accepted_before_and_after_the_command():
+  parser = lambda: cli.build_parser(regularized.SYSTEM)
+  for argv in (["--backbone", "lee2019", "--model_path", "m", "train"],
+               ["--model_path", "m", "train", "--backbone", "lee2019"]):
+    assert parser().parse_args(argv).backbone == "lee2019"
+  assert parser().parse_args(["train"]).backbone == "bmshj2018-meanscale"
+  with pytest.raises(SystemExit):
+    parser().parse_args(["--backbone", "mbt2018", "train"])

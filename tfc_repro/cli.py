@@ -40,6 +40,9 @@ class System:
   # The largest image its models code unless told otherwise (--max_pixels);
   # lower for a system whose transforms run on whole images.
   max_pixels: int = DEFAULT_MAX_PIXELS
+  # Train flags also accepted before the command (e.g. regularized's
+  # --backbone, which picks the model the other flags apply to).
+  leading_flags: tuple = ()
 
 
 def _positive_int(text):
@@ -78,6 +81,21 @@ def _help_formatter(system):
       return text
 
   return Formatter
+
+
+def _accept_before_command(parser, train, flag):
+  """Makes the train flag `flag` also valid before the command (as
+  --model_path is), e.g. `regularized --backbone lee2019 train ...`."""
+  action = train._option_string_actions[flag]  # pylint: disable=protected-access
+  default = action.default
+  parser.add_argument(flag, dest=action.dest, type=action.type,
+                      choices=action.choices, default=default,
+                      help=f"{action.help} (Also accepted after 'train'.) "
+                           f"Default: {default}")
+  # A default set by the subcommand would replace a value given before it.
+  action.default = argparse.SUPPRESS
+  action.help = f"{action.help} (Also accepted before the command; default "\
+                f"{default}.)"
 
 
 def build_parser(system):
@@ -170,6 +188,8 @@ def build_parser(system):
                           "every decoded file equals it bit for bit (the "
                           "'exact' column). Loading gets about 1 s slower.")
   system.add_model_flags(train)
+  for flag in system.leading_flags:
+    _accept_before_command(parser, train, flag)
 
   compress = commands.add_parser(
       "compress", help="Compress an image file into a bitstream file.",

@@ -348,7 +348,7 @@ def build_model(args):
 SYSTEM = cli.System(
     name="regularized", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args,
+    resolve_args=resolve_args, leading_flags=("--backbone",),
     lambda_help=("The backbone's λ (bmshj2018: of R + λ·D; lee2019: of "
                  "eq. 6). Overrides the λ of --quality."))
 
