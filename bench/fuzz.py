@@ -324,6 +324,10 @@ class Watched:
         except EOFError:
           self._kill()
           return "crash", "worker died", time.perf_counter() - start, extra
+        if "did not finish within" in detail:
+          # The codec gave up a decode that TFC's range decoder does not
+          # end; it still holds the worker's threads: start a fresh one.
+          self._kill()
         return outcome, detail, time.perf_counter() - start, extra
       extra = max(extra, _rss_mb(self.process.pid) - self.base_mb)
       self.peak_mb = max(self.peak_mb, extra)

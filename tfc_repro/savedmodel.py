@@ -193,8 +193,11 @@ DEFAULT_MAX_PIXELS = 1 << 27
 # when it decodes an overflow escape at the very end of a string, the
 # Elias-gamma prefix that follows counts zero bits, and past its end the
 # decoder reads nothing but zeros. The op cannot be cancelled, so a decode
-# that overruns the limit is abandoned in its thread (it keeps one core busy
-# until the process exits, which it does not prevent) and the file refused.
+# that overruns the limit is abandoned in its thread and the file refused.
+# The abandoned decode keeps a core and one of TensorFlow's inter-op threads
+# until the process exits (which it does not prevent), so the codec refuses
+# to decode further files in that process; the command-line programs decode
+# one file per process.
 DECODE_SECONDS = 20.
 DECODE_SECONDS_PER_PIXEL = 1e-4
 
@@ -233,6 +236,8 @@ class Codec:
     self.max_pixels = max_pixels or model_max_pixels(metadata)
     # Whether the transforms run in tiles (memory bounded by the tile).
     self.tiled = bool(metadata.get("tiled", True))
+    # Decodes given up on (see DECODE_SECONDS), which may still be running.
+    self._abandoned = []
     self.system = self.metadata["system"]
     self.config_hash = bytes.fromhex(self.metadata["config_hash"])
     self.model_id = bytes.fromhex(self.metadata["model_id"])
@@ -323,6 +328,11 @@ class Codec:
     """`container.Bitstream` -> RGB uint8 array (checked against the model)."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     self.check(bitstream)
+    if any(thread.is_alive() for thread in self._abandoned):
+      raise container.ContainerError(
+          "an earlier decode of altered data is still running in this "
+          "process (TFC's range decoder does not stop on it) and holds "
+          "TensorFlow's threads: decode in a new process")
     args = [tf.constant(s, tf.string) for s in bitstream.strings]
     args.append(tf.constant(bitstream.image_shape, tf.int32))
     args += [tf.constant(s, tf.int32) for s in bitstream.latent_shapes]
@@ -342,6 +352,7 @@ class Codec:
     limit = self.decode_time_limit(bitstream.image_shape)
     worker.join(limit)
     if worker.is_alive():
+      self._abandoned.append(worker)
       raise container.ContainerError(
           f"decoding did not finish within {limit:.0f} s, far longer than "
           "an image of this size takes: the entropy-coded data was altered")
