@@ -4,8 +4,9 @@
 # each model evaluated through real files on held-out photos that neither
 # training nor Kodak contains (by default 8 lossless Wikipedia photos of
 # $TFC_REPRO_DATA/train), beside JPEG 4:2:0 and WebP on the same photos.
-# Prints, per λ, the model's rate saving against each codec at equal PSNR
-# and at equal MS-SSIM (negative = the model needs fewer bits).
+# Prints, per λ, the model's point against each codec at the same rate: the
+# codec's PSNR and MS-SSIM there, the differences (positive = the model is
+# better) and the rate differences at equal quality.
 # Settings from the environment: LAMBDAS (default "0.01 0.005 0.0025"),
 # HELD_OUT (a glob), OUT (default models/sweep-quickstart).
 source "$(dirname "$0")/env.sh"
@@ -28,6 +29,6 @@ for lmbda in $lambdas; do
     evaluate --images "$held_out" --output "$model.json" >> "$model.log" 2>&1
   for codec in jpeg webp; do
     echo "== λ=$lmbda against $codec (held-out photos)"
-    python -m tfc_repro.bdrate "$out/$codec.json" "$model.json"
+    python -m tfc_repro.bdrate --at_rate "$out/$codec.json" "$model.json"
   done
 done
