@@ -20,7 +20,7 @@ from tfc_repro import transforms
 
 # Training profiles: "paper" is TFC's recipe (Adam 1e-4, 256x256 crops, batch
 # 8, 1M steps). "quick" is the best model found for the quickstart's budget
-# (15 minutes on two CPU cores, of which about nine train): in the sweep
+# (15 minutes on two CPU cores, of which about 12.5 train): in the sweep
 # (scripts/sweep_quick_profile.sh, results/README.md) N=64 on 128x128 crops
 # beat N=128 at equal wall time, and Adam 2e-3 (÷10 for the last 20 % of the
 # steps) beat 1e-3 and 3e-4 on held-out images.
