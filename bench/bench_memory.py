@@ -63,7 +63,9 @@ def _rss_mb():
 def _child(model_path, height, width, direction, bitstream_path):
   """Runs in a fresh process: prints one JSON line."""
   from tfc_repro import container, savedmodel
-  codec = savedmodel.LoadedModel(model_path)
+  # Its own size limit would refuse the sizes measured (hcae's is 2^21).
+  codec = savedmodel.LoadedModel(model_path,
+                                 max_pixels=savedmodel.DEFAULT_MAX_PIXELS)
   small = _image(64, 96, seed=1)
   codec.decompress(codec.compress(small))
   if direction == "compress":
@@ -171,8 +173,8 @@ def main():
                              os.path.join(tmp, "file.tfci"))
             # A model that transforms whole images (hcae) is untiled even
             # as exported.
-            entry.update(system=name,
-                         tiled=tiled and entry.pop("model_tiled", True),
+            model_tiled = entry.pop("model_tiled", True)
+            entry.update(system=name, tiled=tiled and model_tiled,
                          height=height, width=width, direction=direction)
             print(json.dumps(entry), flush=True)
             report["results"].append(entry)

@@ -9,10 +9,15 @@
 # OUTPUT=results/quickstart. About 14 minutes on 2 CPU cores (plus the first
 # installation).
 #
+# The trained model goes to $MODEL_DIR/<system> (default models/quickstart,
+# ignored by git), replaced by each run.
+#
 # bls2017 is trained at λ = $LAMBDA (default LAMBDA_DEFAULT below): the
 # rate at which a model trained for this budget beats JPEG in PSNR and
 # MS-SSIM on held-out photos (scripts/sweep_quickstart.sh, results/README.md
 # "Quickstart"); at TFC's default λ = 0.01 it trails JPEG by about 1 dB.
+# LAMBDA applies to bls2017 only; LAMBDA= (empty) trains at bls2017's own
+# default λ.
 #
 # Kodak is read from $TFC_REPRO_DATA/kodak when that is set, else downloaded
 # once (with checksums) into ~/.cache/tfc_repro. Extra arguments go to
@@ -30,12 +35,12 @@ if [ "$system" = bls2017 ] && [ -n "${LAMBDA-$LAMBDA_DEFAULT}" ]; then
   rate=(--lambda "${LAMBDA-$LAMBDA_DEFAULT}")
 fi
 set -x
-model=models/quickstart/$system
+model=${MODEL_DIR:-models/quickstart}/$system
 out=${OUTPUT:-quickstart}
 # A new run each time: drop a previous model and its resume checkpoints.
 rm -rf "$model" "$model.train"
 python -m "tfc_repro.$system" --model_path "$model" train --profile quick \
-  --seed 1 "${rate[@]}" "$@"
+  --seed 1 ${rate[@]+"${rate[@]}"} "$@"
 python -m "tfc_repro.$system" --model_path "$model" evaluate --images kodak \
   --output "$out/$system.json" --reconstructions "$out/reconstructions"
 python -m tfc_repro.figures "$system" --output "$out" --add "$out/$system.json"

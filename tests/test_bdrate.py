@@ -141,6 +141,10 @@ def test_quality_at_rate_and_the_at_rate_table():
   assert bdrate.quality_at_rate(anchor, 0.4) == pytest.approx(25 + 8 - 1.2)
   assert bdrate.quality_at_rate(anchor, 0.4, "ms-ssim") == pytest.approx(
       8 + 6 - 0.8)
+  # Between two points, over log-rate: the curve is 25 + 4 L - 0.3 L² with
+  # L = log2(bpp / 0.1), so at L = 2.5 it is 33.125 dB.
+  assert bdrate.quality_at_rate(anchor, 0.1 * 2 ** 2.5) == pytest.approx(
+      33.125, abs=0.05)
   assert math.isnan(bdrate.quality_at_rate(anchor, 0.05))  # below its range
   assert math.isnan(bdrate.quality_at_rate(anchor, 3.2))   # above it
   # A point 0.5 dB above the anchor at 0.4 bpp, MS-SSIM 1 dB below.

@@ -26,14 +26,15 @@ def test_quickstart_writes_into_the_users_folder(tmp_path):
   run = subprocess.run(
       ["bash", os.path.join(ROOT, "scripts", "quickstart.sh"), "--steps", "2",
        "--num_filters", "8", "--patchsize", "64", "--batchsize", "1"],
-      env=dict(os.environ, OUTPUT=str(out)), capture_output=True, text=True,
-      timeout=900)
+      env=dict(os.environ, OUTPUT=str(out), MODEL_DIR=str(tmp_path / "m")),
+      capture_output=True, text=True, timeout=900)
   assert run.returncode == 0, run.stderr[-3000:]
   point = json.loads((out / "bls2017.json").read_text())
   assert len(point["results"]["bpp"]) == 1
   assert point["points"][0]["metadata"]["lmbda"] == 0.0025  # the default
   assert (out / "bls2017.png").exists() and (out / "bls2017.pdf").exists()
   assert len(list((out / "reconstructions" / "bls2017").iterdir())) == 24
+  assert (tmp_path / "m" / "bls2017" / "saved_model.pb").exists()
   assert "| bls2017 |" in run.stdout  # the tables against the codecs
   assert "against jpeg" in run.stdout and "against webp" in run.stdout
   assert f"are in {out}/" in run.stdout

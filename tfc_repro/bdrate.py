@@ -312,6 +312,8 @@ def at_rate_table(anchor, tests):
     results = document.get("results", {})
     rates = results.get("bpp", [])
     for i, rate in enumerate(rates):
+      if rate is None or not _finite(rate):
+        continue
       cells = [label, f"{rate:.4f}"]
       savings = []
       for metric in ("psnr", "ms-ssim"):

@@ -215,12 +215,13 @@ def build_parser(system):
     command.add_argument(
         "--model_path", default=argparse.SUPPRESS,
         help="Directory of the exported SavedModel (as before the command).")
+  max_pixels_help = (
+      "Refuse images (and files declaring images) of more pixels than this "
+      f"(default: {system.max_pixels}, i.e. "
+      f"2^{system.max_pixels.bit_length() - 1}).")
   for command in (compress, decompress):
-    command.add_argument(
-        "--max_pixels", type=_positive_int, default=None,
-        help="Refuse images (and files declaring images) of more pixels "
-             f"than this (default: {system.max_pixels}, "
-             f"i.e. 2^{system.max_pixels.bit_length() - 1}).")
+    command.add_argument("--max_pixels", type=_positive_int, default=None,
+                         help=max_pixels_help)
 
   evaluate = commands.add_parser(
       "evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -244,6 +245,9 @@ def build_parser(system):
                         help="Name of the curve in the JSON.")
   evaluate.add_argument("--reconstructions", default=None,
                         help="Directory to keep the decoded PNGs in.")
+  # SUPPRESS: the help states the default itself.
+  evaluate.add_argument("--max_pixels", type=_positive_int,
+                        default=argparse.SUPPRESS, help=max_pixels_help)
   return parser
 
 
@@ -279,6 +283,9 @@ def load_model(system, path, max_pixels=None):
   """Loads an exported model and checks that it belongs to `system`."""
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
   model = savedmodel.LoadedModel(path, max_pixels)
+  if max_pixels is None and "max_pixels" not in model.metadata:
+    # Exported before models recorded their limit: the system's.
+    model.max_pixels = system.max_pixels
   if model.system != system.name:
     raise savedmodel.ModelError(
         f"{path} holds a {model.system} model, not a {system.name} model "
@@ -349,7 +356,7 @@ def command_decompress(system, args):
 
 def command_evaluate(system, args):
   from tfc_repro import evaluate  # pylint: disable=g-import-not-at-top
-  models = [load_model(system, path)
+  models = [load_model(system, path, getattr(args, "max_pixels", None))
             for path in args.eval_model_paths or [args.model_path]]
   images, dataset = data.evaluation_images(args.images)
   for path in images:  # neither the JSON nor a decoded PNG may replace one
