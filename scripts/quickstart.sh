@@ -30,9 +30,10 @@ source "$(dirname "$0")/env.sh"
 LAMBDA_DEFAULT=0.0025
 system=${SYSTEM:-bls2017}
 python -m tfc_repro.systems "$system"
+lmbda=${LAMBDA-$LAMBDA_DEFAULT}
 rate=()
-if [ "$system" = bls2017 ] && [ -n "${LAMBDA-$LAMBDA_DEFAULT}" ]; then
-  rate=(--lambda "${LAMBDA-$LAMBDA_DEFAULT}")
+if [ "$system" = bls2017 ] && [ -n "$lmbda" ]; then
+  rate=(--lambda "$lmbda")
 fi
 set -x
 model=${MODEL_DIR:-models/quickstart}/$system

@@ -685,8 +685,8 @@ def regularized_table(sources, subdir="kodak", domain="Natural"):
         values[metric].append(report["bd_rate"])
         row["notes"] += [f"{metric}: {n}" for n in report["notes"]]
       if seed is not None:
-        row["per_seed"].append(
-            (seed, values["psnr"][-1], values["ms-ssim"][-1]))
+        row["per_seed"].append({"seed": seed, "psnr": values["psnr"][-1],
+                                "ms-ssim": values["ms-ssim"][-1]})
       pretrained_key = _COMPRESSAI_PRETRAINED.get(backbone)
       if pretrained_key and math.isnan(row["vs_pretrained"]):
         reference = _first(sources.published(pretrained_key, "baseline"))
@@ -704,11 +704,11 @@ def _percent(value):
   return "n/a" if value is None or math.isnan(value) else f"{value:+.2f}"
 
 
-def _seed_values(row, column):
-  """Each seed's BD-rate in `column` (1: PSNR, 2: MS-SSIM), as text, and
+def _seed_values(row, metric):
+  """Each seed's BD-rate in `metric` ("psnr" or "ms-ssim"), as text, and
   their spread when two or more are known."""
-  values = [entry[column] for entry in row["per_seed"]]
-  text = ", ".join(f"seed {entry[0]}: {_percent(entry[column])}"
+  values = [entry[metric] for entry in row["per_seed"]]
+  text = ", ".join(f"seed {entry['seed']}: {_percent(entry[metric])}"
                    for entry in row["per_seed"]) or "—"
   known = [v for v in values if not math.isnan(v)]
   if len(known) >= 2:
@@ -757,7 +757,8 @@ def _regularized_rows(rows):
         f"{_percent(row['ms-ssim'])} | {_percent(row['published'])} | "
         f"{_percent(row['vs_pretrained'])} | "
         f"{_percent(row['published_vs_pretrained'])} | "
-        f"{_seed_values(row, 1)} | {_seed_values(row, 2)} | {notes} |")
+        f"{_seed_values(row, 'psnr')} | {_seed_values(row, 'ms-ssim')} | "
+        f"{notes} |")
   return lines
 
 
@@ -782,26 +783,25 @@ def figure_regularized(sources, output_dir):
     table = tables[subdir]
     # A measured bar is the PSNR BD-rate, or the MS-SSIM one (labelled)
     # where the PSNR curves do not allow one.
-    columns = [None if hatch else 1 if not math.isnan(row["psnr"]) else 2
+    metrics = [None if hatch else
+               "psnr" if not math.isnan(row["psnr"]) else "ms-ssim"
                for row in table]
-    values = [row["published"] if hatch else
-              row["psnr" if column == 1 else "ms-ssim"]
-              for row, column in zip(table, columns)]
+    values = [row[metric or "published"] for row, metric in zip(table, metrics)]
     offset = (i - (len(bars) - 1) / 2) * width
     ax.bar(x + offset, np.nan_to_num(values), width, color=color,
            edgecolor="#555555" if hatch else None, hatch=hatch, label=label)
     if not hatch:
-      for j, (row, column, value) in enumerate(zip(table, columns, values)):
+      for j, (row, metric, value) in enumerate(zip(table, metrics, values)):
         if math.isnan(value):
           ax.text(j + offset, 0, " no measured data", rotation=90,
                   ha="center", va="top", fontsize=7, color="#b00000")
           continue
-        if column == 2:
+        if metric == "ms-ssim":
           ax.text(j + offset, 0, " MS-SSIM ", rotation=90, ha="center",
                   va="bottom" if value >= 0 else "top", fontsize=7,
                   color="white")
         for entry in row["per_seed"]:  # each seed as a dot
-          ax.plot(j + offset, entry[column], "k.", markersize=4)
+          ax.plot(j + offset, entry[metric], "k.", markersize=4)
   ax.axhline(0, color="black", linewidth=0.8)
   ax.set_xticks(x)
   ax.set_xticklabels([row["backbone"] for row in rows])

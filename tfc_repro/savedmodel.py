@@ -366,7 +366,7 @@ class Codec:
           "an image of this size takes: the entropy-coded data was probably "
           "altered (on a very slow machine, TFC_REPRO_DECODE_SLACK=10 "
           "allows ten times longer)")
-    if "error" in outcome or "result" not in outcome:
+    if "result" not in outcome:
       raise container.ContainerError(
           "bitstream does not decode with this model: "
           f"{outcome.get('error', 'no result')}")
