@@ -20,7 +20,10 @@ the engine derived the coding signatures from `latent_names`, commit
 85fca74, through every later change.) Neither may change unless a format
 change is intended. (The regularized models' file digests changed once
 more when `source_scale` entered their configuration, which the file's
-config hash covers; their strings did not.) Run with
+config hash covers; their strings did not. Every file digest changed again
+when the GDN form entered every configuration, `gdn`; no string did.) The
+cases keep the simplified GDN their digests were recorded with; the papers'
+full GDN, the default, is pinned by `FULL_GDN_DIGESTS`. Run with
 TFC_REPRO_PRINT_DIGESTS=1 to print the current digests.
 """
 
@@ -38,56 +41,62 @@ from conftest import smooth_image, train_args
 
 # Small models of every registered system, one per model kind; the first
 # kind of each system is also exported and loaded.
+# The pinned digests were recorded with the simplified GDN, before the
+# papers' full GDN became the default: these cases keep it.
+SIMPLIFIED = ["--gdn", "simplified"]
 CASES = {
-    "bls2017": {"": ["--num_filters", "8"]},
+    "bls2017": {"": ["--num_filters", "8", *SIMPLIFIED]},
     "bmshj2018": {
-        "hyperprior": ["--num_filters", "8", "--num_latents", "12"],
+        "hyperprior": ["--num_filters", "8", "--num_latents", "12",
+                       *SIMPLIFIED],
         "tfc": ["--variant", "tfc", "--num_filters", "8"],
         "factorized": ["--model", "factorized", "--num_filters", "8",
-                       "--num_latents", "12"],
+                       "--num_latents", "12", *SIMPLIFIED],
         "meanscale": ["--model", "meanscale", "--num_filters", "8",
-                      "--num_latents", "12"],
+                      "--num_latents", "12", *SIMPLIFIED],
     },
     "lee2019": {
         "": ["--num_filters", "8", "--num_latents", "8",
-             "--context_filters", "16"],
+             "--context_filters", "16", *SIMPLIFIED],
         "hybrid": ["--num_filters", "8", "--num_latents", "8",
-                   "--num_hybrid_latents", "4", "--context_filters", "16"],
+                   "--num_hybrid_latents", "4", "--context_filters", "16",
+                   *SIMPLIFIED],
     },
     "hcae": {
-        "": ["--num_filters", "8", "--levels", "3"],
+        "": ["--num_filters", "8", "--levels", "3", *SIMPLIFIED],
         "scale": ["--num_filters", "8", "--latent_channels", "2,3",
-                  "--prior", "scale"],
+                  "--prior", "scale", *SIMPLIFIED],
     },
     "regularized": {
-        "": ["--num_filters", "8", "--num_latents", "12"],
+        "": ["--num_filters", "8", "--num_latents", "12", *SIMPLIFIED],
         "lee2019": ["--backbone", "lee2019", "--num_filters", "8",
-                    "--num_latents", "8", "--context_filters", "16"],
+                    "--num_latents", "8", "--context_filters", "16",
+                    *SIMPLIFIED],
     },
 }
 DIGESTS = {
     "bls2017":
-        "b3e88fc3489a6f09ffc4835dbb395f6a2f55301308b22e0f9ce18ba2f7b50716",
+        "fb54d219a074f43b1a1276ec6c4dbc8a40945c36b76bf049c2d75c08ec8da8ba",
     "bmshj2018-hyperprior":
-        "2bf85bf785f930c775f8abee70e727a9cc772e400c576582dfb7b29c963ed17e",
+        "acc286a3dbd5fba4b256accd9ab8d738dcfb5f990e4a4ace0419c15ae115d406",
     "bmshj2018-tfc":
-        "357ac3d7e34146f563380c07d3c741daa76ae0d38db478a86475b2576e88a26b",
+        "324c21ed3a63c023c2025dea00b8dbcbd75de19c75f32904ac9466209a5ec56b",
     "bmshj2018-factorized":
-        "2307742ab464b4c43c7575956244e111ebbba98d3c501798dc436570263e352b",
+        "cceff3ee42213243f834327d4cafb820edf4a9c2f65f42cab70865ecab49b7e8",
     "bmshj2018-meanscale":
-        "4b507cf14e459d1dc3c15fdfaac0f8f2bb80bf99dfed24d90c74c924e022b7d9",
+        "c6d308d1ca9ac9950b9893d717e5d895486a43fa24bc19116ce12a4c7f4bab20",
     "lee2019":
-        "240086a414e80b38d718e962126946cebc35a9881b298612f021645ca5f9506d",
+        "40836f0edc829067eb3f00a1be1410f9156a206e2a54fe18a3909ec10da26587",
     "lee2019-hybrid":
-        "ecf11fe3b5c2a4ad0d7d7fc02bc09920ed0a66026f5fcd6931a4786770f33f97",
+        "5f0347a79b2942f161ec14b02afe7ed908ca53a8809f7481d076733611407a25",
     "hcae":
-        "52f184527d9cdcbb3cc15867c7aa44489d75ca217778fcd1f4a6a4fec100087a",
+        "7e73a90590daab62349875baffa2d2ba7d9a948bd82c5c6b0dc4782ec4dc8269",
     "hcae-scale":
-        "384b8469a06fbd99ada58a71feceb1e073bd5c7fb44e9f8cb9a83bc787c3090b",
+        "a6f19d020e8a9b5bd82b313a8bd4e1ef7b55a329f47972924b5d82368896fc1d",
     "regularized":
-        "6fac254b7c1cfa41047782545c9ad0a2eda3ce7ab3cfc42f7e54b17363532d2c",
+        "15dbd3b374ad85550ea3758db6b1e5d0a455d85119d3f421e645fadae016a105",
     "regularized-lee2019":
-        "cb2dae77e9787ab1ac9a3dd93559db3535b1031fcc11c3f66ada34b7fd48e8d1",
+        "5daa4a8375e33c30b6d50719821a58a3076923e947c4811b79914300a7a1a833",
 }
 # The same for the entropy-coded strings and shapes alone (recorded before
 # container format 2 added the latent digest; the regularized models write
@@ -188,6 +197,51 @@ def test_model_id_does_not_depend_on_what_was_built_before(codec):
   name, kind = case.split("-", 1) if "-" in case else (case, "")
   again = savedmodel.Codec.from_model(build(name, kind))
   assert again.model_id == codec.model_id
+
+
+# The default (full-GDN) model of each case above whose kind is a paper
+# variant, pinned the same way: file digest and exact round trip.
+FULL_GDN_DIGESTS = {
+    "bls2017":
+        "65820b2b12163da7e9f0755b640d52d0f7a47561feb3fb6b65125169e464b81a",
+    "bmshj2018-hyperprior":
+        "6587abe5f1ff699b7825f99ce4e4e69f0633b1814f311baf5b69aba77649d8d3",
+    "lee2019":
+        "62137372393243888aa51756b3f5200906d71bff2b63e419353c748be85c25e8",
+    "hcae":
+        "ecb4786e34f65592f525d987e1012b6cb81155464bdea46a0b3a0b9554fa21f5",
+    "regularized":
+        "3047847273002477b14e118c98202318c85810832deec9528c0fb722c1949230",
+}
+
+
+def full_gdn_params():
+  for name in systems.NAMES:
+    for kind, argv in CASES.get(name, {}).items():
+      if "--variant" not in argv:
+        yield pytest.param((name, kind), id=case_id(name, kind))
+        break
+
+
+@pytest.mark.parametrize("case", list(full_gdn_params()))
+def test_full_gdn_model_writes_the_same_file_and_round_trips(case):
+  name, kind = case
+  system = systems.system(name)
+  argv = [a for a in CASES[name][kind] if a not in SIMPLIFIED]
+  args = train_args(system, ["--model_path", "unused", "train", *argv])
+  assert args.gdn == "full"
+  tf.keras.utils.set_random_seed(SEED)
+  model = system.build_model(args)
+  model.prepare_for_compression()
+  codec = savedmodel.Codec.from_model(model)
+  image = digest_image()
+  data = container.pack(codec.compress(image))
+  np.testing.assert_array_equal(codec.decompress(container.unpack(data)),
+                                model.reconstruct(tf.constant(image)).numpy())
+  digest = hashlib.sha256(data).hexdigest()
+  if os.environ.get("TFC_REPRO_PRINT_DIGESTS"):
+    print(f"\n    {case_id(name, kind)!r}: {digest!r},")
+  assert digest == FULL_GDN_DIGESTS[case_id(name, kind)]
 
 
 @pytest.mark.parametrize("name", systems.NAMES)

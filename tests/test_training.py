@@ -80,6 +80,42 @@ def test_learning_rate_schedule():
   assert training.learning_rate(1e-4, 100, ()) == 1e-4
 
 
+def test_warmup_and_cosine_schedule_values():
+  schedule = training.learning_rate(1e-3, 1000, (), factor=0.01,
+                                    warmup_steps=100, schedule="cosine")
+  value = lambda step: float(schedule(step))
+  assert math.isclose(value(0), 1e-5, rel_tol=1e-5)      # 1/100 of lr
+  assert math.isclose(value(49), 5e-4, rel_tol=1e-5)
+  assert math.isclose(value(100), 1e-3, rel_tol=1e-5)    # the peak
+  assert math.isclose(value(550), 1e-3 * (0.01 + 0.99 * 0.5), rel_tol=1e-4)
+  assert math.isclose(value(1000), 1e-5, rel_tol=1e-4)   # factor·lr
+  assert math.isclose(value(5000), 1e-5, rel_tol=1e-4)   # and stays there
+  assert all(value(k) >= value(k + 50) for k in range(100, 1000, 50))
+  # A warm-up before the papers' step decay.
+  step = training.learning_rate(1e-3, 1000, (0.5,), warmup_steps=10)
+  assert math.isclose(float(step(4)), 5e-4, rel_tol=1e-5)
+  assert math.isclose(float(step(400)), 1e-3, rel_tol=1e-5)
+  assert math.isclose(float(step(600)), 1e-4, rel_tol=1e-5)
+  with pytest.raises(ValueError, match="schedule"):
+    training.learning_rate(1e-3, 10, (), schedule="linear")
+
+
+def test_paper_recipe_is_the_default_and_the_recipe_flags_are_checked():
+  args = train_args(bls2017.SYSTEM, ["train", "--profile", "paper"])
+  assert (args.lr_schedule, args.warmup_steps, args.clip_norm) == (
+      "step", 0, 0.)
+  assert training.optimizer(args).global_clipnorm is None
+  args = train_args(bls2017.SYSTEM, ["train", "--clip_norm", "1",
+                                     "--lr_schedule", "cosine",
+                                     "--warmup_steps", "20"])
+  assert training.optimizer(args).global_clipnorm == 1.
+  assert "warm-up over 20 steps, cosine decay" in training.describe_schedule(
+      args.lr, args.steps, args.lr_decay_steps, args.lr_decay_factor,
+      args.warmup_steps, args.lr_schedule, args.clip_norm)
+  with pytest.raises(ValueError, match="--warmup_steps"):
+    train_args(bls2017.SYSTEM, ["train", "--warmup_steps", "-1"])
+
+
 def test_learning_rate_decay_factor_defaults_to_a_tenth_and_is_checked():
   assert train_args(bls2017.SYSTEM, ["train"]).lr_decay_factor == 0.1
   assert train_args(bls2017.SYSTEM, ["train", "--lr_decay_factor", "0.5"]

@@ -260,3 +260,51 @@ def test_export_without_freezing_keeps_signal_convs(tmp_path):
   savedmodel.export(model, str(tmp_path / "m"), freeze=False)
   assert _signal_convs(model.analysis_transform)
   assert any("FFT" in op.upper() for op in _saved_ops(str(tmp_path / "m")))
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (17, 23), (9, 4)])
+@pytest.mark.parametrize("stride", [2, 3])
+def test_strided_pointwise_correlation_is_tfcs(shape, stride):
+  """The 1x1 strided correlation, computed by subsampling (a oneDNN crash
+  avoided), gives what TFC's SignalConv2D gives, with the same variables."""
+  ours = transforms.conv(5, 1, stride, name="shortcut")
+  theirs = tfc.SignalConv2D(5, (1, 1), corr=True, strides_down=stride,
+                            padding="same_zeros", use_bias=True,
+                            name="shortcut")
+  x = tf.random.stateless_normal((2, *shape, 3), seed=(1, 2))
+  ours.build(x.shape)
+  theirs.build(x.shape)
+  theirs_by_name = {v.name: v for v in theirs.variables}
+  assert sorted(theirs_by_name) == sorted(v.name for v in ours.variables)
+  for source in ours.variables:
+    source.assign(tf.random.stateless_normal(source.shape, seed=(3, 4)))
+    theirs_by_name[source.name].assign(source)
+  np.testing.assert_allclose(ours(x).numpy(), theirs(x).numpy(), rtol=1e-5,
+                             atol=1e-5)
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_full_gdn_is_the_papers(inverse):
+  """A GDN layer of a paper-variant model computes x/√(β + Σγx²) (IGDN:
+  x·√(β + Σγx²)); the simplified form x/(β + Σγ|x|)."""
+  from tfc_repro import bls2017
+  model = bls2017.BLS2017Model(num_filters=4)
+  stack = model.synthesis_transform if inverse else model.analysis_transform
+  layer = next(l.activation for l in stack.layers
+               if isinstance(getattr(l, "activation", None), tfc.GDN))
+  assert layer.inverse == inverse
+  rng = np.random.default_rng(5)
+  for variable in layer.trainable_variables:  # β, γ away from their start
+    variable.assign(variable + rng.uniform(0.1, 0.5, variable.shape))
+  x = rng.normal(0, 3, (1, 3, 5, 4)).astype(np.float32)
+  beta, gamma = layer.beta.numpy(), layer.gamma.numpy()
+  assert np.count_nonzero(gamma) > 4  # not the diagonal start
+  root = np.sqrt(beta + np.einsum("...j,ji->...i", x ** 2, gamma))
+  expected = x * root if inverse else x / root
+  np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5)
+  simplified = transforms.gdn("g", "simplified", inverse=inverse)
+  simplified.build(x.shape)
+  beta, gamma = simplified.beta.numpy(), simplified.gamma.numpy()
+  norm = beta + np.einsum("...j,ji->...i", np.abs(x), gamma)
+  np.testing.assert_allclose(simplified(x).numpy(),
+                             x * norm if inverse else x / norm, rtol=1e-5)

@@ -38,15 +38,17 @@ class BLS2017Model(model.FactorizedPriorModel):
   system = "bls2017"
   stride = 16
 
-  def __init__(self, lmbda=0.01, metric="mse", num_filters=128):
-    super().__init__(dict(lmbda=lmbda, metric=metric, num_filters=num_filters))
+  def __init__(self, lmbda=0.01, metric="mse", num_filters=128,
+               gdn="full"):
+    super().__init__(dict(lmbda=lmbda, metric=metric, num_filters=num_filters,
+                          gdn=gdn))
     n = num_filters
     # g_a: 9x9/4, 5x5/2, 5x5/2 with GDN; the last layer has no bias.
     self.analysis_transform = transforms.analysis_transform(
-        [(n, 9, 4), (n, 5, 2), (n, 5, 2)], last_bias=False)
+        [(n, 9, 4), (n, 5, 2), (n, 5, 2)], last_bias=False, gdn_form=gdn)
     # g_s: 5x5/2, 5x5/2 with IGDN, then 9x9/4 to three channels.
     self.synthesis_transform = transforms.synthesis_transform(
-        [(n, 5, 2), (n, 5, 2), (3, 9, 4)])
+        [(n, 5, 2), (n, 5, 2), (3, 9, 4)], gdn_form=gdn)
     # p_ỹ: a deep factorized density per channel, convolved with U(-½, ½).
     self.prior = tfc.NoisyDeepFactorized(batch_shape=(n,))
     self.build((None, None, None, 3))
@@ -64,11 +66,15 @@ def add_model_flags(parser):
   parser.add_argument(
       "--num_filters", type=int, default=None,
       help="Number of filters N in every layer (default from --profile).")
+  parser.add_argument(
+      "--variant", choices=("paper", "tfc"), default="paper",
+      help="'paper': the paper's GDN; 'tfc': TFC's models/bls2017.py, the "
+           "same transforms with the simplified GDN.")
 
 
 def build_model(args):
   return BLS2017Model(lmbda=args.lmbda, metric=args.metric,
-                      num_filters=args.num_filters)
+                      num_filters=args.num_filters, gdn=args.gdn)
 
 
 SYSTEM = cli.System(

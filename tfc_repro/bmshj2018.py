@@ -90,15 +90,15 @@ def paper_sizes(quality, model_name="hyperprior"):
   return (128, 192) if quality <= 5 else (192, 320)
 
 
-def image_transforms(num_filters, num_latents, conv="signal"):
+def image_transforms(num_filters, num_latents, conv="signal", gdn="full"):
   """g_a and g_s of Fig. 4, shared by both priors: (g_a, g_s)."""
   n, m = num_filters, num_latents
   # g_a: 5x5/2↓ N, GDN, 5x5/2↓ N, GDN, 5x5/2↓ N, GDN, 5x5/2↓ M (linear).
   analysis = transforms.analysis_transform(
-      [(n, 5, 2), (n, 5, 2), (n, 5, 2), (m, 5, 2)], conv=conv)
+      [(n, 5, 2), (n, 5, 2), (n, 5, 2), (m, 5, 2)], conv=conv, gdn_form=gdn)
   # g_s: 5x5/2↑ N, IGDN, 5x5/2↑ N, IGDN, 5x5/2↑ N, IGDN, 5x5/2↑ 3 (linear).
   synthesis = transforms.synthesis_transform(
-      [(n, 5, 2), (n, 5, 2), (n, 5, 2), (3, 5, 2)], conv=conv)
+      [(n, 5, 2), (n, 5, 2), (n, 5, 2), (3, 5, 2)], conv=conv, gdn_form=gdn)
   return analysis, synthesis
 
 
@@ -110,13 +110,13 @@ class FactorizedModel(model.FactorizedPriorModel):
   stride = 16
 
   def __init__(self, lmbda=0.0067, metric="mse", num_filters=128,
-               num_latents=192, quality=None, conv="signal"):
+               num_latents=192, quality=None, conv="signal", gdn="full"):
     super().__init__(dict(
         lmbda=lmbda, metric=metric, model="factorized",
         num_filters=num_filters, num_latents=num_latents, variant="paper",
-        quality=quality, conv=conv))
+        quality=quality, conv=conv, gdn=gdn))
     self.analysis_transform, self.synthesis_transform = image_transforms(
-        num_filters, num_latents, conv)
+        num_filters, num_latents, conv, gdn)
     # p_ỹ: a non-parametric density per channel ∗ U(-½, ½) (eq. 6, app. 6.1).
     self.prior = tfc.NoisyDeepFactorized(batch_shape=(num_latents,))
     self.build((None, None, None, 3))
@@ -141,7 +141,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
 
   def __init__(self, lmbda=0.0067, metric="mse", num_filters=128,
                num_latents=192, variant="paper", quality=None,
-               conv="signal"):
+               conv="signal", gdn="full"):
     if variant not in VARIANTS:
       raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if variant == "tfc" and num_filters != num_latents:
@@ -150,11 +150,11 @@ class ScaleHyperpriorModel(model.CompressionModel):
     super().__init__(dict(
         lmbda=lmbda, metric=metric, model="hyperprior",
         num_filters=num_filters, num_latents=num_latents, variant=variant,
-        quality=quality, conv=conv))
+        quality=quality, conv=conv, gdn=gdn))
     self.variant = variant
     n, m = num_filters, num_latents
     self.analysis_transform, self.synthesis_transform = image_transforms(
-        n, m, conv)
+        n, m, conv, gdn)
     # h_a on |y|: 3x3/1 N, ReLU, 5x5/2↓ N, ReLU, 5x5/2↓ N (linear, no bias).
     self.hyper_analysis_transform = transforms.hyper_analysis(
         [(n, 3, 1), (n, 5, 2), (n, 5, 2)], conv=conv)
@@ -282,15 +282,15 @@ class MeanScaleHyperpriorModel(ScaleHyperpriorModel):
   ŷ = round(y − μ) + μ at test (TFC's, as CompressAI's "dequantize")."""
 
   def __init__(self, lmbda=0.0067, metric="mse", num_filters=128,
-               num_latents=192, quality=None, conv="signal"):
+               num_latents=192, quality=None, conv="signal", gdn="full"):
     model.CompressionModel.__init__(self, dict(
         lmbda=lmbda, metric=metric, model="meanscale",
         num_filters=num_filters, num_latents=num_latents, variant="paper",
-        quality=quality, conv=conv))
+        quality=quality, conv=conv, gdn=gdn))
     self.variant = "paper"
     n, m = num_filters, num_latents
     self.analysis_transform, self.synthesis_transform = image_transforms(
-        n, m, conv)
+        n, m, conv, gdn)
     leaky = transforms.leaky_relu_001
     self.hyper_analysis_transform = transforms.hyper_analysis(
         [(n, 3, 1), (n, 5, 2), (n, 5, 2)], last_bias=True, conv=conv,
@@ -352,7 +352,8 @@ def add_model_flags(parser):
       help="Hyperprior layout. 'paper': Fig. 4, h_s ends in M channels and a "
            "ReLU giving σ. 'tfc': TFC's models/bmshj2018.py, N = M (the "
            "quality's M), h_s ends in N channels without ReLU, its output "
-           "used as scale indexes, 'variable' h_s kernels.")
+           "used as scale indexes, 'variable' h_s kernels, the simplified "
+           "GDN.")
 
   parser.add_argument(
       "--conv", choices=("signal", "keras"), default="signal",
@@ -393,15 +394,17 @@ def build_model(args):
   if args.model == "meanscale":
     return MeanScaleHyperpriorModel(
         lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
-        num_latents=args.num_latents, quality=args.quality, conv=conv)
+        num_latents=args.num_latents, quality=args.quality, conv=conv,
+        gdn=args.gdn)
   if args.model == "factorized":
     return FactorizedModel(
         lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
-        num_latents=args.num_latents, quality=args.quality, conv=conv)
+        num_latents=args.num_latents, quality=args.quality, conv=conv,
+        gdn=args.gdn)
   return ScaleHyperpriorModel(
       lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
       num_latents=args.num_latents, variant=args.variant,
-      quality=args.quality, conv=conv)
+      quality=args.quality, conv=conv, gdn=args.gdn)
 
 
 SYSTEM = cli.System(

@@ -22,6 +22,7 @@ from absl.flags import argparse_flags
 from tfc_repro import container
 from tfc_repro import data
 from tfc_repro.savedmodel import DEFAULT_MAX_PIXELS
+from tfc_repro.transforms import GDN_FORMS
 
 
 @dataclasses.dataclass
@@ -137,6 +138,11 @@ def build_parser(system):
                      help=lambda_help)
   train.add_argument("--metric", choices=["mse", "ms-ssim"], default="mse",
                      help="Distortion D: MSE on 0..255, or 1 − MS-SSIM.")
+  train.add_argument(
+      "--gdn", choices=GDN_FORMS, default=None,
+      help="Form of GDN/IGDN: 'full', the papers' x/√(β + Σγx²); "
+           "'simplified', x/(β + Σγ|x|), TFC's default and that of TFC's "
+           "example models. Default: full, simplified with --variant tfc.")
   train.add_argument("--train_glob", default=None,
                      help="Glob or directory of training images. 5%% of the "
                           "images (at least one) are held out for "
@@ -165,6 +171,19 @@ def build_parser(system):
   train.add_argument("--lr_decay_factor", type=float, default=None,
                      help="Learning-rate factor at each --lr_decay_steps "
                           "fraction (default from --profile, else 0.1).")
+  train.add_argument("--lr_schedule", choices=("step", "cosine"),
+                     default=None,
+                     help="'step': the rate drops by --lr_decay_factor at "
+                          "each --lr_decay_steps fraction (the papers'); "
+                          "'cosine': a cosine decay to --lr_decay_factor·lr "
+                          "at the last step. Default: step, or the "
+                          "profile's.")
+  train.add_argument("--warmup_steps", type=int, default=None,
+                     help="Steps of linear learning-rate warm-up before the "
+                          "schedule (default: 0, or the profile's).")
+  train.add_argument("--clip_norm", type=float, default=None,
+                     help="Clip the gradients to this global norm (0 = no "
+                          "clipping; default: 0, or the profile's).")
   train.add_argument("--validation_batches", type=int, default=4,
                      help="Validation batches (tfds data sets only).")
   train.add_argument("--train_path", default=None,
@@ -259,10 +278,20 @@ def resolve_train_args(system, args):
       setattr(args, key, value)
   if args.lmbda is None:
     args.lmbda = system.default_lmbda
+  if args.gdn is None:
+    args.gdn = ("simplified" if getattr(args, "variant", None) == "tfc"
+                else "full")
   if system.resolve_args:
     system.resolve_args(args)
   if args.lr_decay_factor is None:
     args.lr_decay_factor = 0.1
+  # The papers' recipe unless the profile or a flag says otherwise.
+  for key, paper_value in (("lr_schedule", "step"), ("warmup_steps", 0),
+                           ("clip_norm", 0.)):
+    if getattr(args, key, None) is None:
+      setattr(args, key, paper_value)
+  if args.warmup_steps < 0 or args.clip_norm < 0:
+    raise ValueError("--warmup_steps and --clip_norm must be at least 0")
   if args.epochs is not None:
     args.steps = args.epochs * args.steps_per_epoch
   for key in ("patchsize", "batchsize", "steps", "steps_per_epoch"):

@@ -163,7 +163,7 @@ class HierarchicalModel(model.CompressionModel):
 
   def __init__(self, lmbda=0.015, metric="mse", num_filters=64,
                latent_channels=(4, 8, 16, 32, 64, 128), prior="meanscale",
-               quality=None):
+               quality=None, gdn="full"):
     latent_channels = tuple(int(c) for c in latent_channels)
     levels = len(latent_channels)
     if levels < 2:
@@ -173,7 +173,7 @@ class HierarchicalModel(model.CompressionModel):
     super().__init__(
         dict(lmbda=lmbda, metric=metric, num_filters=num_filters,
              latent_channels=list(latent_channels), prior=prior,
-             quality=quality),
+             quality=quality, gdn=gdn),
         latent_names=[f"z{k}" for k in range(levels, 0, -1)])
     self.levels = levels
     self.stride = 2 ** levels
@@ -186,7 +186,8 @@ class HierarchicalModel(model.CompressionModel):
     self.bottom_up = [
         # GDN named: an automatic name would depend on the layers built
         # before in the process, and so would the model id in every file.
-        block(f, 2, output_activation=tfc.GDN(name="gdn"), name=f"E{k}")
+        block(f, 2, output_activation=transforms.gdn("gdn", gdn),
+              name=f"E{k}")
         for k in range(1, levels)]
     self.bottom_up.append(block(f, 2, output_filters=c[-1], name=f"E{levels}"))
     # D_L..D_2 (index k − 2 holds D_k) and D_1 to RGB.
@@ -400,7 +401,7 @@ def build_model(args):
   return HierarchicalModel(
       lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
       latent_channels=args.latent_channels, prior=args.prior,
-      quality=args.quality)
+      quality=args.quality, gdn=args.gdn)
 
 
 SYSTEM = cli.System(

@@ -254,21 +254,23 @@ class ContextAdaptiveModel(model.CompressionModel):
 
   def __init__(self, lmbda, metric="mse", num_filters=128, num_latents=192,
                num_hybrid_latents=0, context_filters=CONTEXT_FILTERS,
-               rate_samples=0, quality=None, paper_lambda=None):
+               rate_samples=0, quality=None, paper_lambda=None, gdn="full"):
     super().__init__(dict(
         lmbda=lmbda, metric=metric, num_filters=num_filters,
         num_latents=num_latents, num_hybrid_latents=num_hybrid_latents,
         context_filters=context_filters, rate_samples=rate_samples,
-        quality=quality, paper_lambda=paper_lambda))
+        quality=quality, paper_lambda=paper_lambda, gdn=gdn))
     n, m1, m2 = num_filters, num_latents, num_hybrid_latents
     self.num_context_latents = m1
     self.rate_samples = rate_samples
     # g_a: x/127.5 − 1, then 5x5/2↓ N with GDN x3, 5x5/2↓ M₁+M₂ (linear).
     self.analysis_transform = transforms.analysis_transform(
-        [(n, 5, 2), (n, 5, 2), (n, 5, 2), (m1 + m2, 5, 2)], centered=True)
+        [(n, 5, 2), (n, 5, 2), (n, 5, 2), (m1 + m2, 5, 2)], centered=True,
+        gdn_form=gdn)
     # g_s: 5x5/2↑ N with IGDN x3, 5x5/2↑ 3 (linear), then (x̂ + 1)·127.5.
     self.synthesis_transform = transforms.synthesis_transform(
-        [(n, 5, 2), (n, 5, 2), (n, 5, 2), (3, 5, 2)], centered=True)
+        [(n, 5, 2), (n, 5, 2), (n, 5, 2), (3, 5, 2)], centered=True,
+        gdn_form=gdn)
     # h_a on ŷ: 3x3/1 N, ReLU, 5x5/2↓ N, ReLU, 5x5/2↓ N (linear).
     self.hyper_analysis_transform = transforms.hyper_analysis(
         [(n, 3, 1), (n, 5, 2), (n, 5, 2)], last_bias=True)
@@ -613,7 +615,7 @@ def build_model(args):
       num_latents=args.num_latents,
       num_hybrid_latents=args.num_hybrid_latents,
       context_filters=args.context_filters, rate_samples=args.rate_samples,
-      quality=args.quality, paper_lambda=args.paper_lambda)
+      quality=args.quality, paper_lambda=args.paper_lambda, gdn=args.gdn)
 
 
 SYSTEM = cli.System(

@@ -235,7 +235,7 @@ _BACKBONE_FLAGS = ("quality", "num_filters", "num_latents",
                    "num_hybrid_latents", "context_filters", "rate_samples")
 # Train settings that come from the backbone's profile unless given.
 _TRAIN_KEYS = ("patchsize", "batchsize", "steps", "lr", "lr_decay_steps",
-               "lr_decay_factor")
+               "lr_decay_factor", "lr_schedule", "warmup_steps", "clip_norm")
 
 # Profiles: the backbone's own, so that a regularized run and a plain one
 # train alike; "paper" adds the regularizer paper's batch of 16 and 256x256
@@ -303,6 +303,8 @@ def resolve_args(args):
       argv += [f"--{flag}", str(value)]
   if args.lmbda is not None:
     argv += ["--lambda", str(args.lmbda)]
+  if args.gdn is not None:
+    argv += ["--gdn", args.gdn]
   for key in _TRAIN_KEYS:
     value = getattr(args, key, None)
     if value is not None:

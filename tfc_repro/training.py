@@ -147,24 +147,111 @@ def make_strategy(name, logical_cpus=0):
   raise ValueError(f"unknown strategy {name!r}")
 
 
-def learning_rate(lr, steps, decay_fractions, factor=0.1):
-  """Constant `lr`, multiplied by `factor` at each fraction of `steps` in
-  `decay_fractions` (e.g. (0.7, 0.9))."""
-  if not decay_fractions:
-    return lr
-  boundaries = [int(f * steps) for f in decay_fractions]
-  values = [lr * factor ** i for i in range(len(boundaries) + 1)]
-  return tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries,
-                                                              values)
+LR_SCHEDULES = ("step", "cosine")
 
 
-def describe_schedule(lr, steps, decay_fractions, factor=0.1):
+class WarmupSchedule(tf.keras.optimizers.schedules.LearningRateSchedule):
+  """A linear warm-up from lr/warmup_steps to lr over the first
+  `warmup_steps` steps, then `after` (a schedule of the step count from the
+  start of training, or a constant)."""
+
+  def __init__(self, lr, warmup_steps, after):
+    super().__init__()
+    self.lr = lr
+    self.warmup_steps = warmup_steps
+    self.after = after
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    after = self.after(step) if callable(self.after) else tf.constant(
+        self.after, tf.float32)
+    warm = self.lr * (step + 1.) / float(self.warmup_steps)
+    return tf.where(step < self.warmup_steps, warm, after)
+
+  def get_config(self):
+    return dict(lr=self.lr, warmup_steps=self.warmup_steps,
+                after=self.after if not callable(self.after) else
+                tf.keras.optimizers.schedules.serialize(self.after))
+
+
+class CosineSchedule(tf.keras.optimizers.schedules.LearningRateSchedule):
+  """lr·(f + (1 − f)·½(1 + cos πt)), t going from 0 at `start` to 1 at
+  `steps` (and staying there): a cosine decay to the fraction f of lr."""
+
+  def __init__(self, lr, steps, final_fraction, start=0):
+    super().__init__()
+    self.lr = lr
+    self.steps = steps
+    self.final_fraction = final_fraction
+    self.start = start
+
+  def __call__(self, step):
+    t = (tf.cast(step, tf.float32) - self.start) / float(
+        max(self.steps - self.start, 1))
+    t = tf.clip_by_value(t, 0., 1.)
+    f = self.final_fraction
+    return self.lr * (f + (1. - f) * .5 * (1. + tf.cos(math.pi * t)))
+
+  def get_config(self):
+    return dict(lr=self.lr, steps=self.steps,
+                final_fraction=self.final_fraction, start=self.start)
+
+
+def learning_rate(lr, steps, decay_fractions, factor=0.1, warmup_steps=0,
+                  schedule="step"):
+  """The learning rate of step k as a Keras schedule (or a constant):
+
+  * "step": constant `lr`, multiplied by `factor` at each fraction of
+    `steps` in `decay_fractions` (e.g. (0.7, 0.9)): the papers' recipes;
+  * "cosine": a cosine decay from `lr` after the warm-up to `factor`·lr at
+    the last step (`decay_fractions` unused);
+
+  either after a linear warm-up over the first `warmup_steps` steps.
+  """
+  if schedule not in LR_SCHEDULES:
+    raise ValueError(f"schedule must be one of {LR_SCHEDULES}, "
+                     f"got {schedule!r}")
+  if schedule == "cosine":
+    after = CosineSchedule(lr, steps, factor, start=warmup_steps)
+  elif decay_fractions:
+    boundaries = [int(f * steps) for f in decay_fractions]
+    values = [lr * factor ** i for i in range(len(boundaries) + 1)]
+    after = tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries,
+                                                                 values)
+  else:
+    after = lr
+  return WarmupSchedule(lr, warmup_steps, after) if warmup_steps else after
+
+
+def describe_schedule(lr, steps, decay_fractions, factor=0.1, warmup_steps=0,
+                      schedule="step", clip_norm=0.):
   """The learning-rate schedule in words, e.g. 'Adam 0.002, ×0.1 from step
   2800'."""
   text = f"Adam {lr:g}"
-  for fraction in decay_fractions or ():
-    text += f", ×{factor:g} from step {int(fraction * steps)}"
-  return text if decay_fractions else text + " (constant)"
+  if warmup_steps:
+    text += f", linear warm-up over {warmup_steps} steps"
+  if schedule == "cosine":
+    text += f", cosine decay to ×{factor:g} at step {steps}"
+  else:
+    for fraction in decay_fractions or ():
+      text += f", ×{factor:g} from step {int(fraction * steps)}"
+    if not decay_fractions:
+      text += " (constant)" if not warmup_steps else ", then constant"
+  if clip_norm:
+    text += f", gradients clipped to global norm {clip_norm:g}"
+  return text
+
+
+def optimizer(args, lr=None):
+  """Adam with the schedule and gradient clipping `args` say (`lr`
+  replaces --lr, e.g. for a further stage's own rate)."""
+  lr = args.lr if lr is None else lr
+  return tf.keras.optimizers.Adam(
+      learning_rate=learning_rate(
+          lr, args.steps, args.lr_decay_steps, args.lr_decay_factor,
+          warmup_steps=getattr(args, "warmup_steps", 0) or 0,
+          schedule=getattr(args, "lr_schedule", "step") or "step"),
+      global_clipnorm=getattr(args, "clip_norm", 0.) or None)
 
 
 def datasets(args):
@@ -200,15 +287,13 @@ def compiled_model(system, args):
   learning-rate schedule `args` say (call within the strategy's scope)."""
   model = system.build_model(args)
   stages = model.stages()
-  model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate(
-      args.lr, args.steps, args.lr_decay_steps, args.lr_decay_factor)))
+  model.compile(optimizer=optimizer(args))
   if len(stages) > 1:
     # One optimizer per further stage, tracked by the model so that
     # checkpoints (and resuming) keep every optimizer's state.
     model.stage_optimizers = {
-        stage.name: tf.keras.optimizers.Adam(learning_rate=learning_rate(
-            stage.learning_rate or args.lr, args.steps, args.lr_decay_steps,
-            args.lr_decay_factor)) for stage in stages[1:]}
+        stage.name: optimizer(args, stage.learning_rate or args.lr)
+        for stage in stages[1:]}
   return model
 
 
@@ -233,7 +318,8 @@ def build_and_fit(system, args, extra_callbacks=()):
   print(f"training {args.steps} steps of batch {args.batchsize} "
         f"({args.patchsize}² crops, {data_description}), learning rate "
         + describe_schedule(args.lr, args.steps, args.lr_decay_steps,
-                            args.lr_decay_factor), flush=True)
+                            args.lr_decay_factor, args.warmup_steps,
+                            args.lr_schedule, args.clip_norm), flush=True)
   train_path = args.train_path or args.model_path + ".train"
   best = BestWeights()
   callbacks = [
@@ -264,7 +350,8 @@ def build_and_fit(system, args, extra_callbacks=()):
       train_data=data_description, profile=args.profile,
       patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
       lr_decay_steps=list(args.lr_decay_steps),
-      lr_decay_factor=args.lr_decay_factor, seed=args.seed,
+      lr_decay_factor=args.lr_decay_factor, warmup_steps=args.warmup_steps,
+      lr_schedule=args.lr_schedule, clip_norm=args.clip_norm, seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1))
   if monitor is not None:
