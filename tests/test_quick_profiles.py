@@ -4,7 +4,7 @@ The other tests train tiny models on small crops; some native failures
 appear only at real sizes (TensorFlow's oneDNN filter gradient of a strided
 1x1 convolution over a few channels corrupted the heap from 96x96 crops on
 CPUs with AVX-512). Each system trains a few steps with its quick profile's
-crop size, batch and widths in a subprocess, so that a crash fails here with
+crop size and widths (batch 2) in a subprocess, so that a crash fails here with
 the signal named instead of ending the test run.
 """
 
@@ -41,7 +41,8 @@ def test_quick_profile_trains_and_exports_at_its_real_sizes(name, photos,
   model_path = str(tmp_path / "model")
   result = run_cli(f"tfc_repro.{name}", "--model_path", model_path, "train",
                    "--train_glob", photos, "--steps", "2",
-                   "--steps_per_epoch", "2", "--seed", "1", timeout=900)
+                   "--steps_per_epoch", "2", "--batchsize", "2", "--seed", "1",
+                   timeout=900)
   assert result.returncode == 0, (
       f"{name} quick-profile training died: {describe_exit(result.returncode)}"
       f"\n{result.stderr[-3000:]}")

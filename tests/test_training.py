@@ -53,6 +53,45 @@ def test_interrupted_run_resumes_where_it_stopped(train_dir, tmp_path):
   assert info["steps"] == 15
 
 
+class _RecordLearningRates(tf.keras.callbacks.Callback):
+
+  def __init__(self):
+    super().__init__()
+    self.rates = {}
+
+  def on_train_batch_begin(self, batch, logs=None):
+    optimizer = self.model.optimizer
+    step = int(optimizer.iterations.numpy())
+    self.rates[step] = float(optimizer.learning_rate.numpy())
+
+
+def test_a_resumed_run_continues_the_same_schedule(train_dir, tmp_path):
+  """Warm-up and cosine decay go on from the step a resumed run starts at."""
+  def argv(name):
+    return ["--model_path", str(tmp_path / name), "train", "--train_glob",
+            train_dir, "--num_filters", "4", "--patchsize", "32",
+            "--batchsize", "2", "--steps", "12", "--steps_per_epoch", "4",
+            "--seed", "0", "--lr_schedule", "cosine", "--warmup_steps", "3",
+            "--clip_norm", "1"]
+  whole = _RecordLearningRates()
+  training.build_and_fit(bls2017.SYSTEM,
+                         train_args(bls2017.SYSTEM, argv("whole")),
+                         extra_callbacks=[whole])
+  with pytest.raises(_Interrupt):
+    training.build_and_fit(bls2017.SYSTEM,
+                           train_args(bls2017.SYSTEM, argv("cut")),
+                           extra_callbacks=[_InterruptAfterEpoch(0)])
+  resumed = _RecordLearningRates()
+  training.build_and_fit(bls2017.SYSTEM,
+                         train_args(bls2017.SYSTEM, argv("cut")),
+                         extra_callbacks=[resumed])
+  assert sorted(resumed.rates) == list(range(4, 12))
+  for step, rate in resumed.rates.items():
+    assert math.isclose(rate, whole.rates[step], rel_tol=1e-6)
+  assert whole.rates[0] < whole.rates[2] < whole.rates[3]  # the warm-up
+  assert whole.rates[3] > whole.rates[11]                  # the decay
+
+
 def test_trains_exactly_the_steps_asked(train_dir, tmp_path):
   args = train_args(bls2017.SYSTEM, [
       "--model_path", str(tmp_path / "m"), "train", "--train_glob", train_dir,
