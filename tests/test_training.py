@@ -4,6 +4,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -281,3 +282,38 @@ def test_the_same_seed_trains_the_same_model(train_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     ids.append(savedmodel.LoadedModel(path).metadata["model_id"])
   assert ids[0] == ids[1]
+
+
+def _training_terms(model, x, seed):
+  tf.random.set_seed(seed)
+  return model(x, training=True)
+
+
+@pytest.mark.parametrize("quantization", ["noise", "ste"])
+def test_ste_feeds_the_synthesis_rounded_latents_and_the_rate_noise(
+    quantization):
+  from tfc_repro import model as model_lib
+  args = train_args(bls2017.SYSTEM, ["train", "--num_filters", "4",
+                                     "--quantization", quantization])
+  model = training.compiled_model(bls2017.SYSTEM, args)
+  assert model.training_quantization == quantization
+  x = tf.random.stateless_uniform((1, 32, 32, 3), (1, 2), 0., 255.)
+  first, second = (_training_terms(model, x, seed) for seed in (1, 2))
+  # The rate sees the noise either way.
+  assert float(first["bpp"]) != float(second["bpp"])
+  same_synthesis = np.array_equal(first["x_hat"].numpy(),
+                                  second["x_hat"].numpy())
+  assert same_synthesis == (quantization == "ste")
+  if quantization == "ste":
+    y = model.analysis_transform(x)
+    np.testing.assert_allclose(
+        first["x_hat"].numpy(),
+        model.synthesis_transform(tf.round(y)).numpy(), rtol=1e-5, atol=1e-3)
+  # The distortion's gradient reaches the analysis through the rounding.
+  with tf.GradientTape() as tape:
+    mse = model(x, training=True)["mse"]
+  gradients = tape.gradient(mse, model.analysis_transform.trainable_variables)
+  assert all(g is not None for g in gradients)
+  assert max(float(tf.reduce_max(tf.abs(g))) for g in gradients) > 0.
+  with pytest.raises(ValueError, match="quantization"):
+    model_lib.set_training_quantization(model, "round")

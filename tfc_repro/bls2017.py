@@ -58,7 +58,8 @@ class BLS2017Model(model.FactorizedPriorModel):
     x = tf.cast(x, self.compute_dtype)
     y = self.analysis_transform(x)                          # y = g_a(x)
     y_tilde, bits = entropy_model(y, training=training)     # ỹ = y + u; -log2 p(ỹ)
-    x_tilde = self.synthesis_transform(y_tilde)             # x̃ = g_s(ỹ)
+    x_tilde = self.synthesis_transform(                     # x̃ = g_s(ỹ)
+        self.synthesis_input(y, y_tilde, training=training))
     return self.rate_distortion(x, x_tilde, y=bits)         # R + λ·D
 
 

@@ -127,7 +127,8 @@ class FactorizedModel(model.FactorizedPriorModel):
     y = self.analysis_transform(x)                       # eq. 4: y = g_a(x)
     # eq. 6: ỹ = y + u, and its rate −log₂ p_ỹ(ỹ).
     y_tilde, bits = entropy_model(y, training=training)
-    x_tilde = self.synthesis_transform(y_tilde)          # eq. 5: x̃ = g_s(ỹ)
+    x_tilde = self.synthesis_transform(                  # eq. 5: x̃ = g_s(ỹ)
+        self.synthesis_input(y, y_tilde, training=training))
     return self.rate_distortion(x, x_tilde, y=bits)      # eq. 3: R + λ·D
 
 
@@ -213,7 +214,8 @@ class ScaleHyperpriorModel(model.CompressionModel):
     # eq. 7, 8: ỹ = y + u, and its rate −log₂ p_ỹ|z̃(ỹ | z̃).
     y_tilde, bits_y = entropy_model(y, indexes, loc=mean, training=training)
     # eq. 5: x̃ = g_s(ỹ).
-    x_tilde = self.synthesis_transform(y_tilde)
+    x_tilde = self.synthesis_transform(self.synthesis_input(
+        y, y_tilde, 0. if mean is None else mean, training))
     # eq. 10: the rates of ỹ and z̃ plus λ times the distortion.
     return self.rate_distortion(x, x_tilde, y=bits_y, z=bits_z)
 

@@ -184,6 +184,13 @@ def build_parser(system):
   train.add_argument("--clip_norm", type=float, default=None,
                      help="Clip the gradients to this global norm (0 = no "
                           "clipping; default: 0, or the profile's).")
+  train.add_argument("--quantization", choices=("noise", "ste"),
+                     default=None,
+                     help="What the synthesis sees of a latent in training: "
+                          "'noise', y + u; 'ste', round(y − μ) + μ with the "
+                          "gradient passed straight through (Minnen & Singh "
+                          "2020). The rate always sees y + u. Default: the "
+                          "paper's (ste for lee2019, noise for the others).")
   train.add_argument("--validation_batches", type=int, default=4,
                      help="Validation batches (tfds data sets only).")
   train.add_argument("--train_path", default=None,

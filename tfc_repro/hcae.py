@@ -235,6 +235,7 @@ class HierarchicalModel(model.CompressionModel):
     # Top level: z̃_L = μ_L + u and −log₂ p(z̃_L).
     z_top, bits_top = self.top_entropy_model(False)(mean_top,
                                                     training=training)
+    z_top = self.synthesis_input(mean_top, z_top, training=training)
     gaussian = scale_table.gaussian_entropy_model(False)
     bits = {f"z{self.levels}": bits_top}
 
@@ -244,7 +245,7 @@ class HierarchicalModel(model.CompressionModel):
                                                       mean)
       z, bits[f"z{k}"] = gaussian(posterior, index, loc=mean,
                                   training=training)
-      return z
+      return self.synthesis_input(posterior, z, mean, training)
 
     x_hat = self.top_down_pass(z_top, sample)
     return self.rate_distortion(x, x_hat, **bits)

@@ -320,8 +320,12 @@ class ContextAdaptiveModel(model.CompressionModel):
     return tf.reshape(tf.cast(chosen, tf.float32) * weight,
                       (batch, height, width, 1))
 
+  # The paper's: ŷ = Q(y) with the identity as gradient feeds g_s and h_a.
+  training_quantization = "ste"
+
   def latent_bits(self, y, training):
-    """ŷ = Q(y) and the bits of each latent (eq. 4, 5), as a dict."""
+    """What g_s takes of y (ŷ = Q(y), the paper's, or ỹ under --quantization
+    noise) and the bits of each latent (eq. 4, 5), as a dict."""
     m1 = self.num_context_latents
     y_hat = round_ste(y)                              # ŷ = Q(y), identity grad
     z = self.hyper_analysis_transform(y_hat)          # z = h_a(ŷ)
@@ -336,12 +340,13 @@ class ContextAdaptiveModel(model.CompressionModel):
     weights = self._rate_weights(tf.shape(y)) if training else 1.
     bits_y = weights * gaussian_coder.discretized_bits(
         y_tilde[..., :m1], mu, tf.exp(log_sigma))
+    synthesis_input = self.synthesis_input(y, y_tilde, training=training)
     if self.latent_names == ("y", "z"):
-      return y_hat, {"y": bits_y, "z": bits_z}
+      return synthesis_input, {"y": bits_y, "z": bits_z}
     # Hybrid (eq. 10): y₂ ~ N(0, σ₂²) ∗ U, σ₂ from h_s alone.
     bits_y2 = gaussian_coder.discretized_bits(
         y_tilde[..., m1:], 0., tf.exp(log_sigma_2))
-    return y_hat, {"y1": bits_y, "y2": bits_y2, "z": bits_z}
+    return synthesis_input, {"y1": bits_y, "y2": bits_y2, "z": bits_z}
 
   def call(self, x, training):
     x = tf.cast(x, self.compute_dtype)

@@ -59,6 +59,20 @@ def factorized_symbols(entropy_model, values):
   return latent_symbols(values, entropy_model.quantization_offset)
 
 
+TRAINING_QUANTIZATIONS = ("noise", "ste")
+
+
+def set_training_quantization(model, mode):
+  """Sets `training_quantization` on `model` and every CompressionModel in
+  it (e.g. a regularized model's backbone)."""
+  if mode not in TRAINING_QUANTIZATIONS:
+    raise ValueError(f"quantization must be one of {TRAINING_QUANTIZATIONS}, "
+                     f"got {mode!r}")
+  for part in [model, *model.submodules]:
+    if isinstance(part, CompressionModel):
+      object.__setattr__(part, "training_quantization", mode)
+
+
 @tf.custom_gradient
 def _zero_nan_gradients(x):
   """Identity whose gradient has NaNs replaced by zeros.
@@ -148,6 +162,26 @@ class CompressionModel(tf.keras.Model):
     """The optimisation stages of a training step: by default one, all
     trainable variables on the loss."""
     return (Stage("main", "loss", lambda m: m.trainable_variables),)
+
+  # -- Quantization in training ------------------------------------------------
+
+  # How the synthesis path sees a latent in training (`train --quantization`,
+  # set on every model of a training run by `set_training_quantization`):
+  # "noise", the papers' ỹ = y + u, or "ste", the value the decoder will see,
+  # ŷ = round(y − μ) + μ, with the gradient passed straight through (TFC's
+  # models/ms2020.py, Minnen & Singh 2020). The rate always sees ỹ.
+  training_quantization = "noise"
+
+  def synthesis_input(self, y, y_tilde, loc=0., training=True):
+    """What the synthesis (and any later stage) takes of latent y in
+    training: `y_tilde` (the noisy latent the rate sees, or the quantized
+    one outside training), or round(y − loc) + loc with an identity gradient
+    under "ste". `loc` is where the coder rounds: μ of a mean-scale prior,
+    else 0 (a factorized prior's test-time offset, the fractional part of
+    its median, is only known after training)."""
+    if not training or self.training_quantization == "noise":
+      return y_tilde
+    return y + tf.stop_gradient(tf.round(y - loc) + loc - y)
 
   # -- Losses -----------------------------------------------------------------
 

@@ -164,6 +164,9 @@ class RegularizedModel(model.CompressionModel):
     self.shape_names = backbone.coded_shape_names
     self.stride = backbone.stride
     object.__setattr__(self, "shape_strides", backbone.coded_shape_strides)
+    # Trains as its backbone quantizes (what training records of it).
+    object.__setattr__(self, "training_quantization",
+                       backbone.training_quantization)
     self.source_model = SourceModel(context=backbone.system == "lee2019",
                                     filters=source_filters,
                                     initial_scale=source_scale)

@@ -16,6 +16,7 @@ import time
 import tensorflow as tf
 
 from tfc_repro import data
+from tfc_repro import model as model_lib
 from tfc_repro import savedmodel
 
 
@@ -286,6 +287,8 @@ def compiled_model(system, args):
   """`system`'s model, compiled with one Adam optimizer per stage and the
   learning-rate schedule `args` say (call within the strategy's scope)."""
   model = system.build_model(args)
+  if getattr(args, "quantization", None):
+    model_lib.set_training_quantization(model, args.quantization)
   stages = model.stages()
   model.compile(optimizer=optimizer(args))
   if len(stages) > 1:
@@ -351,7 +354,8 @@ def build_and_fit(system, args, extra_callbacks=()):
       patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
       lr_decay_steps=list(args.lr_decay_steps),
       lr_decay_factor=args.lr_decay_factor, warmup_steps=args.warmup_steps,
-      lr_schedule=args.lr_schedule, clip_norm=args.clip_norm, seed=args.seed,
+      lr_schedule=args.lr_schedule, clip_norm=args.clip_norm,
+      quantization=model.training_quantization, seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1))
   if monitor is not None:
