@@ -317,3 +317,23 @@ def test_ste_feeds_the_synthesis_rounded_latents_and_the_rate_noise(
   assert max(float(tf.reduce_max(tf.abs(g))) for g in gradients) > 0.
   with pytest.raises(ValueError, match="quantization"):
     model_lib.set_training_quantization(model, "round")
+
+
+def test_validation_glob_holds_images_out_and_progress_logs_cpu_time(
+    train_dir, tmp_path):
+  import csv
+  import glob
+  held_out = sorted(glob.glob(os.path.join(train_dir, "*.png")))[:2]
+  args = train_args(bls2017.SYSTEM, [
+      "--model_path", str(tmp_path / "m"), "train", "--train_glob", train_dir,
+      "--validation_glob", held_out[0], "--num_filters", "4", "--patchsize",
+      "32", "--batchsize", "2", "--steps", "4", "--steps_per_epoch", "2"])
+  train_ds, validation_ds, description = training.datasets(args)
+  assert "5 training images, 1 held out" in description
+  model, info = training.build_and_fit(bls2017.SYSTEM, args)
+  assert info["train_cpu_seconds"] > 0
+  with open(tmp_path / "m.train" / "progress.csv", newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r["step"]) for r in rows] == [2, 4]
+  assert 0 < float(rows[0]["cpu_seconds"]) < float(rows[1]["cpu_seconds"])
+  assert "val_loss" in rows[0]

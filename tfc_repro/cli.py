@@ -148,6 +148,10 @@ def build_parser(system):
                           "images (at least one) are held out for "
                           "validation. Default: the photos embedded in "
                           "scikit-image.")
+  train.add_argument("--validation_glob", default=None,
+                     help="Glob or directory of images held out for "
+                          "validation (left out of training); default: 5%% "
+                          "of the training images, chosen by file name.")
   train.add_argument("--tfds", default=None,
                      help="Train on a tfds data set by name (e.g. 'clic') "
                           "instead of --train_glob.")
@@ -313,6 +317,8 @@ def resolve_train_args(system, args):
                      "(five MS-SSIM scales with an 11x11 window)")
   if args.train_glob and args.tfds:
     raise ValueError("give either --train_glob or --tfds, not both")
+  if getattr(args, "validation_glob", None) and args.tfds:
+    raise ValueError("--validation_glob applies to --train_glob, not --tfds")
 
 
 def load_model(system, path, max_pixels=None):

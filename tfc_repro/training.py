@@ -82,6 +82,53 @@ class BestWeights(tf.keras.callbacks.Callback):
     return self.best_step if self.restored else self.last_step
 
 
+class ProgressLog(tf.keras.callbacks.Callback):
+  """Appends one CSV row per epoch to `path`: the step, the process's CPU
+  seconds (all threads; summed over resumed runs) and wall seconds since
+  the run started, and the epoch's training and validation terms. A resumed
+  run continues the file (its CPU clock from the last row's)."""
+
+  def __init__(self, path):
+    super().__init__()
+    self.path = path
+    self.cpu_before = 0.
+    self.wall_before = 0.
+    self.fields = None
+    if os.path.exists(path):
+      import csv  # pylint: disable=g-import-not-at-top
+      with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+      if rows:
+        self.cpu_before = float(rows[-1]["cpu_seconds"])
+        self.wall_before = float(rows[-1]["wall_seconds"])
+        self.fields = list(rows[0])
+
+  def on_train_begin(self, logs=None):
+    self.cpu_start = time.process_time()
+    self.wall_start = time.time()
+
+  def on_epoch_end(self, epoch, logs=None):
+    import csv  # pylint: disable=g-import-not-at-top
+    row = dict(
+        step=int(self.model.optimizer.iterations.numpy()),
+        cpu_seconds=round(self.cpu_before + time.process_time() -
+                          self.cpu_start, 2),
+        wall_seconds=round(self.wall_before + time.time() - self.wall_start,
+                           2))
+    row.update({k: f"{float(v):.6g}" for k, v in sorted((logs or {}).items())})
+    if self.fields is None:
+      self.fields = list(row)
+    with open(self.path, "a", newline="") as f:
+      writer = csv.DictWriter(f, self.fields, extrasaction="ignore")
+      if f.tell() == 0:
+        writer.writeheader()
+      writer.writerow(row)
+
+  @property
+  def cpu_seconds(self):
+    return self.cpu_before + time.process_time() - self.cpu_start
+
+
 class StopAtStep(tf.keras.callbacks.Callback):
   """Ends training after exactly `steps` optimizer steps (Keras epochs are
   whole, so the last epoch may be cut short)."""
@@ -271,7 +318,17 @@ def datasets(args):
     paths = data.default_photo_paths()
     source = "default: scikit-image photos " + ", ".join(
         os.path.basename(p) for p in paths)
-  train_paths, validation_paths = data.split_paths(paths)
+  validation_glob = getattr(args, "validation_glob", None)
+  if validation_glob:
+    # Named held-out images: left out of training wherever they are.
+    validation_paths = data.list_images(validation_glob)
+    held_out = {os.path.realpath(p) for p in validation_paths}
+    train_paths = [p for p in paths if os.path.realpath(p) not in held_out]
+    if not train_paths:
+      raise data.DataError("every training image is in --validation_glob")
+    source += f", validation:{validation_glob}"
+  else:
+    train_paths, validation_paths = data.split_paths(paths)
   train = data.file_dataset(train_paths, args.patchsize, args.batchsize,
                             training=True, seed=args.seed)
   validation = None
@@ -325,7 +382,10 @@ def build_and_fit(system, args, extra_callbacks=()):
                             args.lr_schedule, args.clip_norm), flush=True)
   train_path = args.train_path or args.model_path + ".train"
   best = BestWeights()
+  os.makedirs(train_path, exist_ok=True)
+  progress = ProgressLog(os.path.join(train_path, "progress.csv"))
   callbacks = [
+      progress,
       NanGuard(),
       StopAtStep(args.steps),
       best,
@@ -357,7 +417,8 @@ def build_and_fit(system, args, extra_callbacks=()):
       lr_schedule=args.lr_schedule, clip_norm=args.clip_norm,
       quantization=model.training_quantization, seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
-      train_seconds_this_run=round(time.time() - start, 1))
+      train_seconds_this_run=round(time.time() - start, 1),
+      train_cpu_seconds=round(progress.cpu_seconds, 1))
   if monitor is not None:
     info["rate_share_warnings"] = monitor.warnings
   # The exported weights: those of the best validation loss (see BestWeights).
