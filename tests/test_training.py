@@ -337,3 +337,51 @@ def test_validation_glob_holds_images_out_and_progress_logs_cpu_time(
   assert [int(r["step"]) for r in rows] == [2, 4]
   assert 0 < float(rows[0]["cpu_seconds"]) < float(rows[1]["cpu_seconds"])
   assert "val_loss" in rows[0]
+
+
+def test_init_from_copies_every_weight_and_refuses_another_architecture(
+    train_dir, tmp_path):
+  def argv(name, *extra):
+    return ["--model_path", str(tmp_path / name), "train", "--train_glob",
+            train_dir, "--patchsize", "32", "--batchsize", "2",
+            "--steps", "2", "--steps_per_epoch", "2", *extra]
+  parent_args = train_args(bls2017.SYSTEM, argv("parent", "--num_filters",
+                                                "4", "--lambda", "0.02"))
+  parent_model, info = training.build_and_fit(bls2017.SYSTEM, parent_args)
+  expected = [w.numpy() for w in parent_model.weights]
+  training.export(parent_model, info, str(tmp_path / "parent"))
+  # A child at another λ starts from every weight of the parent.
+  child_args = train_args(bls2017.SYSTEM, argv(
+      "child", "--num_filters", "4", "--lambda", "0.005", "--init_from",
+      str(tmp_path / "parent")))
+  model = training.compiled_model(bls2017.SYSTEM, child_args)
+  record = training.init_from(model, child_args.init_from, "bls2017")
+  assert len(model.weights) == len(expected)
+  for weight, value in zip(model.weights, expected):
+    np.testing.assert_array_equal(weight.numpy(), value)
+  assert record["steps"] == 2 and record["lmbda"] == 0.02
+  # Trained further and exported, the child names its parent.
+  child, child_info = training.build_and_fit(bls2017.SYSTEM, child_args)
+  assert child_info["init_from"]["steps"] == 2
+  assert child_info["steps"] == 2  # the step count restarts
+  # Another architecture is refused in one line naming the weight.
+  other = training.compiled_model(bls2017.SYSTEM, train_args(
+      bls2017.SYSTEM, argv("other", "--num_filters", "8")))
+  with pytest.raises(savedmodel.ModelError,
+                     match=r"another architecture: its weight \d+ is \S+ "
+                           r"\(4,\), this model's is \S+ \(8,\)"):
+    training.init_from(other, str(tmp_path / "parent"), "bls2017")
+  with pytest.raises(savedmodel.ModelError, match="not a bmshj2018 model"):
+    training.init_from(other, str(tmp_path / "parent"), "bmshj2018")
+  os.remove(tmp_path / "parent" / savedmodel.TRAINING_WEIGHTS)
+  with pytest.raises(savedmodel.ModelError, match="no training weights"):
+    training.init_from(other, str(tmp_path / "parent"), "bls2017")
+
+
+def test_init_from_a_foreign_model_fails_in_one_line(tmp_path):
+  result = run_cli("tfc_repro.bls2017", "--model_path", str(tmp_path / "m"),
+                   "train", "--init_from", str(tmp_path / "missing"),
+                   "--steps", "1")
+  assert result.returncode == 1
+  assert result.stderr.strip().startswith("error: no model at")
+  assert len(result.stderr.strip().splitlines()) == 1

@@ -195,6 +195,12 @@ def build_parser(system):
                           "gradient passed straight through (Minnen & Singh "
                           "2020). The rate always sees y + u. Default: the "
                           "paper's (ste for lee2019, noise for the others).")
+  train.add_argument("--init_from", default=None, metavar="MODEL",
+                     help="Start from the weights of this trained model "
+                          "(same system and architecture, any λ) instead of "
+                          "a random start; the optimizer and the step count "
+                          "start afresh, and the exported metadata names "
+                          "the parent.")
   train.add_argument("--validation_batches", type=int, default=4,
                      help="Validation batches (tfds data sets only).")
   train.add_argument("--train_path", default=None,

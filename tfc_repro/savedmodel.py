@@ -92,9 +92,50 @@ def coding_module(model, training_info=None, freeze=True, reconstruct=False):
   return module, metadata
 
 
-def export(model, path, training_info=None, freeze=True, reconstruct=False):
+TRAINING_WEIGHTS = "training_weights.npz"
+
+
+def training_weights(model):
+  """[(name, value)] of every weight of `model` in its order, as training
+  sees them (before `freeze_transforms`): what `train --init_from` starts
+  from."""
+  return [(w.name, w.numpy()) for w in model.weights]
+
+
+def write_training_weights(weights, path):
+  import io  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  np.savez(buffer, names=np.array([n for n, _ in weights]),
+           **{f"w{i:05d}": v for i, (_, v) in enumerate(weights)})
+  with open(path, "wb") as f:
+    f.write(buffer.getvalue())
+
+
+def read_training_weights(model_path):
+  """[(name, value)] that `export` kept beside a model; a one-line
+  `ModelError` when there are none or they do not read."""
+  path = os.path.join(model_path, TRAINING_WEIGHTS)
+  if not os.path.isfile(path):
+    raise ModelError(
+        f"{model_path} holds no training weights ({TRAINING_WEIGHTS}: "
+        "models exported before tfc-repro kept them cannot be fine-tuned)")
+  try:
+    with np.load(path, allow_pickle=False) as stored:
+      names = [str(n) for n in stored["names"]]
+      return [(name, stored[f"w{i:05d}"]) for i, name in enumerate(names)]
+  except (OSError, ValueError, KeyError) as e:
+    raise ModelError(f"{path} does not read as training weights: "
+                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                     ) from None
+
+
+def export(model, path, training_info=None, freeze=True, reconstruct=False,
+           weights=None):
   """Writes `model` (after `prepare_for_compression`) as a SavedModel: the
   `coding_module` of the model (see there). Returns the metadata.
+
+  `weights` (`training_weights(model)`, taken before the model was
+  prepared for compression) are kept beside the SavedModel for fine-tuning.
 
   The SavedModel is written to a temporary folder beside `path` and then
   renamed to `path` (a model already there is moved aside first and deleted
@@ -112,6 +153,9 @@ def export(model, path, training_info=None, freeze=True, reconstruct=False):
                                dir=parent)
   try:
     tf.saved_model.save(module, temporary)
+    if weights is not None:
+      write_training_weights(weights, os.path.join(temporary,
+                                                   TRAINING_WEIGHTS))
     old = None
     if os.path.lexists(path):
       old = f"{path}.old-{os.getpid()}"

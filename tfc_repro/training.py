@@ -373,6 +373,10 @@ def build_and_fit(system, args, extra_callbacks=()):
   train_ds, validation_ds, data_description = datasets(args)
   with strategy.scope():
     model = compiled_model(system, args)
+    parent = None
+    if getattr(args, "init_from", None):
+      # Before fit: a resumed run then restores its own later weights.
+      parent = init_from(model, args.init_from, system.name)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
   print(f"training {args.steps} steps of batch {args.batchsize} "
@@ -421,6 +425,8 @@ def build_and_fit(system, args, extra_callbacks=()):
       train_cpu_seconds=round(progress.cpu_seconds, 1))
   if monitor is not None:
     info["rate_share_warnings"] = monitor.warnings
+  if parent is not None:
+    info["init_from"] = parent
   # The exported weights: those of the best validation loss (see BestWeights).
   info["weights_from_step"] = best.step if best.step is not None else info[
       "steps"]
@@ -437,12 +443,42 @@ def build_and_fit(system, args, extra_callbacks=()):
 
 def export(model, info, model_path, strategy=None, reconstruct=False):
   """Builds the range coding tables and writes the SavedModel (chief only),
-  with the transforms frozen to plain convolutions (`savedmodel.export`)."""
+  with the transforms frozen to plain convolutions (`savedmodel.export`) and
+  the training weights beside it (for `--init_from`)."""
+  weights = savedmodel.training_weights(model)
   model.prepare_for_compression()
   if strategy is None or _is_chief(strategy):
     return savedmodel.export(model, model_path, info,
-                             reconstruct=reconstruct)
+                             reconstruct=reconstruct, weights=weights)
   return info
+
+
+def init_from(model, parent_path, system_name):
+  """Sets `model`'s weights to those of the trained model at `parent_path`
+  (same system and architecture, any λ); returns what the metadata records
+  of the parent. Refuses another architecture in one line naming the first
+  weight that differs."""
+  parent = savedmodel.LoadedModel(parent_path).metadata
+  if parent.get("system") != system_name:
+    raise savedmodel.ModelError(
+        f"--init_from {parent_path} holds a {parent.get('system')} model, "
+        f"not a {system_name} model")
+  stored = savedmodel.read_training_weights(parent_path)
+  own = model.weights
+  for i in range(max(len(stored), len(own))):
+    theirs = (stored[i][0], tuple(stored[i][1].shape)) if i < len(
+        stored) else ("nothing", ())
+    ours = (own[i].name, tuple(own[i].shape)) if i < len(own) else (
+        "nothing", ())
+    if theirs != ours:
+      raise savedmodel.ModelError(
+          f"--init_from {parent_path} is another architecture: its weight "
+          f"{i} is {theirs[0]} {theirs[1]}, this model's is {ours[0]} "
+          f"{ours[1]}")
+  for weight, (_, value) in zip(own, stored):
+    weight.assign(value)
+  return dict(path=os.path.abspath(parent_path), steps=parent.get("steps"),
+              lmbda=parent.get("lmbda"), model_id=parent.get("model_id"))
 
 
 def train(system, args):
