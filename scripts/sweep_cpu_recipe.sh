@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The CPU recipe against the old quick profile, measured on held-out photos
+# (never Kodak): each arm trains one system at one λ with the same data (all
+# of $TFC_REPRO_DATA/train except the 8 held-out Wikipedia photos 001-008,
+# which are the validation set), crops, batch, seed and steps, and logs its
+# held-out RD loss against CPU seconds after every epoch
+# (MODEL.train/progress.csv, copied to $RESULTS/SYSTEM-ARM.csv). Resumable:
+# a finished arm is kept, a killed one continues.
+# Settings: SYSTEMS (default "bls2017 bmshj2018 lee2019"), ARMS (default
+# "old new"), STEPS (default: each system's quick profile), OUT (default
+# models/sweep-recipe), RESULTS (default results/recipe). Arms:
+#   old   the quick profile as it was (step decay, no warm-up or clipping,
+#         the paper's quantization)
+#   new   the CPU recipe: warm-up 100 steps, cosine decay to 1/100, gradients
+#         clipped to norm 1, straight-through rounding for the synthesis
+#   noise the CPU recipe with the papers' noise for the synthesis
+source "$(dirname "$0")/env.sh"
+: "${TFC_REPRO_DATA:?set TFC_REPRO_DATA to the folder holding train/}"
+systems=${SYSTEMS:-"bls2017 bmshj2018 lee2019"}
+arms=${ARMS:-"old new"}
+out=${OUT:-models/sweep-recipe}
+results=${RESULTS:-results/recipe}
+held_out="$TFC_REPRO_DATA/train/wikipedia_photos/00[1-8].png"
+mkdir -p "$out" "$results"
+recipe=(--lr_schedule cosine --warmup_steps 100 --lr_decay_factor 0.01
+        --clip_norm 1)
+for system in $systems; do
+  case $system in
+    bls2017) quality=(--lambda 0.01) ;;
+    *) quality=(--quality 3) ;;
+  esac
+  for arm in $arms; do
+    case $arm in
+      old) flags=() ;;
+      new) flags=("${recipe[@]}" --quantization ste) ;;
+      noise) flags=("${recipe[@]}" --quantization noise) ;;
+      *) echo "unknown arm $arm" >&2; exit 2 ;;
+    esac
+    model="$out/$system-$arm"
+    if [ ! -f "$model/saved_model.pb" ]; then
+      echo "== $system $arm" >&2
+      python -m tfc_repro."$system" --model_path "$model" train \
+        --profile quick "${quality[@]}" --seed 1 ${STEPS:+--steps "$STEPS"} \
+        --train_glob "$TFC_REPRO_DATA/train" --validation_glob "$held_out" \
+        "${flags[@]}" >> "$model.log" 2>&1
+    fi
+    cp "$model.train/progress.csv" "$results/$system-$arm.csv"
+  done
+done
