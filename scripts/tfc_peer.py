@@ -13,12 +13,12 @@ tests/test_bmshj2018.py pins the equations) and exports that.
     git clone --depth 1 --branch v2.14.1 \
         https://github.com/tensorflow/compression /tmp/tfc
     python scripts/tfc_peer.py --tfc_script /tmp/tfc/models/bmshj2018.py \
-        --seed 2 --model_path models/issue14/tfc-peer-seed2 -- \
+        --seed 2 --model_path models/tfc-peer/tfc-peer-seed2 -- \
         --num_filters 128 --lambda 0.01 --patchsize 128 --batchsize 8 \
         --epochs 4 --steps_per_epoch 200 \
         --train_glob "$TFC_REPRO_DATA/train/*/*.[jp][pn]g"
-    python -m tfc_repro.bmshj2018 --model_path models/issue14/tfc-peer-seed2 \
-        evaluate --images kodak --output results/issue14/tfc-peer-seed2.json
+    python -m tfc_repro.bmshj2018 --model_path models/tfc-peer/tfc-peer-seed2 \
+        evaluate --images kodak --output results/tfc-peer/tfc-peer-seed2.json
 """
 
 import argparse

@@ -148,7 +148,7 @@ def test_tfc_variant_matches_tfc_reference():
 
 
 def test_tfc_variant_loss_is_tfc_scripts_loss():
-  """Issue 14's pin: on a fixed batch with fixed weights, --variant tfc's
+  """The pin of the TFC comparison: on a fixed batch with fixed weights, --variant tfc's
   terms are those of TFC's models/bmshj2018.py, computed here from TFC's
   entropy models and the equations: z = h_a(|y|); ŷ coded under
   NoisyNormal with scale exp(ln .11 + i·(ln 256 − ln .11)/63) at index

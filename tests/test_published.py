@@ -23,7 +23,7 @@ def test_tfc_text_file_with_merged_ms_ssim():
   assert document["dataset"] == "kodak"
   results = document["results"]
   assert len(results["bpp"]) == len(results["psnr-rgb"]) == 8
-  # SPECS.md §D.4: first and last points of the curve.
+  # The published curve's first and last points.
   assert results["bpp"][0] == pytest.approx(0.115239)
   assert results["psnr-rgb"][0] == pytest.approx(27.106351)
   assert results["ms-ssim-rgb"][-1] == pytest.approx(0.995267)
@@ -42,7 +42,7 @@ def test_compressai_json():
   assert document["published"] is True and document["source"] == path
   results = document["results"]
   assert len(results["bpp"]) == 8
-  # SPECS.md §D.4: CompressAI bmshj2018-hyperprior q1 = 0.131 bpp / 27.58 dB.
+  # CompressAI's bmshj2018-hyperprior q1: 0.131 bpp / 27.58 dB.
   assert results["bpp"][0] == pytest.approx(0.131, abs=5e-4)
   assert results["psnr-rgb"][0] == pytest.approx(27.58, abs=5e-3)
   assert 0 < results["ms-ssim-rgb"][0] < 1

@@ -12,7 +12,7 @@ What the paper leaves open and how it is decided here:
 
   * Transforms: Ballé 2018's with the input mapped to [−1, 1], h_a on
     ŷ (not |y|), exp at the end of h_s.
-  * f (its layers are only in the paper's Fig. 4, which is lost): a 4x4
+  * f (the paper draws its layers in a figure but does not list them): a 4x4
     convolution over the zero-padded [ŷ, c′] (3 rows on top, 2 columns left, 1
     right) whose taps on ŷ at the current position and its right neighbour are
     masked, ReLU, 1x1 to `--context_filters` (640), ReLU, 1x1 to 2M; μ is the

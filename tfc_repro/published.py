@@ -18,8 +18,11 @@ Every loaded document has `"published": True` and `"source"` (the file). The
 curves the figures draw are listed in `CURVES`; their files are byte-for-byte
 copies kept in results/published/ (see its README.md), made with
 
-  python -m tfc_repro.published --copy_from /work/shared/published \\
+  python -m tfc_repro.published --copy_from PUBLISHED_DIR \\
       --copy_to results/published
+
+where PUBLISHED_DIR is a folder holding the published collections (tfc/,
+compressai/, lossy-vae/) in their own layout.
 
 `python -m tfc_repro.published FILE...` prints what a file holds.
 """
@@ -360,8 +363,8 @@ def main(argv):
       "JSON) and print what they hold, or copy the curves the figures need.")
   parser.add_argument("files", nargs="*", help="published files to describe")
   parser.add_argument("--copy_from", default=None,
-                      help="folder holding tfc/ and compressai/ (e.g. "
-                      "/work/shared/published): copy the needed files")
+                      help="folder holding the published collections (tfc/, "
+                      "compressai/, ...): copy the needed files")
   parser.add_argument("--copy_to", default=DEFAULT_DIR,
                       help="where to copy them (default: results/published)")
   parser.add_argument("--list", action="store_true",

@@ -15,8 +15,7 @@ pushes the codec towards rate it can save. It costs nothing at inference:
 the exported SavedModel holds only the backbone's coding functions and
 weights, and codes files exactly as the plain backbone does.
 
-What the paper leaves open (its equations and Fig. 7 are lost in our copy)
-and how it is decided here:
+What the paper leaves open and how it is decided here:
 
   * Backbones: `--backbone bmshj2018-meanscale` (the mean-scale hyperprior,
     CompressAI's mbt2018-mean, the paper's hyperprior backbone) and
