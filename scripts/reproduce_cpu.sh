@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The CPU-budget reproduction of every paper's Kodak evaluation: for each
+# system, one RD curve of four λ at the quick profile's sizes and recipe,
+# the same data (all of $TFC_REPRO_DATA/train except the 8 held-out
+# Wikipedia photos 001-008, the validation set), crops, batch, seed and steps
+# for every system. The highest-rate point trains from scratch (BASE_STEPS),
+# the three others are fine-tuned from it (--init_from, FINETUNE_STEPS), as
+# CompressAI's model zoo was trained. Every model is evaluated on Kodak
+# through real files; each curve is results/kodak/cpu/NAME.json (each model's
+# steps and CPU seconds are in its metadata, MODEL/…, and in
+# MODEL.train/progress.csv).
+#
+# Resumable at any point: a killed training continues, a finished model is
+# never trained again, a finished evaluation is kept; a rerun with every
+# model present only evaluates what is missing.
+#
+# Settings from the environment: CURVES (default: all, in the order below),
+# BASE_STEPS (default 6000), FINETUNE_STEPS (default 2000), OUT (default
+# models/cpu).
+source "$(dirname "$0")/env.sh"
+: "${TFC_REPRO_DATA:?set TFC_REPRO_DATA to the folder holding train/ and kodak/}"
+base_steps=${BASE_STEPS:-6000}
+finetune_steps=${FINETUNE_STEPS:-2000}
+out=${OUT:-models/cpu}
+results=results/kodak/cpu
+held_out="$TFC_REPRO_DATA/train/wikipedia_photos/00[1-8].png"
+common=(--profile quick --seed 1 --train_glob "$TFC_REPRO_DATA/train"
+        --validation_glob "$held_out")
+mkdir -p "$out" "$results"
+
+# name | module | flags shared by the four points | the four points' λ
+# flags, highest rate first (all four points share one architecture, so
+# that each fine-tunes from the first).
+CURVE_TABLE="
+bls2017|bls2017||--lambda 0.05;--lambda 0.0167;--lambda 0.0055;--lambda 0.0018
+bmshj2018-factorized|bmshj2018|--model factorized --num_filters 64 --num_latents 96|--lambda 0.0932;--lambda 0.025;--lambda 0.0067;--lambda 0.0018
+bmshj2018-hyperprior|bmshj2018|--model hyperprior --num_filters 64 --num_latents 96|--lambda 0.0932;--lambda 0.025;--lambda 0.0067;--lambda 0.0018
+bmshj2018-meanscale|bmshj2018|--model meanscale --num_filters 64 --num_latents 96|--lambda 0.0932;--lambda 0.025;--lambda 0.0067;--lambda 0.0018
+lee2019|lee2019||--quality 5;--quality 3;--quality 2;--quality 1
+hcae|hcae||--quality 5;--quality 4;--quality 3;--quality 2
+"
+curves=${CURVES:-"bls2017 bmshj2018-factorized bmshj2018-hyperprior bmshj2018-meanscale lee2019 hcae"}
+
+for curve in $curves; do
+  line=$(printf '%s\n' "$CURVE_TABLE" | grep "^$curve|") || {
+    echo "unknown curve $curve" >&2; exit 2; }
+  IFS='|' read -r name module shared points <<< "$line"
+  IFS=';' read -r -a point_flags <<< "$points"
+  models=()
+  base=""
+  for i in "${!point_flags[@]}"; do
+    model="$out/$name/p$((i + 1))"
+    if [ ! -f "$model/saved_model.pb" ]; then
+      # shellcheck disable=SC2086
+      if [ -z "$base" ]; then
+        echo "== $name point $((i + 1)) from scratch ($base_steps steps)" >&2
+        python -m "tfc_repro.$module" --model_path "$model" train \
+          "${common[@]}" $shared ${point_flags[$i]} --steps "$base_steps" \
+          >> "$model.log" 2>&1
+      else
+        echo "== $name point $((i + 1)) from point 1 ($finetune_steps steps)" >&2
+        python -m "tfc_repro.$module" --model_path "$model" train \
+          "${common[@]}" $shared ${point_flags[$i]} --init_from "$base" \
+          --steps "$finetune_steps" >> "$model.log" 2>&1
+      fi
+    fi
+    [ -z "$base" ] && base=$model
+    models+=(--model_path "$model")
+  done
+  [ -f "$results/$name.json" ] ||
+    python -m "tfc_repro.$module" evaluate "${models[@]}" --images kodak \
+      --name "$name (CPU, $base_steps + $finetune_steps steps)" \
+      --output "$results/$name.json"
+done
