@@ -385,3 +385,25 @@ def test_init_from_a_foreign_model_fails_in_one_line(tmp_path):
   assert result.returncode == 1
   assert result.stderr.strip().startswith("error: no model at")
   assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["bls2017", "bmshj2018", "lee2019", "hcae",
+                                  "regularized"])
+def test_paper_profiles_keep_the_papers_recipe(name):
+  """--profile paper: no warm-up, no clipping, the papers' step schedule and
+  quantization, whatever the quick profile's recipe."""
+  from tfc_repro import systems
+  system = systems.system(name)
+  args = train_args(system, ["--model_path", "unused", "train", "--profile",
+                             "paper"])
+  assert (args.lr_schedule, args.warmup_steps, args.clip_norm) == (
+      "step", 0, 0.)
+  assert args.quantization is None  # the model's own: the paper's
+  optimizer = training.optimizer(args)
+  assert optimizer.global_clipnorm is None
+  schedule = optimizer._learning_rate  # pylint: disable=protected-access
+  assert isinstance(schedule, (
+      float, tf.keras.optimizers.schedules.PiecewiseConstantDecay)) or (
+          isinstance(schedule, tf.Variable))
+  assert not isinstance(schedule, (training.WarmupSchedule,
+                                   training.CosineSchedule))
