@@ -9,11 +9,13 @@
 # Settings: SYSTEMS (default "bls2017 bmshj2018 lee2019"), ARMS (default
 # "old new"), STEPS (default: each system's quick profile), OUT (default
 # models/sweep-recipe), RESULTS (default results/recipe). Arms:
-#   old   the quick profile as it was (step decay, no warm-up or clipping,
-#         the paper's quantization)
-#   new   the CPU recipe: warm-up 100 steps, cosine decay to 1/100, gradients
-#         clipped to norm 1, straight-through rounding for the synthesis
+#   old   the quick profile before the CPU recipe (÷10 at 80 % of the
+#         steps, no warm-up or clipping, the paper's quantization)
+#   new   the CPU recipe, today's quick default: warm-up 100 steps, cosine
+#         decay to 1/100, gradients clipped to norm 1, straight-through
+#         rounding for the synthesis
 #   noise the CPU recipe with the papers' noise for the synthesis
+# Every arm spells its recipe out, so that it does not follow the defaults.
 source "$(dirname "$0")/env.sh"
 : "${TFC_REPRO_DATA:?set TFC_REPRO_DATA to the folder holding train/}"
 systems=${SYSTEMS:-"bls2017 bmshj2018 lee2019"}
@@ -29,9 +31,13 @@ for system in $systems; do
     bls2017) quality=(--lambda 0.01) ;;
     *) quality=(--quality 3) ;;
   esac
+  paper_quantization=noise
+  [ "$system" = lee2019 ] && paper_quantization=ste
   for arm in $arms; do
     case $arm in
-      old) flags=() ;;
+      old) flags=(--lr_schedule step --lr_decay_steps 0.8 --lr_decay_factor 0.1
+                  --warmup_steps 0 --clip_norm 0
+                  --quantization "$paper_quantization") ;;
       new) flags=("${recipe[@]}" --quantization ste) ;;
       noise) flags=("${recipe[@]}" --quantization noise) ;;
       *) echo "unknown arm $arm" >&2; exit 2 ;;

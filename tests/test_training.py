@@ -132,12 +132,28 @@ def test_warmup_and_cosine_schedule_values():
   assert math.isclose(value(5000), 1e-5, rel_tol=1e-4)   # and stays there
   assert all(value(k) >= value(k + 50) for k in range(100, 1000, 50))
   # A warm-up before the papers' step decay.
+  # At most a tenth of the steps warm up.
+  short = training.learning_rate(1e-3, 50, (), warmup_steps=100)
+  assert math.isclose(float(short(4)), 1e-3, rel_tol=1e-5)
+  assert math.isclose(float(short(2)), 6e-4, rel_tol=1e-5)  # 3/5 of lr
   step = training.learning_rate(1e-3, 1000, (0.5,), warmup_steps=10)
   assert math.isclose(float(step(4)), 5e-4, rel_tol=1e-5)
   assert math.isclose(float(step(400)), 1e-3, rel_tol=1e-5)
   assert math.isclose(float(step(600)), 1e-4, rel_tol=1e-5)
   with pytest.raises(ValueError, match="schedule"):
     training.learning_rate(1e-3, 10, (), schedule="linear")
+
+
+def test_quick_profiles_train_with_the_cpu_recipe():
+  from tfc_repro import cli, systems
+  for name in systems.NAMES:
+    args = train_args(systems.system(name), ["--model_path", "unused",
+                                             "train"])
+    for key, value in cli.CPU_RECIPE.items():
+      assert getattr(args, key) == value, (name, key)
+  # A flag still wins.
+  assert train_args(bls2017.SYSTEM, ["train", "--quantization", "noise"]
+                    ).quantization == "noise"
 
 
 def test_paper_recipe_is_the_default_and_the_recipe_flags_are_checked():
@@ -157,7 +173,9 @@ def test_paper_recipe_is_the_default_and_the_recipe_flags_are_checked():
 
 
 def test_learning_rate_decay_factor_defaults_to_a_tenth_and_is_checked():
-  assert train_args(bls2017.SYSTEM, ["train"]).lr_decay_factor == 0.1
+  assert train_args(bls2017.SYSTEM, ["train", "--profile", "paper"]
+                    ).lr_decay_factor == 0.1
+  assert train_args(bls2017.SYSTEM, ["train"]).lr_decay_factor == 0.01
   assert train_args(bls2017.SYSTEM, ["train", "--lr_decay_factor", "0.5"]
                     ).lr_decay_factor == 0.5
   with pytest.raises(ValueError, match="--lr_decay_factor"):

@@ -25,6 +25,16 @@ from tfc_repro.savedmodel import DEFAULT_MAX_PIXELS
 from tfc_repro.transforms import GDN_FORMS
 
 
+# How every system trains under each profile, besides its own settings
+# (sizes, steps, learning rate): the papers' recipe under --profile paper,
+# the CPU recipe under --profile quick (chosen on held-out photos by
+# scripts/sweep_cpu_recipe.sh; results/recipe/). Explicit flags override.
+PAPER_RECIPE = dict(lr_schedule="step", warmup_steps=0, clip_norm=0.)
+CPU_RECIPE = dict(lr_schedule="cosine", warmup_steps=100, lr_decay_factor=0.01,
+                  clip_norm=1., quantization="ste")
+RECIPES = {"paper": PAPER_RECIPE, "quick": CPU_RECIPE}
+
+
 @dataclasses.dataclass
 class System:
   """What the shared program needs to know of one paper's model."""
@@ -44,6 +54,11 @@ class System:
   # Train flags also accepted before the command (e.g. regularized's
   # --backbone, which picks the model the other flags apply to).
   leading_flags: tuple = ()
+
+  def __post_init__(self):
+    # Each profile with its recipe (the recipe's keys win over the system's).
+    self.profiles = {name: {**profile, **RECIPES.get(name, {})}
+                     for name, profile in self.profiles.items()}
 
 
 def _positive_int(text):
@@ -174,27 +189,28 @@ def build_parser(system):
                           "'0.7,0.9' ('' for none).")
   train.add_argument("--lr_decay_factor", type=float, default=None,
                      help="Learning-rate factor at each --lr_decay_steps "
-                          "fraction (default from --profile, else 0.1).")
+                          "fraction, or the final fraction of a cosine decay "
+                          "(0.1 unless the profile says).")
   train.add_argument("--lr_schedule", choices=("step", "cosine"),
                      default=None,
                      help="'step': the rate drops by --lr_decay_factor at "
                           "each --lr_decay_steps fraction (the papers'); "
                           "'cosine': a cosine decay to --lr_decay_factor·lr "
-                          "at the last step. Default: step, or the "
-                          "profile's.")
+                          "at the last step.")
   train.add_argument("--warmup_steps", type=int, default=None,
                      help="Steps of linear learning-rate warm-up before the "
-                          "schedule (default: 0, or the profile's).")
+                          "schedule (at most a tenth of --steps).")
   train.add_argument("--clip_norm", type=float, default=None,
                      help="Clip the gradients to this global norm (0 = no "
-                          "clipping; default: 0, or the profile's).")
+                          "clipping).")
   train.add_argument("--quantization", choices=("noise", "ste"),
                      default=None,
                      help="What the synthesis sees of a latent in training: "
                           "'noise', y + u; 'ste', round(y − μ) + μ with the "
                           "gradient passed straight through (Minnen & Singh "
-                          "2020). The rate always sees y + u. Default: the "
-                          "paper's (ste for lee2019, noise for the others).")
+                          "2020). The rate always sees y + u. --profile "
+                          "paper uses the paper's (ste for lee2019, noise for "
+                          "the others).")
   train.add_argument("--init_from", default=None, metavar="MODEL",
                      help="Start from the weights of this trained model "
                           "(same system and architecture, any λ) instead of "
@@ -303,8 +319,7 @@ def resolve_train_args(system, args):
   if args.lr_decay_factor is None:
     args.lr_decay_factor = 0.1
   # The papers' recipe unless the profile or a flag says otherwise.
-  for key, paper_value in (("lr_schedule", "step"), ("warmup_steps", 0),
-                           ("clip_norm", 0.)):
+  for key, paper_value in PAPER_RECIPE.items():
     if getattr(args, key, None) is None:
       setattr(args, key, paper_value)
   if args.warmup_steps < 0 or args.clip_norm < 0:

@@ -237,7 +237,8 @@ _BACKBONE_FLAGS = ("quality", "num_filters", "num_latents",
                    "num_hybrid_latents", "context_filters", "rate_samples")
 # Train settings that come from the backbone's profile unless given.
 _TRAIN_KEYS = ("patchsize", "batchsize", "steps", "lr", "lr_decay_steps",
-               "lr_decay_factor", "lr_schedule", "warmup_steps", "clip_norm")
+               "lr_decay_factor", "lr_schedule", "warmup_steps", "clip_norm",
+               "quantization")
 
 # Profiles: the backbone's own, so that a regularized run and a plain one
 # train alike; "paper" adds the regularizer paper's batch of 16 and 256x256

@@ -254,8 +254,10 @@ def learning_rate(lr, steps, decay_fractions, factor=0.1, warmup_steps=0,
   * "cosine": a cosine decay from `lr` after the warm-up to `factor`·lr at
     the last step (`decay_fractions` unused);
 
-  either after a linear warm-up over the first `warmup_steps` steps.
+  either after a linear warm-up over the first `warmup_steps` steps (at most
+  a tenth of `steps`: a short run is not all warm-up).
   """
+  warmup_steps = min(warmup_steps, steps // 10)
   if schedule not in LR_SCHEDULES:
     raise ValueError(f"schedule must be one of {LR_SCHEDULES}, "
                      f"got {schedule!r}")
@@ -276,6 +278,7 @@ def describe_schedule(lr, steps, decay_fractions, factor=0.1, warmup_steps=0,
   """The learning-rate schedule in words, e.g. 'Adam 0.002, ×0.1 from step
   2800'."""
   text = f"Adam {lr:g}"
+  warmup_steps = min(warmup_steps, steps // 10)
   if warmup_steps:
     text += f", linear warm-up over {warmup_steps} steps"
   if schedule == "cosine":
