@@ -54,7 +54,10 @@ def table(runs, baseline):
       last = rows[-1]
       reach = speed = "n/a"
       if base:
-        seconds = time_to_reach(rows, base[-1]["val_loss"])
+        # The baseline by definition at its last epoch (an earlier epoch
+        # may have been as low).
+        seconds = (rows[-1]["cpu_seconds"] if arm == baseline else
+                   time_to_reach(rows, base[-1]["val_loss"]))
         reach = "not reached" if seconds is None else f"{seconds / 60:.1f}"
         speed = "–" if seconds is None else (
             f"{base[-1]['cpu_seconds'] / seconds:.2f}×")
