@@ -15,6 +15,14 @@ cases of these kinds:
   extended      bytes appended to a string, CRC valid
   payload       bytes changed inside a string, CRC valid
   foreign       empty, random bytes, a PNG, another system's file
+  huge          "consistent huge": the image shape scaled up within the
+                decoder's limit with the latent shapes the model derives from
+                it (the largest such image or a random smaller one), strings
+                kept (refused by the decode bound, before decoding) or each
+                padded with random bytes to just past its latent's minimum
+                for that image (`decode_bound`), which passes the bound and
+                is decoded until the re-coding check, the latent digest or
+                the decode time limit refuses it
 
 Each case runs in a worker process watched by this one, with outcomes:
 detected (a one-line `ContainerError`), crash (the worker died, or raised
@@ -24,12 +32,17 @@ and silent (an image came out). For the kinds that alter a header or cut or
 extend a string, silent must be 0; a payload altered inside a string could
 in principle decode to another image, and the count says how many the
 range coder's check, the re-coding check and the latent digest catch.
+Every case's time is reported with its decode seconds per input byte (the
+slowest of each kind, and every huge case): what the decode bound still lets
+a file ask for.
 
 The worker decodes with --max_pixels (default 2^22): the limit it refuses
 larger images with, and what bounds the memory a crafted header can ask for.
 
     python bench/fuzz.py                      # 10^4 cases per system
     python bench/fuzz.py --cases 20 --output /tmp/fuzz.json   # a sample
+    python bench/fuzz.py --kinds huge --cases 8 \
+        --output results/bench/fuzz-huge.json   # the decode bound alone
 """
 
 import argparse
@@ -59,10 +72,10 @@ SMALL_MODELS = {
     "regularized": ["--num_filters", "8", "--num_latents", "12"],
 }
 KINDS = ("mutation", "mutation+crc", "header", "truncated", "extended",
-         "payload", "foreign")
+         "payload", "foreign", "huge")
 # Kinds whose silent decodes are failures (payload is reported apart).
 MUST_DETECT = ("mutation", "mutation+crc", "header", "truncated", "extended",
-               "foreign")
+               "foreign", "huge")
 OUTCOMES = ("detected", "crash", "hang", "memory", "silent")
 IMAGE_SHAPE = (40, 72)
 
@@ -208,6 +221,42 @@ def _string_case(good, kind, rng):
   return container.pack(b)
 
 
+def _huge_case(good, rng, geometry=None):
+  """A "consistent huge" file: (bytes, details). The image scaled by an
+  integer factor within `geometry["max_pixels"]` (the largest or a random
+  one), the latent shapes the model derives for it, the strings kept or
+  padded with random bytes to one byte past their latent's minimum.
+
+  `geometry`: {"stride", "shape_strides", "max_pixels", "minimum_bytes":
+  latent shapes -> bytes per latent} of the decoder's model; without it the
+  latent shapes are scaled by the same factor and nothing is padded."""
+  import copy
+  from tfc_repro import savedmodel
+  b = copy.deepcopy(good)
+  height, width = good.image_shape
+  max_pixels = (geometry or {}).get("max_pixels", 1 << 22)
+  largest = max(2, int((max_pixels // (height * width)) ** .5))
+  factor = largest if rng.random() < .5 else rng.randint(2, largest)
+  b.image_shape = (height * factor, width * factor)
+  padded = False
+  if geometry:
+    b.latent_shapes = [tuple(s) for s in savedmodel.expected_latent_shapes(
+        b.image_shape, geometry["stride"], geometry["shape_strides"])]
+    if rng.random() < .5:
+      minimum = geometry["minimum_bytes"](b.latent_shapes)
+      for i, string in enumerate(b.strings[:len(minimum)]):
+        if len(string) <= minimum[i]:
+          b.strings[i] = string + bytes(
+              rng.randrange(256) for _ in range(minimum[i] + 1 - len(string)))
+          padded = True
+  else:
+    b.latent_shapes = [tuple(d * factor for d in s) for s in b.latent_shapes]
+  return container.pack(b), dict(
+      factor=factor, image_shape=list(b.image_shape), padded=padded,
+      pixels=b.image_shape[0] * b.image_shape[1],
+      string_bytes=[len(s) for s in b.strings])
+
+
 def _foreign_case(rng, others, png):
   choice = rng.randrange(4)
   if choice == 0:
@@ -219,12 +268,21 @@ def _foreign_case(rng, others, png):
   return rng.choice(others) if others else png
 
 
-def make_cases(good_bytes, count, rng, others=(), png=b""):
-  """`count` (kind, data) pairs, the kinds in turn."""
+def make_cases(good_bytes, count, rng, others=(), png=b"", geometry=None,
+               kinds=KINDS, details=None):
+  """`count` (kind, data) pairs, `kinds` in turn; `geometry`: the decoder
+  model's, for the huge cases (`_huge_case`). `details`, a list, receives
+  each huge case's details (in order)."""
   good = container.unpack(good_bytes)
   cases = []
   while len(cases) < count:
-    kind = KINDS[len(cases) % len(KINDS)]
+    kind = kinds[len(cases) % len(kinds)]
+    if kind == "huge":
+      data, detail = _huge_case(good, rng, geometry)
+      if details is not None:
+        details.append(detail)
+      cases.append((kind, data))
+      continue
     if kind == "mutation":
       data = _mutate(good_bytes, rng)
       if data == good_bytes:
@@ -349,9 +407,10 @@ class Watched:
 
 
 def fuzz_system(name, cases, seed, max_pixels, timeout, memory_mb, workdir,
-                others=(), progress=True):
-  """Runs `cases` cases against an exported small model of `name`; returns
-  {"counts": {kind: {outcome: n}}, "examples": {...}, ...}."""
+                others=(), progress=True, kinds=KINDS):
+  """Runs `cases` cases of `kinds` against an exported small model of
+  `name`; returns {"counts": {kind: {outcome: n}}, "examples": {...},
+  "timing": {kind: {...}}, "huge_cases": [...], ...}."""
   import io
   import numpy as np
   from PIL import Image
@@ -371,15 +430,35 @@ def fuzz_system(name, cases, seed, max_pixels, timeout, memory_mb, workdir,
   # the largest image it accepts (a file may declare one).
   timeout = max(timeout, savedmodel.decode_time_limit((max_pixels, 1)) + 10)
   watched = Watched(path, max_pixels, timeout, memory_mb)
-  counts = {kind: dict.fromkeys(OUTCOMES, 0) for kind in KINDS}
+  counts = {kind: dict.fromkeys(OUTCOMES, 0) for kind in kinds}
   examples, slowest = {}, 0.
+  timing = {kind: dict(cases=0, seconds=0., slowest_seconds=0.,
+                       slowest_seconds_per_byte=0.) for kind in kinds}
+  geometry = dict(stride=codec.stride, shape_strides=codec.shape_strides,
+                  max_pixels=max_pixels,
+                  minimum_bytes=codec.bound.minimum_bytes)
+  huge_details, huge_cases = [], []
   start = time.time()
   try:
     for i, (kind, data) in enumerate(make_cases(
-        good_bytes, cases, rng, others, png.getvalue())):
+        good_bytes, cases, rng, others, png.getvalue(), geometry, kinds,
+        huge_details)):
       outcome, detail, seconds, _ = watched.run(data)
       counts[kind][outcome] += 1
       slowest = max(slowest, seconds)
+      per_byte = seconds / max(len(data), 1)
+      kind_timing = timing[kind]
+      kind_timing["cases"] += 1
+      kind_timing["seconds"] += seconds
+      kind_timing["slowest_seconds"] = max(kind_timing["slowest_seconds"],
+                                           seconds)
+      kind_timing["slowest_seconds_per_byte"] = max(
+          kind_timing["slowest_seconds_per_byte"], per_byte)
+      if kind == "huge":
+        huge_cases.append(dict(
+            huge_details[len(huge_cases)], bytes=len(data), outcome=outcome,
+            seconds=round(seconds, 6), seconds_per_byte=per_byte,
+            detail=detail))
       key = f"{kind}/{outcome}"
       if outcome != "detected" and key not in examples:
         examples[key] = dict(detail=detail, bytes=len(data),
@@ -389,9 +468,17 @@ def fuzz_system(name, cases, seed, max_pixels, timeout, memory_mb, workdir,
               flush=True)
   finally:
     watched.close()
+  for kind_timing in timing.values():
+    kind_timing["mean_seconds"] = kind_timing.pop("seconds") / max(
+        kind_timing["cases"], 1)
+  bound = [dict(latent=latent.name, shape=latent.shape,
+                channels=latent.channels,
+                bits_per_symbol=latent.bits_per_symbol)
+           for latent in codec.bound.latents]
   return dict(counts=counts, examples=examples, file_bytes=len(good_bytes),
               slowest_case_seconds=slowest, peak_extra_mb=watched.peak_mb,
-              seconds=time.time() - start)
+              seconds=time.time() - start, timing=timing,
+              huge_cases=huge_cases, decode_bound=bound)
 
 
 def failures(report):
@@ -424,18 +511,24 @@ def main(argv=None):
   parser.add_argument("--memory_mb", type=float, default=2048.,
                       help="resident memory above the loaded worker's that "
                            "counts as beyond the bound")
+  parser.add_argument("--kinds", default=",".join(KINDS),
+                      help="comma-separated kinds of case, taken in turn")
   parser.add_argument("--output", default="results/bench/fuzz.json")
   parser.add_argument("--workdir", default=None,
                       help="folder for the small models (default: temporary)")
   args = parser.parse_args(argv)
   names = [n for n in args.systems.split(",") if n]
+  kinds = tuple(k for k in args.kinds.split(",") if k)
+  unknown = set(kinds) - set(KINDS)
+  if unknown or not kinds:
+    parser.error(f"--kinds: unknown {sorted(unknown)} (kinds: {KINDS})")
   with tempfile.TemporaryDirectory() as tmp:
     workdir = args.workdir or tmp
     report = dict(
         what="decoder fuzzing: outcomes per kind of case (see bench/fuzz.py)",
         command="python bench/fuzz.py " + " ".join(
             a for a in (argv if argv is not None else sys.argv[1:])),
-        cases_per_system=args.cases, seed=args.seed,
+        cases_per_system=args.cases, kinds=list(kinds), seed=args.seed,
         max_pixels=args.max_pixels, timeout_seconds=args.timeout,
         memory_bound_mb=args.memory_mb, image_shape=list(IMAGE_SHAPE),
         models="untrained small models (tests/test_contract.py sizes)",
@@ -450,10 +543,14 @@ def main(argv=None):
           smooth_image(*IMAGE_SHAPE, seed=args.seed)))
     for name in names:
       others = [data for other, data in files.items() if other != name]
-      report["systems"][name] = fuzz_system(
+      report["systems"][name] = result = fuzz_system(
           name, args.cases, args.seed, args.max_pixels, args.timeout,
-          args.memory_mb, workdir, others)
-      print(name, json.dumps(report["systems"][name]["counts"]), flush=True)
+          args.memory_mb, workdir, others, kinds=kinds)
+      print(name, json.dumps(result["counts"]), flush=True)
+      for kind, kind_timing in result["timing"].items():
+        print(f"  {kind}: slowest {kind_timing['slowest_seconds']:.2f} s, "
+              f"{kind_timing['slowest_seconds_per_byte']:.2e} s per byte",
+              flush=True)
   report["failures"] = failures(report)
   if args.output:
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

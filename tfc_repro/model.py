@@ -272,6 +272,50 @@ class CompressionModel(tf.keras.Model):
     return tuple(self.shape_names or self.latent_names)
 
   @property
+  def latent_shape_indices(self):
+    """For each of `latent_names`, the index in `coded_shape_names` of the
+    shape its symbols are laid out on: the shape of the same name, else the
+    one whose name begins its name (lee2019's hybrid y1 and y2 on y)."""
+    shapes = self.coded_shape_names
+    indices = []
+    for name in self.latent_names:
+      if name in shapes:
+        indices.append(shapes.index(name))
+        continue
+      prefixes = [i for i, shape in enumerate(shapes) if name.startswith(shape)]
+      if not prefixes:
+        raise NotImplementedError(
+            f"{self.system}: latent {name!r} is on none of the coded shapes "
+            f"{shapes}")
+      indices.append(max(prefixes, key=lambda i: len(shapes[i])))
+    return tuple(indices)
+
+  def symbol_channels(self):
+    """{latent: symbols per position}: the static channel count of each
+    latent's symbols, as traced by `compress` (what the encoder codes) and
+    `decompress` (what the decoder decodes), which must agree. Both
+    functions must have been traced (`get_concrete_function()`)."""
+    traced = self.__dict__.get("_traced_symbol_channels", {})
+    if not {"compress", "decompress"} <= set(traced):
+      raise ValueError(f"{self.system}: trace compress and decompress first")
+    if traced["compress"] != traced["decompress"]:
+      raise ValueError(
+          f"{self.system}: the decoder decodes {traced['decompress']} "
+          f"symbols per position, the encoder codes {traced['compress']}")
+    return dict(traced["compress"])
+
+  def _note_symbols(self, role, symbols):
+    """Notes, while tracing, the static channels of each latent's symbols."""
+    channels = {}
+    for name in self.latent_names:
+      count = symbols[name].shape[-1] if symbols[name].shape.rank else None
+      if count is None:
+        raise ValueError(f"{self.system}: the symbols of latent {name!r} "
+                         "have no static channel count")
+      channels[name] = int(count)
+    self.__dict__.setdefault("_traced_symbol_channels", {})[role] = channels
+
+  @property
   def coded_shape_strides(self):
     """The down-sampling factor of each of `coded_shape_names`."""
     if self.shape_strides is not None:
@@ -314,6 +358,7 @@ class CompressionModel(tf.keras.Model):
 
     def compress(x):
       strings, x_shape, shapes, symbols = self._compress(x, **options)
+      self._note_symbols("compress" + suffix, symbols)
       return (*strings, x_shape, *shapes,
               self.latent_digest(symbols, x_shape))
 
@@ -321,6 +366,7 @@ class CompressionModel(tf.keras.Model):
       x_hat, symbols = self._decompress(
           args[:num_strings], args[num_strings], args[num_strings + 1:],
           **options)
+      self._note_symbols("decompress" + suffix, symbols)
       return x_hat, self.latent_digest(symbols, args[num_strings])
 
     image = tf.TensorSpec((None, None, 3), tf.uint8)

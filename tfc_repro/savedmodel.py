@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -22,6 +23,7 @@ import numpy as np
 
 from tfc_repro import __version__
 from tfc_repro import container
+from tfc_repro import decode_bound
 
 
 class ModelError(ValueError):
@@ -70,6 +72,16 @@ def coding_module(model, training_info=None, freeze=True, reconstruct=False):
       variables[id(variable)] = variable
   variables = list(variables.values())
   metadata = dict(training_info or {})
+  # Each latent's least cost per symbol, from the tables its decoder reads
+  # (the decode bound: `decode_bound`, `Codec.check`). A model whose tables
+  # or symbols cannot be read so is exported without it (and bounded as a
+  # model exported before the record) rather than not at all.
+  try:
+    metadata[decode_bound.KEY] = decode_bound.record(
+        model, functions["decompress"].get_concrete_function())
+  except (decode_bound.TableError, ValueError, NotImplementedError) as e:
+    print(f"warning: {model.system}: no decode bound recorded ({e})",
+          file=sys.stderr)
   metadata.update(
       system=model.system,
       config=model.config,
@@ -299,6 +311,10 @@ class Codec:
     self.latents = tuple(self.metadata["latents"])
     self.stride = int(self.metadata.get("stride", 1))
     self.shape_strides = tuple(self.metadata.get("shape_strides") or ())
+    # The fewest bytes each latent's string holds for the shapes a file
+    # declares (recorded at export; computed from the tables for models
+    # exported before).
+    self.bound = decode_bound.Bound.of(module, metadata)
 
   @classmethod
   def from_model(cls, model, reconstruct=False):
@@ -336,9 +352,12 @@ class Codec:
           f"{self.max_pixels} pixels (--max_pixels){why}")
 
   def check(self, bitstream):
-    """Raises `ContainerError` unless the bitstream was made by this model
-    and every field of its header is what this model writes for the image
-    size it declares; nothing is decoded or allocated before."""
+    """Raises `ContainerError` unless the bitstream was made by this model,
+    every field of its header is what this model writes for the image size
+    it declares, and every latent's string is at least as long as its
+    symbols cost at the least (`decode_bound`: a file that declares a large
+    image with the strings of a small one is refused before its decoding
+    takes minutes); nothing is decoded or allocated before."""
     if bitstream.system != self.system:
       raise container.ContainerError(
           f"file was made by system {bitstream.system!r}, but this model is "
@@ -373,6 +392,7 @@ class Codec:
         raise container.ContainerError(
             f"latent shape {tuple(stored)} does not match the image of "
             f"{shape[0]}x{shape[1]} (this model codes {derived} for it)")
+    self.bound.check(bitstream, container.ContainerError)
 
   def decompress(self, bitstream):
     """`container.Bitstream` -> RGB uint8 array (checked against the model)."""
