@@ -260,10 +260,13 @@ def test_ms_ssim_gradients_are_finite_from_scratch():
 @pytest.fixture(scope="module")
 def tiny_hyperprior(tmp_path_factory):
   """A paper-variant model (N=8, M=12) after 12 eager training steps on
-  smooth images, exported and loaded: (model, LoadedModel)."""
+  smooth images, exported and loaded: (model, LoadedModel). The simplified
+  GDN, as when the payload test's bounds were set: with the full GDN, 12
+  steps leave more of y past the coding table's tails, where the estimate
+  counts more bits than the range coder writes."""
   tf.keras.utils.set_random_seed(1)
   model = bmshj2018.ScaleHyperpriorModel(lmbda=0.01, num_filters=8,
-                                         num_latents=12)
+                                         num_latents=12, gdn="simplified")
   model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
   images = np.stack([smooth_image(64, 64, seed=s) for s in range(4)])
   for _ in range(12):

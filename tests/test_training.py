@@ -60,9 +60,11 @@ class _RecordLearningRates(tf.keras.callbacks.Callback):
     super().__init__()
     self.rates = {}
 
-  def on_train_batch_begin(self, batch, logs=None):
+  def on_train_batch_end(self, batch, logs=None):
+    # The rate the step just taken used (Keras updates it as it applies
+    # the gradients), keyed by that step's index.
     optimizer = self.model.optimizer
-    step = int(optimizer.iterations.numpy())
+    step = int(optimizer.iterations.numpy()) - 1
     self.rates[step] = float(optimizer.learning_rate.numpy())
 
 
@@ -71,7 +73,7 @@ def test_a_resumed_run_continues_the_same_schedule(train_dir, tmp_path):
   def argv(name):
     return ["--model_path", str(tmp_path / name), "train", "--train_glob",
             train_dir, "--num_filters", "4", "--patchsize", "32",
-            "--batchsize", "2", "--steps", "12", "--steps_per_epoch", "4",
+            "--batchsize", "2", "--steps", "30", "--steps_per_epoch", "10",
             "--seed", "0", "--lr_schedule", "cosine", "--warmup_steps", "3",
             "--clip_norm", "1"]
   whole = _RecordLearningRates()
@@ -86,11 +88,11 @@ def test_a_resumed_run_continues_the_same_schedule(train_dir, tmp_path):
   training.build_and_fit(bls2017.SYSTEM,
                          train_args(bls2017.SYSTEM, argv("cut")),
                          extra_callbacks=[resumed])
-  assert sorted(resumed.rates) == list(range(4, 12))
+  assert sorted(resumed.rates) == list(range(10, 30))
   for step, rate in resumed.rates.items():
     assert math.isclose(rate, whole.rates[step], rel_tol=1e-6)
-  assert whole.rates[0] < whole.rates[2] < whole.rates[3]  # the warm-up
-  assert whole.rates[3] > whole.rates[11]                  # the decay
+  assert whole.rates[0] < whole.rates[1] < whole.rates[3]  # the warm-up
+  assert whole.rates[3] > whole.rates[29]                  # the decay
 
 
 def test_trains_exactly_the_steps_asked(train_dir, tmp_path):
