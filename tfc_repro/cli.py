@@ -22,6 +22,8 @@ from absl.flags import argparse_flags
 from tfc_repro import container
 from tfc_repro import data
 from tfc_repro.savedmodel import DEFAULT_MAX_PIXELS
+from tfc_repro.model import TRAINING_QUANTIZATIONS
+from tfc_repro.training import LR_SCHEDULES
 from tfc_repro.transforms import GDN_FORMS
 
 
@@ -191,7 +193,7 @@ def build_parser(system):
                      help="Learning-rate factor at each --lr_decay_steps "
                           "fraction, or the final fraction of a cosine decay "
                           "(0.1 unless the profile says).")
-  train.add_argument("--lr_schedule", choices=("step", "cosine"),
+  train.add_argument("--lr_schedule", choices=LR_SCHEDULES,
                      default=None,
                      help="'step': the rate drops by --lr_decay_factor at "
                           "each --lr_decay_steps fraction (the papers'); "
@@ -203,7 +205,7 @@ def build_parser(system):
   train.add_argument("--clip_norm", type=float, default=None,
                      help="Clip the gradients to this global norm (0 = no "
                           "clipping).")
-  train.add_argument("--quantization", choices=("noise", "ste"),
+  train.add_argument("--quantization", choices=TRAINING_QUANTIZATIONS,
                      default=None,
                      help="What the synthesis sees of a latent in training: "
                           "'noise', y + u; 'ste', round(y − μ) + μ with the "

@@ -111,8 +111,7 @@ class ProgressLog(tf.keras.callbacks.Callback):
     import csv  # pylint: disable=g-import-not-at-top
     row = dict(
         step=int(self.model.optimizer.iterations.numpy()),
-        cpu_seconds=round(self.cpu_before + time.process_time() -
-                          self.cpu_start, 2),
+        cpu_seconds=round(self.cpu_seconds, 2),
         wall_seconds=round(self.wall_before + time.time() - self.wall_start,
                            2))
     row.update({k: f"{float(v):.6g}" for k, v in sorted((logs or {}).items())})
@@ -198,6 +197,12 @@ def make_strategy(name, logical_cpus=0):
 LR_SCHEDULES = ("step", "cosine")
 
 
+def warmup_length(warmup_steps, steps):
+  """The warm-up a run of `steps` takes: at most a tenth of it (a short run
+  is not all warm-up)."""
+  return min(warmup_steps, steps // 10)
+
+
 class WarmupSchedule(tf.keras.optimizers.schedules.LearningRateSchedule):
   """A linear warm-up from lr/warmup_steps to lr over the first
   `warmup_steps` steps, then `after` (a schedule of the step count from the
@@ -257,7 +262,7 @@ def learning_rate(lr, steps, decay_fractions, factor=0.1, warmup_steps=0,
   either after a linear warm-up over the first `warmup_steps` steps (at most
   a tenth of `steps`: a short run is not all warm-up).
   """
-  warmup_steps = min(warmup_steps, steps // 10)
+  warmup_steps = warmup_length(warmup_steps, steps)
   if schedule not in LR_SCHEDULES:
     raise ValueError(f"schedule must be one of {LR_SCHEDULES}, "
                      f"got {schedule!r}")
@@ -278,7 +283,7 @@ def describe_schedule(lr, steps, decay_fractions, factor=0.1, warmup_steps=0,
   """The learning-rate schedule in words, e.g. 'Adam 0.002, ×0.1 from step
   2800'."""
   text = f"Adam {lr:g}"
-  warmup_steps = min(warmup_steps, steps // 10)
+  warmup_steps = warmup_length(warmup_steps, steps)
   if warmup_steps:
     text += f", linear warm-up over {warmup_steps} steps"
   if schedule == "cosine":
