@@ -50,6 +50,7 @@ for curve in $curves; do
   base=""
   for i in "${!point_flags[@]}"; do
     model="$out/$name/p$((i + 1))"
+    mkdir -p "$out/$name"
     if [ ! -f "$model/saved_model.pb" ]; then
       # shellcheck disable=SC2086
       if [ -z "$base" ]; then
