@@ -9,6 +9,8 @@ setuptools.setup(
                 "TensorFlow Compression: training, real bitstreams, Kodak RD "
                 "tables and figures next to classical codecs.",
     packages=["tfc_repro"],
+    # The shipped models (python -m tfc_repro.zoo): weights and records.
+    package_data={"tfc_repro": ["zoo/*/*/*"]},
     python_requires="==3.11.*",
     install_requires=[
         "tensorflow==2.14.1",

@@ -10,6 +10,14 @@
 # steps and CPU seconds are in its metadata, MODEL/…, and in
 # MODEL.train/progress.csv).
 #
+# Each trained model is shipped (python -m tfc_repro.zoo pack) as
+# cpu:NAME-Q, Q = 4 (the highest rate, from scratch) down to 1, in
+# tfc_repro/zoo/cpu/; Kodak is evaluated on the shipped models (their
+# weights rounded to float16 where exact enough, rebuilt on first use), so
+# that the results are those of the models a user gets. A point already
+# shipped is not trained again: from a clean checkout with the models
+# shipped, the script only evaluates what is missing.
+#
 # Resumable at any point: a killed training continues, a finished model is
 # never trained again, a finished evaluation is kept; a rerun with every
 # model present only evaluates what is missing.
@@ -22,11 +30,12 @@ source "$(dirname "$0")/env.sh"
 base_steps=${BASE_STEPS:-6000}
 finetune_steps=${FINETUNE_STEPS:-2000}
 out=${OUT:-models/cpu}
+zoo=tfc_repro/zoo/cpu
 results=results/kodak/cpu
 held_out="$TFC_REPRO_DATA/train/wikipedia_photos/00[1-8].png"
-common=(--profile quick --seed 1 --train_glob "$TFC_REPRO_DATA/train"
+common=(--seed 1 --train_glob "$TFC_REPRO_DATA/train"
         --validation_glob "$held_out")
-mkdir -p "$out" "$results"
+mkdir -p "$results"
 
 # name | module | flags shared by the four points | the four points' λ
 # flags, highest rate first (all four points share one architecture, so
@@ -46,30 +55,38 @@ for curve in $curves; do
     echo "unknown curve $curve" >&2; exit 2; }
   IFS='|' read -r name module shared points <<< "$line"
   IFS=';' read -r -a point_flags <<< "$points"
-  models=()
+  shipped=()
   base=""
   for i in "${!point_flags[@]}"; do
+    # Quality 4 (highest rate) first, down to 1.
+    zoo_name="$name-$((${#point_flags[@]} - i))"
     model="$out/$name/p$((i + 1))"
-    mkdir -p "$out/$name"
-    if [ ! -f "$model/saved_model.pb" ]; then
-      # shellcheck disable=SC2086
-      if [ -z "$base" ]; then
-        echo "== $name point $((i + 1)) from scratch ($base_steps steps)" >&2
-        python -m "tfc_repro.$module" --model_path "$model" train \
-          "${common[@]}" $shared ${point_flags[$i]} --steps "$base_steps" \
-          >> "$model.log" 2>&1
-      else
-        echo "== $name point $((i + 1)) from point 1 ($finetune_steps steps)" >&2
-        python -m "tfc_repro.$module" --model_path "$model" train \
-          "${common[@]}" $shared ${point_flags[$i]} --init_from "$base" \
-          --steps "$finetune_steps" >> "$model.log" 2>&1
+    # shellcheck disable=SC2206
+    flags=(--profile quick $shared ${point_flags[$i]})
+    if [ ! -f "$zoo/$zoo_name/model.json" ]; then
+      if [ ! -f "$model/saved_model.pb" ]; then
+        mkdir -p "$out/$name"
+        if [ -z "$base" ]; then
+          echo "== $name point $((i + 1)) from scratch ($base_steps steps)" >&2
+          python -m "tfc_repro.$module" --model_path "$model" train \
+            "${common[@]}" "${flags[@]}" --steps "$base_steps" \
+            >> "$model.log" 2>&1
+        else
+          echo "== $name point $((i + 1)) from $base ($finetune_steps steps)" >&2
+          python -m "tfc_repro.$module" --model_path "$model" train \
+            "${common[@]}" "${flags[@]}" --init_from "$base" \
+            --steps "$finetune_steps" >> "$model.log" 2>&1
+        fi
       fi
+      python -m tfc_repro.zoo pack "$model" "$zoo_name" -- "${flags[@]}" >&2
     fi
-    [ -z "$base" ] && base=$model
-    models+=(--model_path "$model")
+    [ -z "$base" ] && base=cpu:$zoo_name
+    shipped+=(--model_path "cpu:$zoo_name")
   done
-  [ -f "$results/$name.json" ] ||
-    python -m "tfc_repro.$module" evaluate "${models[@]}" --images kodak \
+  if [ ! -f "$results/$name.json" ]; then
+    python -m "tfc_repro.$module" evaluate "${shipped[@]}" --images kodak \
       --name "$name (CPU, $base_steps + $finetune_steps steps)" \
       --output "$results/$name.json"
+    python -m tfc_repro.zoo record "$results/$name.json"
+  fi
 done

@@ -21,6 +21,7 @@ from absl.flags import argparse_flags
 
 from tfc_repro import container
 from tfc_repro import data
+from tfc_repro import zoo
 from tfc_repro.savedmodel import DEFAULT_MAX_PIXELS
 from tfc_repro.model import TRAINING_QUANTIZATIONS
 from tfc_repro.training import LR_SCHEDULES
@@ -124,7 +125,9 @@ def build_parser(system):
   parser.add_argument(
       "--model_path", default=system.name,
       help="Directory of the exported SavedModel (written by 'train', read "
-           "by the other commands). Default: %(default)s")
+           "by the other commands), or the name of a shipped model (cpu:NAME; "
+           "python -m tfc_repro.zoo lists them). "
+           "Default: %(default)s")
   parser.add_argument(
       "--verbose", "-V", action="store_true",
       help="Show TensorFlow's log messages and more detail.")
@@ -347,6 +350,8 @@ def resolve_train_args(system, args):
 def load_model(system, path, max_pixels=None):
   """Loads an exported model and checks that it belongs to `system`."""
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
+  if zoo.is_zoo_name(path):
+    path = zoo.materialize(zoo.entry_name(path, system.name))
   model = savedmodel.LoadedModel(path, max_pixels)
   if max_pixels is None and "max_pixels" not in model.metadata:
     # Exported before models recorded their limit: the system's.

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 
 import numpy as np
 
@@ -42,6 +43,13 @@ def _model_id(config, variables):
     digest.update(variable.name.encode())
     digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
   return digest.digest()[:8]
+
+
+# The metadata keys that `coding_module` writes itself (the others are the
+# training record it is given).
+EXPORT_KEYS = (decode_bound.KEY, "system", "config", "config_hash",
+               "model_id", "latents", "stride", "shape_strides", "tiled",
+               "max_pixels", "exported_at", "tfc_repro_version")
 
 
 def coding_module(model, training_info=None, freeze=True, reconstruct=False):
@@ -231,8 +239,18 @@ def _load_tfc_ops():
   if spec is None:
     raise ModelError("tensorflow-compression is not installed")
   library = os.path.join(os.path.dirname(spec.origin), "cc", "libtensorflow_compression.so")
+  generated = "tensorflow_compression.python.ops.gen_ops"
+  if generated in sys.modules:  # TFC is imported: its ops are registered
+    return
   if os.path.exists(library):
-    tf.load_op_library(library)
+    ops = tf.load_op_library(library)
+    # TensorFlow gives a library's op wrappers to its first load only: a
+    # later `import tensorflow_compression` (whose gen_ops loads the library
+    # again) must find them in its gen_ops module, set here.
+    module = types.ModuleType(generated)
+    module.__dict__.update({name: getattr(ops, name) for name in dir(ops)
+                            if not name.startswith("_")}, ops=ops)
+    sys.modules[generated] = module
   else:
     import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tfc_repro import data
 from tfc_repro import model as model_lib
 from tfc_repro import savedmodel
+from tfc_repro import zoo
 
 
 class TrainingError(RuntimeError):
@@ -461,17 +462,10 @@ def export(model, info, model_path, strategy=None, reconstruct=False):
   return info
 
 
-def init_from(model, parent_path, system_name):
-  """Sets `model`'s weights to those of the trained model at `parent_path`
-  (same system and architecture, any λ); returns what the metadata records
-  of the parent. Refuses another architecture in one line naming the first
-  weight that differs."""
-  parent = savedmodel.LoadedModel(parent_path).metadata
-  if parent.get("system") != system_name:
-    raise savedmodel.ModelError(
-        f"--init_from {parent_path} holds a {parent.get('system')} model, "
-        f"not a {system_name} model")
-  stored = savedmodel.read_training_weights(parent_path)
+def assign_weights(model, stored, source, flag="--init_from"):
+  """Sets `model`'s weights to `stored` ([(name, value)] in the model's
+  order, as `savedmodel.training_weights` lists them). Refuses another
+  architecture in one line naming the first weight that differs."""
   own = model.weights
   for i in range(max(len(stored), len(own))):
     theirs = (stored[i][0], tuple(stored[i][1].shape)) if i < len(
@@ -480,11 +474,28 @@ def init_from(model, parent_path, system_name):
         "nothing", ())
     if theirs != ours:
       raise savedmodel.ModelError(
-          f"--init_from {parent_path} is another architecture: its weight "
+          f"{flag} {source} is another architecture: its weight "
           f"{i} is {theirs[0]} {theirs[1]}, this model's is {ours[0]} "
           f"{ours[1]}")
   for weight, (_, value) in zip(own, stored):
     weight.assign(value)
+
+
+def init_from(model, parent_path, system_name):
+  """Sets `model`'s weights to those of the trained model at `parent_path`
+  (same system and architecture, any λ; a shipped model's name such as
+  cpu:bls2017-4 too); returns what the metadata records of the parent.
+  Refuses another architecture in one line naming the first weight that
+  differs."""
+  if zoo.is_zoo_name(parent_path):
+    parent_path = zoo.materialize(zoo.entry_name(parent_path, system_name))
+  parent = savedmodel.LoadedModel(parent_path).metadata
+  if parent.get("system") != system_name:
+    raise savedmodel.ModelError(
+        f"--init_from {parent_path} holds a {parent.get('system')} model, "
+        f"not a {system_name} model")
+  assign_weights(model, savedmodel.read_training_weights(parent_path),
+                 parent_path)
   return dict(path=os.path.abspath(parent_path), steps=parent.get("steps"),
               lmbda=parent.get("lmbda"), model_id=parent.get("model_id"))
 

@@ -1,0 +1,162 @@
+"""Shipped models: rounding of their weights, packing, rebuilding on first
+use, naming them as cpu:NAME in every command."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import smooth_image, write_images
+
+
+def test_weights_become_float16_only_where_no_value_moves_by_more_than_2_11():
+  from tfc_repro import zoo
+  rng = np.random.default_rng(0)
+  normal = rng.normal(0, 0.1, (64, 64)).astype(np.float32)
+  normal[0, :4] = [1e-9, -3e-7, 0., 2e-5]  # tiny entries of a normal array
+  huge = np.array([1., 1e5], np.float32)    # beyond float16's range
+  small = np.array([1e-6, -3e-6], np.float32)  # below its normal range
+  integers = np.arange(10, dtype=np.int32)
+  shipped = dict(zoo.round_weights([("normal", normal), ("huge", huge),
+                                    ("small", small), ("int", integers)]))
+  assert shipped["normal"].dtype == np.float16
+  error = np.abs(shipped["normal"].astype(np.float32) - normal).max()
+  assert error <= np.abs(normal).max() * 2.**-11
+  assert shipped["huge"].dtype == np.float32
+  assert shipped["small"].dtype == np.float32
+  assert shipped["int"].dtype == np.int32
+  np.testing.assert_array_equal(shipped["huge"], huge)
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory, tiny_bls2017):
+  """tiny_bls2017 shipped as cpu:bls2017-1 in a zoo of its own (packed once
+  for the module): (zoo folder, cache folder, record)."""
+  from tfc_repro import zoo
+  root = tmp_path_factory.mktemp("zoo")
+  zoo_dir, cache = str(root / "zoo"), str(root / "cache")
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv("TFC_REPRO_CACHE", cache)
+    record = zoo.pack(tiny_bls2017[1], "bls2017-1", ["--num_filters", "16"],
+                      zoo_dir=zoo_dir)
+  return zoo_dir, cache, record
+
+
+@pytest.fixture
+def shipped(packed, monkeypatch):
+  """The packed zoo as the package's (and its cache): (zoo folder, record)."""
+  from tfc_repro import zoo
+  zoo_dir, cache, record = packed
+  monkeypatch.setattr(zoo, "ZOO_DIR", zoo_dir)
+  monkeypatch.setenv("TFC_REPRO_CACHE", cache)
+  return zoo_dir, record
+
+
+def test_a_packed_model_rebuilds_into_a_model_writing_the_same_files(
+    tmp_path, tiny_bls2017, shipped, monkeypatch):
+  from tfc_repro import metrics, savedmodel, zoo
+  zoo_dir, record = shipped
+  assert record["weights"]["float16"] > 0
+  assert record["training"]["steps"] == 40
+  image = smooth_image(64, 96, seed=7)
+  first = savedmodel.LoadedModel(zoo.materialize("bls2017-1", zoo_dir))
+  assert first.metadata["model_id"] == record["model_id"]
+  assert first.metadata["zoo_name"] == "cpu:bls2017-1"
+  # A second first use (another cache) rebuilds the same model.
+  monkeypatch.setenv("TFC_REPRO_CACHE", str(tmp_path / "other-cache"))
+  second = savedmodel.LoadedModel(zoo.materialize("bls2017-1", zoo_dir))
+  assert second.path != first.path
+  assert second.metadata["model_id"] == record["model_id"]
+  bitstream = first.compress(image)
+  assert second.compress(image).strings == bitstream.strings
+  np.testing.assert_array_equal(second.decompress(bitstream),
+                                first.decompress(bitstream))
+  # Rounding to float16 barely changes what the model does.
+  original = savedmodel.LoadedModel(tiny_bls2017[1])
+  psnr = lambda m: metrics.psnr(image, m.decompress(m.compress(image)))
+  assert abs(psnr(first) - psnr(original)) < 0.05
+
+
+def test_a_shipped_model_is_named_in_every_command(tmp_path, shipped):
+  from tfc_repro import bls2017, cli
+  image_path = write_images(str(tmp_path / "images"), count=1)[0]
+  parse = cli.build_parser(bls2017.SYSTEM).parse_args
+  file_path = str(tmp_path / "img.tfci")
+  assert cli.main(bls2017.SYSTEM, parse([
+      "--model_path", "cpu:bls2017-1", "compress", image_path,
+      file_path])) == 0
+  # Within its system's program, the system's name may be left out.
+  assert cli.main(bls2017.SYSTEM, parse([
+      "--model_path", "cpu:1", "decompress", file_path,
+      str(tmp_path / "out.png")])) == 0
+  assert os.path.getsize(tmp_path / "out.png") > 0
+
+
+def test_unknown_or_foreign_names_fail_in_one_line(tmp_path, shipped, capsys):
+  from tfc_repro import bls2017, bmshj2018, cli
+  image_path = write_images(str(tmp_path / "images"), count=1)[0]
+  for system, name, reason in [
+      (bls2017.SYSTEM, "cpu:bls2017-7", "no shipped model cpu:bls2017-7 "
+       "(shipped bls2017 models: cpu:bls2017-1)"),
+      (bmshj2018.SYSTEM, "cpu:bls2017-1", "is a bls2017 model, not a "
+       "bmshj2018 model")]:
+    args = cli.build_parser(system).parse_args(
+        ["--model_path", name, "compress", image_path,
+         str(tmp_path / "x.tfci")])
+    assert cli.main(system, args) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and reason in error
+    assert "\n" not in error
+
+
+def test_altered_shipped_weights_are_refused(shipped, tmp_path):
+  from tfc_repro import zoo
+  zoo_dir = str(tmp_path / "zoo")
+  shutil.copytree(shipped[0], zoo_dir)
+  path = os.path.join(zoo_dir, "bls2017-1", zoo.WEIGHTS)
+  with open(path, "ab") as f:
+    f.write(b"\0")
+  with pytest.raises(zoo.ZooError, match="SHA-256 differs"):
+    zoo.materialize("bls2017-1", zoo_dir)
+
+
+def test_fine_tuning_starts_from_a_shipped_model(shipped, tmp_path):
+  from tfc_repro import bls2017, training, zoo
+  from conftest import train_args
+  _, record = shipped
+  args = train_args(bls2017.SYSTEM, [
+      "--model_path", str(tmp_path / "child"), "train", "--num_filters",
+      "16", "--lambda", "0.05", "--init_from", "cpu:bls2017-1"])
+  model = bls2017.SYSTEM.build_model(args)
+  parent = training.init_from(model, args.init_from, "bls2017")
+  assert parent["model_id"] == record["model_id"]
+  shipped_weights = zoo.read_weights(
+      os.path.join(zoo.ZOO_DIR, "bls2017-1", zoo.WEIGHTS))
+  for weight, (name, value) in zip(model.weights, shipped_weights):
+    assert weight.name == name
+    np.testing.assert_array_equal(weight.numpy(), value)
+
+
+def test_the_listing_and_cards_show_each_models_training_and_kodak_results(
+    tmp_path, shipped, capsys, monkeypatch):
+  from tfc_repro import results, zoo
+  zoo_dir = str(tmp_path / "zoo")
+  shutil.copytree(shipped[0], zoo_dir)
+  monkeypatch.setattr(zoo, "ZOO_DIR", zoo_dir)
+  # A results file as evaluate writes it for the shipped model.
+  point = {"metadata": {"zoo_name": "cpu:bls2017-1"},
+           "per_image": [{"image": "a.png", "bpp": 0.5, "psnr-rgb": 30.,
+                          "ms-ssim-rgb": 0.95}]}
+  path = str(tmp_path / "curve.json")
+  results.write_rd_json(path, "curve", "test", [point], dataset="kodak (1)")
+  assert zoo.record_results(path, zoo_dir) == ["bls2017-1"]
+  with open(os.path.join(zoo_dir, "bls2017-1", zoo.RECORD)) as f:
+    assert json.load(f)["kodak"]["psnr-rgb"] == 30.
+  card = open(os.path.join(zoo_dir, "bls2017-1", zoo.CARD)).read()
+  assert "0.5000 bpp, 30.00 dB PSNR" in card
+  assert "| steps | 40, from scratch |" in card
+  assert zoo.main(["list"]) == 0
+  listing = capsys.readouterr().out
+  assert "cpu:bls2017-1" in listing and "30.00" in listing

@@ -1,0 +1,402 @@
+"""Trained models shipped with tfc-repro, named by system and quality.
+
+    python -m tfc_repro.zoo                  # lists the shipped models
+    python -m tfc_repro.bmshj2018 --model_path cpu:bmshj2018-hyperprior-3 \\
+        compress photo.png photo.tfci
+
+`cpu:NAME` names a model of the CPU-budget reproduction: NAME is the curve
+(`bls2017`, `bmshj2018-factorized`, `bmshj2018-hyperprior`,
+`bmshj2018-meanscale`, `lee2019`, `hcae`, ...) and the quality, 1 (lowest
+rate) to 4 (highest), as in TFC's and CompressAI's model zoos. Within a
+system's program the system's name may be left out
+(`python -m tfc_repro.bmshj2018 --model_path cpu:hyperprior-3`). These models
+were trained for a few CPU-hours on a 2-core CPU: they code far worse than the
+published models (see each model's card, `tfc_repro/zoo/cpu/NAME/README.md`).
+
+A shipped model is its training weights (`weights.npz`; each array stored as
+float16 where that moves no value by more than 2^-11 of the array's
+largest, else as float32) and the train
+flags that build its architecture (`model.json`). On first use it is rebuilt
+into a SavedModel by the code that exports every trained model, in a cache
+folder (`$TFC_REPRO_CACHE`, else `~/.cache/tfc_repro`); the Kodak results of
+the reproduction were measured on these rebuilt models, not on the float32
+models they were rounded from.
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+
+import numpy as np
+
+COLLECTION = "cpu"
+PREFIX = COLLECTION + ":"
+ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo",
+                       COLLECTION)
+WEIGHTS = "weights.npz"
+RECORD = "model.json"
+CARD = "README.md"
+# float16's largest value and smallest normal value.
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+_FLOAT16_TINY = float(np.finfo(np.float16).tiny)
+
+
+class ZooError(ValueError):
+  """A shipped model that cannot be named, read or rebuilt (one line)."""
+
+
+def is_zoo_name(text):
+  return isinstance(text, str) and text.startswith(PREFIX)
+
+
+def names(zoo_dir=None):
+  """The shipped models' names, sorted."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  if not os.path.isdir(zoo_dir):
+    return []
+  return sorted(entry for entry in os.listdir(zoo_dir)
+                if os.path.isfile(os.path.join(zoo_dir, entry, RECORD)))
+
+
+def entry_name(text, system=None, zoo_dir=None):
+  """The shipped model that `cpu:NAME` names (NAME with or without the
+  system's name in front when `system` is given)."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  name = text[len(PREFIX):] if is_zoo_name(text) else text
+  available = names(zoo_dir)
+  candidates = [name] + ([f"{system}-{name}"] if system else [])
+  for candidate in candidates:
+    if candidate in available:
+      if system and read_record(candidate, zoo_dir)["system"] != system:
+        raise ZooError(
+            f"{PREFIX}{candidate} is a {read_record(candidate, zoo_dir)['system']}"
+            f" model, not a {system} model")
+      return candidate
+  own = [n for n in available
+         if not system or read_record(n, zoo_dir)["system"] == system]
+  raise ZooError(f"no shipped model {PREFIX}{name} (shipped"
+                 + (f" {system} models" if system else "") + ": "
+                 + (", ".join(PREFIX + n for n in own) or "none") + ")")
+
+
+def read_record(name, zoo_dir=None):
+  zoo_dir = zoo_dir or ZOO_DIR
+  path = os.path.join(zoo_dir, name, RECORD)
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise ZooError(f"cannot read {path}: {e}") from None
+
+
+def _write_record(record, zoo_dir=None):
+  zoo_dir = zoo_dir or ZOO_DIR
+  folder = os.path.join(zoo_dir, record["name"])
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, RECORD), "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=1, sort_keys=True)
+    f.write("\n")
+  with open(os.path.join(folder, CARD), "w", encoding="utf-8") as f:
+    f.write(card(record))
+
+
+def round_weights(weights):
+  """[(name, array)] as shipped: a float32 array becomes float16 when its
+  largest magnitude lies in float16's normal range, so that no value moves
+  by more than 2^-11 of that magnitude (normal values round relatively,
+  smaller ones by at most float16's subnormal spacing); any other array is
+  kept as it is."""
+  shipped = []
+  for name, value in weights:
+    value = np.asarray(value)
+    if value.dtype == np.float32:
+      largest = float(np.abs(value).max()) if value.size else 0.
+      if _FLOAT16_TINY <= largest <= _FLOAT16_MAX:
+        value = value.astype(np.float16)
+    shipped.append((name, value))
+  return shipped
+
+
+def write_weights(weights, path):
+  """Writes [(name, array)] as a compressed .npz (arrays in order)."""
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, names=np.array([n for n, _ in weights]),
+                      **{f"w{i:05d}": v for i, (_, v) in enumerate(weights)})
+  with open(path, "wb") as f:
+    f.write(buffer.getvalue())
+
+
+def read_weights(path):
+  """[(name, float32 array)] of a shipped weights file."""
+  try:
+    with np.load(path, allow_pickle=False) as stored:
+      names_ = [str(n) for n in stored["names"]]
+      return [(name, stored[f"w{i:05d}"].astype(
+          np.float32 if stored[f"w{i:05d}"].dtype == np.float16 else
+          stored[f"w{i:05d}"].dtype)) for i, name in enumerate(names_)]
+  except (OSError, ValueError, KeyError) as e:
+    raise ZooError(f"{path} does not read as shipped weights: "
+                   f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                   ) from None
+
+
+def _sha256(path):
+  with open(path, "rb") as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
+def cache_dir():
+  return os.environ.get("TFC_REPRO_CACHE") or os.path.join(
+      os.path.expanduser("~"), ".cache", "tfc_repro")
+
+
+def materialize(name, zoo_dir=None, quiet=False):
+  """The SavedModel folder of the shipped model `name`, rebuilt from its
+  weights on first use (and kept in `cache_dir()`)."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  from tfc_repro import __version__  # pylint: disable=g-import-not-at-top
+  record = read_record(name, zoo_dir)
+  weights_path = os.path.join(zoo_dir, name, WEIGHTS)
+  digest = _sha256(weights_path)
+  if digest != record["weights"]["sha256"]:
+    raise ZooError(f"{weights_path} is not the file {PREFIX}{name} was "
+                   "shipped with (its SHA-256 differs)")
+  path = os.path.join(cache_dir(), "zoo", COLLECTION,
+                      f"{name}-{digest[:12]}-{__version__}")
+  if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+    if not quiet:
+      print(f"building {PREFIX}{name} from its shipped weights (first use) "
+            f"into {path}", file=sys.stderr, flush=True)
+    metadata = rebuild(record, read_weights(weights_path), path)
+    if metadata["model_id"] != record.get("model_id", metadata["model_id"]):
+      print(f"warning: {PREFIX}{name} rebuilt on this machine has model id "
+            f"{metadata['model_id']}, not the shipped {record['model_id']}: "
+            "this CPU computes its tables or kernels differently, and its "
+            "files may not decode with the shipped model elsewhere",
+            file=sys.stderr)
+  return path
+
+
+def rebuild(record, weights, path):
+  """Builds the model of `record`'s flags, sets `weights` and exports it to
+  `path`, as training exports a model; returns the metadata."""
+  # Imported here: they import TensorFlow and the systems, and training
+  # imports this module.
+  from tfc_repro import cli  # pylint: disable=g-import-not-at-top
+  from tfc_repro import systems  # pylint: disable=g-import-not-at-top
+  from tfc_repro import training  # pylint: disable=g-import-not-at-top
+  system = systems.system(record["system"])
+  args = cli.build_parser(system).parse_args(["train", *record["flags"]])
+  cli.resolve_train_args(system, args)
+  model = system.build_model(args)
+  training.assign_weights(model, weights, PREFIX + record["name"],
+                          flag="shipped model")
+  info = dict(record["training"], zoo_name=PREFIX + record["name"])
+  metadata = training.export(model, info, path)
+  if metadata["config"] != record["config"]:
+    raise ZooError(f"the flags of {PREFIX}{record['name']} build another "
+                   f"model than it was trained as ({metadata['config']} "
+                   f"instead of {record['config']})")
+  return metadata
+
+
+def _portable(value, data_root):
+  """`value` with the data folder's path written as $TFC_REPRO_DATA."""
+  if isinstance(value, str) and data_root:
+    return value.replace(data_root, "$TFC_REPRO_DATA")
+  if isinstance(value, dict):
+    return {k: _portable(v, data_root) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_portable(v, data_root) for v in value]
+  return value
+
+
+def pack(model_path, name, flags, zoo_dir=None):
+  """Ships the exported model at `model_path` as `cpu:name`: its training
+  weights, rounded (`round_weights`), and the train `flags` that build its
+  architecture; rebuilds it once to check the flags and record its model
+  id. Returns the record."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  # TFC before its ops are loaded alone (LoadedModel), which the rebuild's
+  # import of TFC would not survive.
+  import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
+  from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
+  metadata = savedmodel.LoadedModel(model_path).metadata
+  shipped = round_weights(savedmodel.read_training_weights(model_path))
+  folder = os.path.join(zoo_dir, name)
+  os.makedirs(folder, exist_ok=True)
+  weights_path = os.path.join(folder, WEIGHTS)
+  write_weights(shipped, weights_path)
+  data_root = os.environ.get("TFC_REPRO_DATA")
+  data_root = os.path.abspath(data_root) if data_root else None
+  training_record = {k: v for k, v in metadata.items()
+                     if k not in savedmodel.EXPORT_KEYS}
+  parent = training_record.pop("init_from", None)
+  if parent is not None:
+    # The shipped model it was fine-tuned from, if it is one.
+    for other in names(zoo_dir):
+      known = read_record(other, zoo_dir)
+      if parent.get("model_id") in (known["source_model_id"],
+                                    known.get("model_id")):
+        parent = dict(parent, path=PREFIX + other)
+    training_record["init_from"] = parent
+  record = dict(
+      name=name, system=metadata["system"], flags=list(flags),
+      config=metadata["config"], source_model_id=metadata["model_id"],
+      training=_portable(training_record, data_root),
+      weights=dict(
+          file=WEIGHTS, sha256=_sha256(weights_path),
+          bytes=os.path.getsize(weights_path),
+          float16=sum(v.dtype == np.float16 for _, v in shipped),
+          other=sum(v.dtype != np.float16 for _, v in shipped)))
+  _write_record(record, zoo_dir)
+  # Rebuilt once now (the first use): checks the flags and records the id
+  # of the model the name stands for.
+  path = materialize(name, zoo_dir, quiet=True)
+  record["model_id"] = savedmodel.LoadedModel(path).metadata["model_id"]
+  _write_record(record, zoo_dir)
+  return record
+
+
+def record_results(results_path, zoo_dir=None):
+  """Copies each shipped model's Kodak means from a results JSON (written by
+  `evaluate` on `cpu:` models) into its record and card; returns the names
+  updated."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  from tfc_repro import results  # pylint: disable=g-import-not-at-top
+  document = results.read_rd_json(results_path)
+  updated = []
+  for i, point in enumerate(document["points"]):
+    zoo_name = point["metadata"].get("zoo_name")
+    if not is_zoo_name(zoo_name):
+      continue
+    name = zoo_name[len(PREFIX):]
+    record = read_record(name, zoo_dir)
+    record["kodak"] = dict(
+        dataset=document.get("dataset"),
+        results=os.path.basename(results_path),
+        **{key: document["results"][key][i]
+           for key in ("bpp", "psnr-rgb", "ms-ssim-rgb")})
+    _write_record(record, zoo_dir)
+    updated.append(name)
+  return updated
+
+
+def _fmt(value, spec):
+  return "-" if value is None else format(value, spec)
+
+
+def card(record):
+  """The model card (Markdown) of a shipped model."""
+  training = record["training"]
+  kodak = record.get("kodak") or {}
+  parent = training.get("init_from")
+  origin = ("from scratch" if not parent else
+            f"fine-tuned from {parent.get('path')} (itself "
+            f"{parent.get('steps')} steps)")
+  cpu_hours = training.get("train_cpu_seconds", 0) / 3600
+  lines = [
+      f"# {PREFIX}{record['name']}",
+      "",
+      f"A {record['system']} model of tfc-repro's CPU-budget reproduction. "
+      "Trained on a 2-core CPU: far below the published models.",
+      "",
+      "| | |",
+      "|---|---|",
+      f"| system | {record['system']} (`python -m tfc_repro."
+      f"{record['system']}`) |",
+      f"| λ | {training.get('lmbda')} ({training.get('metric')}) |",
+      f"| train flags | `{' '.join(record['flags'])}` |",
+      f"| training data | {training.get('train_data')} |",
+      f"| crops, batch | {training.get('patchsize')}², "
+      f"{training.get('batchsize')} |",
+      f"| steps | {training.get('steps')}, {origin} |",
+      f"| CPU time | {cpu_hours:.2f} CPU-hours (this model's own training) |",
+      f"| weights | {record['weights']['float16']} arrays as float16, "
+      f"{record['weights']['other']} as stored; "
+      f"{record['weights']['bytes'] / 1e6:.1f} MB |",
+      f"| Kodak | {_fmt(kodak.get('bpp'), '.4f')} bpp, "
+      f"{_fmt(kodak.get('psnr-rgb'), '.2f')} dB PSNR, "
+      f"{_fmt(kodak.get('ms-ssim-rgb'), '.4f')} MS-SSIM (RGB, mean of "
+      f"{kodak.get('dataset') or 'Kodak, not evaluated yet'}; bpp of the "
+      "files) |",
+      "",
+      "Use it by name:",
+      "",
+      "```sh",
+      f"python -m tfc_repro.{record['system']} --model_path "
+      f"{PREFIX}{record['name']} compress photo.png photo.tfci",
+      f"python -m tfc_repro.{record['system']} --model_path "
+      f"{PREFIX}{record['name']} decompress photo.tfci photo.png",
+      "```",
+      "",
+  ]
+  return "\n".join(lines)
+
+
+def table(zoo_dir=None):
+  """The listing `python -m tfc_repro.zoo` prints."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  rows = [f"{'name':<32} {'λ':>8} {'steps':>6} {'CPU h':>6} {'bpp':>7} "
+          f"{'PSNR':>6} {'MS-SSIM':>7}"]
+  for name in names(zoo_dir):
+    record = read_record(name, zoo_dir)
+    training = record["training"]
+    kodak = record.get("kodak") or {}
+    rows.append(
+        f"{PREFIX + name:<32} {training.get('lmbda', 0):>8.4g} "
+        f"{training.get('steps', 0):>6} "
+        f"{training.get('train_cpu_seconds', 0) / 3600:>6.2f} "
+        f"{_fmt(kodak.get('bpp'), '7.4f'):>7} "
+        f"{_fmt(kodak.get('psnr-rgb'), '6.2f'):>6} "
+        f"{_fmt(kodak.get('ms-ssim-rgb'), '7.4f'):>7}")
+  if len(rows) == 1:
+    rows.append("(no shipped models)")
+  return "\n".join(rows)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(
+      prog="python -m tfc_repro.zoo",
+      description="Lists the trained models shipped with tfc-repro (Kodak "
+                  "bpp, PSNR and MS-SSIM of each, steps and CPU-hours of its "
+                  "own training), and ships new ones.")
+  commands = parser.add_subparsers(dest="command")
+  commands.add_parser("list", help="List the shipped models (the default).")
+  pack_parser = commands.add_parser(
+      "pack", help="Ship an exported model under a name.")
+  pack_parser.add_argument("model_path", help="The exported model.")
+  pack_parser.add_argument("name", help="Its name, e.g. bls2017-4.")
+  pack_parser.add_argument(
+      "flags", nargs=argparse.REMAINDER,
+      help="After '--': the train flags that build its architecture, e.g. "
+           "--profile quick --lambda 0.05.")
+  record_parser = commands.add_parser(
+      "record", help="Copy Kodak results of shipped models into their "
+                     "records and cards.")
+  record_parser.add_argument("results", nargs="+",
+                             help="Results JSON written by 'evaluate'.")
+  args = parser.parse_args(argv)
+  try:
+    if args.command == "pack":
+      flags = args.flags[1:] if args.flags[:1] == ["--"] else args.flags
+      record = pack(args.model_path, args.name, flags)
+      print(f"shipped {args.model_path} as {PREFIX}{record['name']} "
+            f"({record['weights']['bytes'] / 1e6:.1f} MB)")
+    elif args.command == "record":
+      for path in args.results:
+        for name in record_results(path):
+          print(f"{PREFIX}{name}: Kodak results from {path}")
+    else:
+      print(table())
+  except (ZooError, ValueError, OSError) as e:
+    print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
