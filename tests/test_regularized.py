@@ -154,6 +154,35 @@ def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
       decoded, model.reconstruct(tf.constant(image)).numpy())
 
 
+def test_both_arms_start_from_one_trained_backbone(train_dir, tmp_path):
+  """--init_from a model of the backbone's system sets the backbone's
+  weights (the source model starts fresh); another backbone is refused."""
+  from tfc_repro import bmshj2018
+  parent_args = train_args(bmshj2018.SYSTEM, [
+      "--model_path", str(tmp_path / "plain"), "train", "--model",
+      "meanscale", *TINY["bmshj2018-meanscale"], "--train_glob", train_dir,
+      "--patchsize", "32", "--batchsize", "2", "--steps", "2",
+      "--steps_per_epoch", "2"])
+  parent, info = training.build_and_fit(bmshj2018.SYSTEM, parent_args)
+  expected = [w.numpy() for w in parent.weights]
+  training.export(parent, info, str(tmp_path / "plain"))
+  for alpha in ("0.1", "0"):
+    model = build("bmshj2018-meanscale", "--alpha", alpha)
+    fresh = [w.numpy() for w in model.source_model.weights]
+    record = training.init_from(model, str(tmp_path / "plain"),
+                                "regularized")
+    assert record["steps"] == 2
+    assert len(model.backbone.weights) == len(expected)
+    for weight, value in zip(model.backbone.weights, expected):
+      np.testing.assert_array_equal(weight.numpy(), value)
+    for weight, value in zip(model.source_model.weights, fresh):
+      np.testing.assert_array_equal(weight.numpy(), value)
+  with pytest.raises(savedmodel.ModelError, match="which a regularized "
+                     "model cannot start from"):
+    training.init_from(build("lee2019"), str(tmp_path / "plain"),
+                       "regularized")
+
+
 def test_interrupted_two_stage_run_resumes_exactly(train_dir, tmp_path):
   common = ["--train_glob", train_dir, "--patchsize", "32", "--batchsize",
             "2", "--steps", "6", "--steps_per_epoch", "3", "--seed", "5",

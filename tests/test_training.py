@@ -391,8 +391,14 @@ def test_init_from_copies_every_weight_and_refuses_another_architecture(
                      match=r"another architecture: its weight \d+ is \S+ "
                            r"\(4,\), this model's is \S+ \(8,\)"):
     training.init_from(other, str(tmp_path / "parent"), "bls2017")
-  with pytest.raises(savedmodel.ModelError, match="not a bmshj2018 model"):
-    training.init_from(other, str(tmp_path / "parent"), "bmshj2018")
+  from tfc_repro import bmshj2018
+  foreign = bmshj2018.SYSTEM.build_model(train_args(bmshj2018.SYSTEM, [
+      "--model_path", str(tmp_path / "f"), "train", "--num_filters", "4",
+      "--num_latents", "4"]))
+  with pytest.raises(savedmodel.ModelError,
+                     match="holds a bls2017 model, which a bmshj2018 model "
+                           "cannot start from"):
+    training.init_from(foreign, str(tmp_path / "parent"), "bmshj2018")
   os.remove(tmp_path / "parent" / savedmodel.TRAINING_WEIGHTS)
   with pytest.raises(savedmodel.ModelError, match="no training weights"):
     training.init_from(other, str(tmp_path / "parent"), "bls2017")

@@ -163,6 +163,13 @@ class CompressionModel(tf.keras.Model):
     trainable variables on the loss."""
     return (Stage("main", "loss", lambda m: m.trainable_variables),)
 
+  def part_for(self, system):
+    """The part of this model that a trained model of `system` can
+    initialise (`train --init_from`): the whole model for its own system;
+    a model that wraps another system's model (a backbone) returns that
+    part for that system. None when a model of `system` cannot start it."""
+    return self if system == self.system else None
+
   # -- Quantization in training ------------------------------------------------
 
   # How the synthesis path sees a latent in training (`train --quantization`,

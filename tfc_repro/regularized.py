@@ -175,6 +175,14 @@ class RegularizedModel(model.CompressionModel):
   def user_lambda(self):
     return self.backbone.user_lambda
 
+  def part_for(self, system):
+    """A trained model of the backbone's system starts the backbone (both
+    arms of a comparison from one trained codec), one of this system the
+    whole model."""
+    if system == self.backbone.system:
+      return self.backbone
+    return super().part_for(system)
+
   def term_names(self):
     """The backbone's terms, its R + λ·D, Ĥ(X|X̂) in bpp and L_θ."""
     return super().term_names() + ["rd_loss", "conditional_entropy",

@@ -484,17 +484,20 @@ def assign_weights(model, stored, source, flag="--init_from"):
 def init_from(model, parent_path, system_name):
   """Sets `model`'s weights to those of the trained model at `parent_path`
   (same system and architecture, any λ; a shipped model's name such as
-  cpu:bls2017-4 too); returns what the metadata records of the parent.
+  cpu:bls2017-4 too), or those of the part of `model` that a model of the
+  parent's system initialises (`part_for`: a regularized model's backbone);
+  returns what the metadata records of the parent.
   Refuses another architecture in one line naming the first weight that
   differs."""
   if zoo.is_zoo_name(parent_path):
     parent_path = zoo.materialize(zoo.entry_name(parent_path, system_name))
   parent = savedmodel.LoadedModel(parent_path).metadata
-  if parent.get("system") != system_name:
+  part = model.part_for(parent.get("system"))
+  if part is None:
     raise savedmodel.ModelError(
         f"--init_from {parent_path} holds a {parent.get('system')} model, "
-        f"not a {system_name} model")
-  assign_weights(model, savedmodel.read_training_weights(parent_path),
+        f"which a {system_name} model cannot start from")
+  assign_weights(part, savedmodel.read_training_weights(parent_path),
                  parent_path)
   return dict(path=os.path.abspath(parent_path), steps=parent.get("steps"),
               lmbda=parent.get("lmbda"), model_id=parent.get("model_id"))
