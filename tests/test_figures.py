@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tfc_repro import figures, results
+from tfc_repro import figures, report, results, visual
 from tfc_repro import published as published_lib
 from conftest import ROOT, run_cli, smooth_image
 
@@ -40,15 +40,16 @@ def _write(directory, name, offset=0.0, rate_scale=1.0, side=False,
 @pytest.fixture()
 def results_dir(tmp_path):
   kodak = tmp_path / "results" / "kodak"
-  kodak.mkdir(parents=True)
+  cpu = kodak / "cpu"
+  cpu.mkdir(parents=True)
   for codec, offset in (("jpeg", -3), ("jpeg2000", -1.5), ("webp", -1),
                         ("hevc444", 0)):
     _write(str(kodak), codec, offset)
-  _write(str(kodak), "bls2017", 0.5)
-  _write(str(kodak), "bmshj2018-hyperprior-mse", 1.0, side=True)
-  _write(str(kodak), "lee2019-mse", 1.5)
-  _write(str(kodak), "regularized-hyperprior", 1.0, rate_scale=0.99)
-  _write(str(kodak), "regularized-hyperprior-baseline", 1.0)
+  _write(str(cpu), "bls2017", 0.5)
+  _write(str(cpu), "bmshj2018-hyperprior", 1.0, side=True)
+  _write(str(cpu), "lee2019", 1.5)
+  _write(str(cpu), "regularized-bmshj2018-meanscale", 1.0, rate_scale=0.99)
+  _write(str(cpu), "regularized-bmshj2018-meanscale-plain-a", 1.0)
   quickstart = tmp_path / "results" / "quickstart"
   quickstart.mkdir()
   _write(str(quickstart), "bls2017", 0.2)
@@ -84,7 +85,8 @@ def test_missing_measured_data_still_draws(tmp_path):
   empty.mkdir()
   paths, missing = figures.draw("bmshj2018", str(empty), str(tmp_path / "f"),
                                 PUBLISHED)
-  assert any("bmshj2018-hyperprior-mse*.json" in m for m in missing)
+  assert any(os.path.join("kodak", "cpu", "bmshj2018-hyperprior.json") in m
+             for m in missing)
   for path in paths:
     _assert_figure(path)
 
@@ -101,7 +103,7 @@ def test_bdrate_tables(results_dir, tmp_path):
   figures.draw("lee2019", results_dir, output, PUBLISHED)
   with open(os.path.join(output, "lee2019-bdrate.md")) as f:
     table = f.read()
-  measured = [l for l in table.splitlines() if "| measured | lee2019-mse |" in l]
+  measured = [l for l in table.splitlines() if "| measured | lee2019 |" in l]
   assert len(measured) == 3  # vs jpeg2000, bmshj2018 and hevc
   assert "n/a" not in measured[0].split("|")[5]
 
@@ -109,21 +111,21 @@ def test_bdrate_tables(results_dir, tmp_path):
 def test_per_image_and_visual(results_dir, tmp_path):
   document = results.read_rd_json(os.path.join(results_dir, "kodak",
                                                "jpeg.json"))
-  paths = figures.per_image_figure([("jpeg", document)], "kodim01",
+  paths = visual.per_image_figure([("jpeg", document)], "kodim01",
                                    str(tmp_path / "per-image.png"))
   _assert_figure(paths[0])
   with pytest.raises(ValueError, match="no per-image values"):
-    figures.per_image_figure([("jpeg", document)], "kodim99",
+    visual.per_image_figure([("jpeg", document)], "kodim99",
                              str(tmp_path / "x.png"))
 
   original = smooth_image(48, 64, seed=1)
   noisy = np.clip(original.astype(int) + 8, 0, 255).astype(np.uint8)
-  paths = figures.visual_comparison(
+  paths = visual.visual_comparison(
       original, [("model", noisy, 0.25, 30.1)], str(tmp_path / "visual.png"),
       crop=(8, 8, 32, 32))
   _assert_figure(paths[0])
   with pytest.raises(ValueError, match="does not fit"):
-    figures.visual_comparison(original, [], str(tmp_path / "v.png"),
+    visual.visual_comparison(original, [], str(tmp_path / "v.png"),
                               crop=(0, 0, 100, 100))
 
 
@@ -161,12 +163,12 @@ def test_cli(results_dir, tmp_path):
 
 def test_hcae_table_has_bd_rates_and_level_shares(tmp_path):
   kodak = tmp_path / "results" / "kodak"
-  kodak.mkdir(parents=True)
+  cpu = kodak / "cpu"
+  cpu.mkdir(parents=True)
   _write(str(kodak), "jpeg", -3)
-  _write(str(kodak), "equal-budget-bls2017", 0.0)
-  _write(str(kodak), "equal-budget-bmshj2018", 0.0, rate_scale=0.9)
-  _write(str(kodak), "equal-budget-hcae", 0.0, rate_scale=0.8,
-         levels=(0.1, 0.3, 0.6))
+  _write(str(cpu), "bls2017", 0.0)
+  _write(str(cpu), "bmshj2018-hyperprior", 0.0, rate_scale=0.9)
+  _write(str(cpu), "hcae", 0.0, rate_scale=0.8, levels=(0.1, 0.3, 0.6))
   output = str(tmp_path / "figures")
   paths, _ = figures.draw("hcae", str(tmp_path / "results"), output,
                           PUBLISHED)
@@ -182,7 +184,7 @@ def test_hcae_table_has_bd_rates_and_level_shares(tmp_path):
 
 
 def test_regularized_table_reports_each_seed_and_the_mean(tmp_path):
-  kodak = tmp_path / "results" / "kodak"
+  kodak = tmp_path / "results" / "kodak" / "cpu"
   kodak.mkdir(parents=True)
   for seed, scale in ((1, 0.98), (2, 1.01)):
     _write(str(kodak), f"regularized-bmshj2018-meanscale-seed{seed}", 1.0,
@@ -203,10 +205,10 @@ def test_regularized_table_reports_each_seed_and_the_mean(tmp_path):
 
 def test_regularized_table_out_of_domain(tmp_path):
   for subdir, scale in (("kodak", 0.99), ("scientific", 0.97)):
-    folder = tmp_path / "results" / subdir
+    folder = tmp_path / "results" / subdir / "cpu"
     folder.mkdir(parents=True)
     _write(str(folder), "regularized-lee2019-seed1", 1.0, rate_scale=scale)
-    _write(str(folder), "regularized-lee2019-seed1-baseline", 1.0)
+    _write(str(folder), "regularized-lee2019-seed1-plain-a", 1.0)
   output = str(tmp_path / "figures")
   paths, _ = figures.draw("regularized", str(tmp_path / "results"), output,
                           PUBLISHED)
@@ -361,6 +363,6 @@ def test_regularized_table_names_each_models_alpha_and_source_scale():
                     "config": {"alpha": 0.1, "source_scale": 64.0}}},
       {"metadata": {"steps": 300, "config": {"alpha": 0.1}}},
       {"metadata": {"steps": 300, "config": {"lmbda": 0.01}}}]}
-  assert figures._regularizer_settings(document) == [
+  assert report._regularizer_settings(document) == [
       "α 0.1, σ₀ 64, 300 steps",
       "α 0.1, σ₀ 8 (before --source_scale), 300 steps"]

@@ -1,0 +1,500 @@
+"""The BD-rate tables of the papers, written beside their figures.
+
+Every number is computed from the results files (`tfc_repro.bdrate`), never
+typed in; only the papers' own claims are quoted. Negative BD-rate = the
+test needs fewer bits than the anchor at equal quality.
+
+  python -m tfc_repro.report lee2019      # -> results/figures/lee2019-bdrate.md
+  python -m tfc_repro.report hcae         # -> results/figures/hcae-bdrate.md
+  python -m tfc_repro.report regularized  # -> results/figures/regularized-bdrate.*
+
+`python -m tfc_repro.figures PAPER` writes the paper's tables with its
+figures.
+
+The CPU reproduction (`scripts/reproduce_cpu.sh`) trains every system at one
+CPU budget, one curve of four λ each, as results/kodak/cpu/NAME.json; the
+regularizer's experiment adds, per backbone B, regularized-B.json (with the
+regularizer), regularized-B-plain-a.json (the plain backbone on the same
+data order) and regularized-B-plain-b.json (the plain backbone on another
+order: its distance to plain-a is the noise floor of this budget).
+"""
+
+import math
+import os
+import re
+import sys
+
+import numpy as np
+
+from tfc_repro import argutil
+from tfc_repro import bdrate
+from tfc_repro import curves as curves_lib
+from tfc_repro import published as published_lib
+
+CPU = curves_lib.CPU_DIR
+BACKBONES = ("bmshj2018-meanscale", "lee2019")
+
+
+def _percent(value, digits=2):
+  if value is None or not math.isfinite(value):
+    return "n/a"
+  return f"{value:+.{digits}f}"
+
+
+def _probe(sources):
+  """A fresh Sources on the same folders: a table's look-ups do not add to
+  the missing inputs of the figures."""
+  return curves_lib.Sources(sources.results_dir, sources.published_dir)
+
+
+def _write(output_dir, name, text):
+  os.makedirs(output_dir, exist_ok=True)
+  path = os.path.join(output_dir, name)
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
+  return path
+
+
+# ---------------------------------------------------------------------------
+# lee2019.
+
+# Lee et al. 2019's own BD-rate claims (savings).
+LEE2019_CLAIMS = {
+    ("psnr", "jpeg2000"): -34.08, ("psnr", "bmshj2018"): -11.97,
+    ("psnr", "hevc"): -6.85, ("ms-ssim", "jpeg2000"): -68.82,
+    ("ms-ssim", "bmshj2018"): -13.93, ("ms-ssim", "hevc"): -49.68,
+}
+
+
+def lee2019_bdrate_table(sources):
+  """Markdown table: BD-rate of lee2019 vs JPEG 2000, bmshj2018 and HEVC."""
+  probe = _probe(sources)
+  rows = []
+  for metric in ("psnr", "ms-ssim"):
+    # The CPU reproduction trains for MSE; MS-SSIM rows compare models
+    # trained for MS-SSIM, where they exist.
+    suffix = "" if metric == "psnr" else "-ms-ssim"
+    published_suffix = "mse" if metric == "psnr" else "msssim"
+    measured_anchors = {
+        "jpeg2000": probe.first("jpeg2000"),
+        "bmshj2018": probe.first(f"bmshj2018-hyperprior{suffix}", (CPU,)),
+        "hevc": probe.first("hevc444"),
+    }
+    published_anchors = {
+        "jpeg2000": probe.published_curve("j2k-opj"),
+        "bmshj2018": probe.published_curve(
+            f"balle2018-hyperprior-{published_suffix}"),
+        "hevc": probe.published_curve("bpg444"),
+    }
+    published_key = "lee2019-mse" if metric == "psnr" else "lee2019-ms-ssim"
+    tests = (("measured", probe.first(f"lee2019{suffix}", (CPU,)),
+              measured_anchors),
+             ("published", probe.published_curve(published_key),
+              published_anchors))
+    for kind, test, anchors in tests:
+      for anchor_name, anchor in anchors.items():
+        rows.append(_lee2019_row(metric, kind, test, anchor_name, anchor))
+  lines = [
+      "# lee2019: BD-rate on Kodak", "",
+      "Negative = fewer bits than the anchor at equal quality. Measured rows "
+      "use the CPU reproduction's curves (results/kodak/cpu/, trained for "
+      "MSE: its MS-SSIM rows need models trained for MS-SSIM, "
+      "lee2019-ms-ssim.json and bmshj2018-hyperprior-ms-ssim.json) and the "
+      "measured codecs (HEVC = hevc444, x265 4:4:4); published rows use the "
+      "published curves (JPEG 2000 = TFC's OpenJPEG, BPG = TFC's BPG 4:4:4, "
+      "Ballé 2018 from TFC). The paper's claims are from Lee et al. 2019 "
+      "(their reported BD-rates). MS-SSIM rows compare MS-SSIM-optimized "
+      "models in dB.", "",
+      "| metric | curves | test | anchor | BD-rate (%) | paper's claim (%) "
+      "| notes |", "|---|---|---|---|---|---|---|"]
+  return "\n".join(lines + rows) + "\n"
+
+
+def _lee2019_row(metric, kind, test, anchor_name, anchor):
+  claim = LEE2019_CLAIMS[(metric, anchor_name)]
+  name = bdrate.METRICS[metric][1]
+  if test is None or anchor is None:
+    what = "lee2019" if test is None else anchor_name
+    return (f"| {name} | {kind} | {test.label if test else 'missing'} | "
+            f"{anchor.label if anchor else 'missing'} | n/a | {claim:+.2f} | "
+            f"{what} curve missing |")
+  report = bdrate.compare(anchor.document, test.document, metric)
+  notes = "; ".join(report["notes"]).replace("|", "/")
+  return (f"| {name} | {kind} | {test.label} | {anchor.label} | "
+          f"{_percent(report['bd_rate'])} | {claim:+.2f} | {notes} |")
+
+
+def write_lee2019(sources, output_dir):
+  return [_write(output_dir, "lee2019-bdrate.md",
+                 lee2019_bdrate_table(sources))]
+
+
+# ---------------------------------------------------------------------------
+# hcae.
+
+HCAE_CURVES = ("hcae", "bls2017", "bmshj2018-hyperprior")
+
+
+def hcae_table(sources):
+  """Markdown: BD-rates of hcae, bls2017 and the hyperprior of the CPU
+  reproduction against each other and JPEG, and hcae's rate shares."""
+  probe = _probe(sources)
+  curves = {name: curve.document for name in HCAE_CURVES
+            for curve in [probe.first(name, (CPU,))] if curve}
+  jpeg = probe.first("jpeg")
+  lines = ["# hcae against bls2017 and the hyperprior, CPU reproduction "
+           "(Kodak)", "",
+           "BD-rate (PSNR) of the row's curve against the column's anchor; "
+           "negative = fewer bits at equal PSNR. Every learned curve from "
+           "scripts/reproduce_cpu.sh (the same data, crops, batch, recipe, "
+           "seed and CPU budget; results/kodak/cpu/).", ""]
+  anchors = [(name, curves[name]) for name in HCAE_CURVES[1:]
+             if name in curves]
+  if jpeg:
+    anchors.append(("jpeg", jpeg.document))
+  if "hcae" not in curves or not anchors:
+    missing = [f"{name}.json" for name in HCAE_CURVES if name not in curves]
+    return "\n".join(lines + [
+        "(not trained yet: results/kodak/cpu/" + ", ".join(missing) + ")",
+        ""])
+  lines += ["| curve | " + " | ".join(f"vs {a}" for a, _ in anchors) + " |",
+            "|---|" + "---|" * len(anchors)]
+  for name, document in curves.items():
+    cells = []
+    for anchor_name, anchor in anchors:
+      if anchor_name == name:
+        cells.append("—")
+        continue
+      value = bdrate.compare(anchor, document, metric="psnr")["bd_rate"]
+      cells.append("n/a" if math.isnan(value) else f"{value:+.1f} %")
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  # Share of hcae's payload per level, per λ (from the files).
+  results = curves["hcae"]["results"]
+  levels = sorted((k[4:] for k in results
+                   if k.startswith("bpp-z") and k.count("-") == 1),
+                  key=lambda n: -int(n[1:]))
+  if levels and "bpp-payload" in results:
+    lines += ["", "Share of hcae's coded bits per level (from the files):",
+              "", "| bpp | " + " | ".join(levels) + " |",
+              "|---|" + "---|" * len(levels)]
+    for i, bpp in enumerate(results["bpp"]):
+      payload = results["bpp-payload"][i]
+      shares = [100 * results[f"bpp-{n}"][i] / payload for n in levels]
+      lines.append(f"| {bpp:.3f} | " +
+                   " | ".join(f"{s:.1f} %" for s in shares) + " |")
+  return "\n".join(lines + [""])
+
+
+def write_hcae(sources, output_dir):
+  return [_write(output_dir, "hcae-bdrate.md", hcae_table(sources))]
+
+
+# ---------------------------------------------------------------------------
+# regularized.
+
+# Backbone name aliases in file names -> the regularizer paper's names.
+# (tfc-repro's lee2019 stands in for the paper's autoregressive mbt2018.)
+_BACKBONES = {
+    "hyperprior": ("hyperprior", "mbt2018-mean", "meanscale", "mean-scale",
+                   "bmshj2018-meanscale"),
+    "autoregressive": ("autoregressive", "ar", "mbt2018", "context",
+                       "lee2019"),
+    "attention": ("attention", "attn", "cheng2020-attn", "cheng2020"),
+}
+# The plain backbone of a pair: -plain-a (the same data order as the
+# regularized model), or -baseline / -unregularized.
+_BASELINE = re.compile(r"-(baseline|unregularized|plain-a)$")
+# A plain backbone on another data order: the noise floor's second arm.
+_OTHER_ORDER = re.compile(r"-plain-(?!a$)[a-z0-9]+$")
+# The tfc-repro backbone of each of the paper's backbones, as files name it.
+_FILE_BACKBONES = {"hyperprior": "bmshj2018-meanscale",
+                   "autoregressive": "lee2019"}
+_COMPRESSAI_PRETRAINED = {"hyperprior": "compressai-mbt2018-mean-mse",
+                          "autoregressive": "compressai-mbt2018-mse",
+                          "attention": "compressai-cheng2020-attn-mse"}
+# Measured evaluation sets of the regularizer's table: (results sub-folder,
+# the paper's domain it stands beside). The scientific set (microscopy,
+# retina, astronomy) is out of the training domain, like the paper's
+# unseen domains; its microscopy image is closest to the paper's Pathology.
+REGULARIZED_SETS = ((CPU, "Natural"),
+                    (os.path.join("scientific", "cpu"), "Pathology"))
+
+
+def _canonical_backbone(name):
+  for canonical, aliases in _BACKBONES.items():
+    if name in aliases:
+      return canonical
+  return name
+
+
+def regularized_pairs(sources, subdir=CPU):
+  """({backbone: {seed: (regularized or None, plain or None)}},
+  {backbone: plain curve on another data order}) from
+  `<subdir>/regularized-<backbone>[-seed<S>][-plain-a|-baseline].json` and
+  `regularized-<backbone>-plain-b.json` (seed None when the name has none)."""
+  probe = _probe(sources)
+  pairs, other_order = {}, {}
+  for curve in probe.measured("regularized-", "regularized", dirs=(subdir,),
+                              report_missing=False):
+    name = os.path.splitext(os.path.basename(curve.path))[0]
+    backbone = name[len("regularized-"):]
+    if _OTHER_ORDER.search(backbone):
+      other_order[_canonical_backbone(
+          _OTHER_ORDER.sub("", backbone))] = curve
+      continue
+    baseline = bool(_BASELINE.search(backbone))
+    backbone = _BASELINE.sub("", backbone)
+    seed = None
+    head, _, tail = backbone.rpartition("-seed")
+    if head and tail.isdigit():
+      backbone, seed = head, int(tail)
+    seeds = pairs.setdefault(_canonical_backbone(backbone), {})
+    regularized, plain = seeds.get(seed, (None, None))
+    seeds[seed] = (regularized, curve) if baseline else (curve, plain)
+  return pairs, other_order
+
+
+def _published_bdrates(sources):
+  try:
+    table = published_lib.load_regularized_bdrate(sources.published_dir)
+  except (ValueError, OSError) as e:
+    sources.missing.append(f"published BD-rates ({argutil.first_line(e)})")
+    return {}, {}
+  return (table.get("regularized_vs_unregularized", {}),
+          table.get("reproduced_baseline_vs_compressai_pretrained",
+                    {}).get("Kodak", {}))
+
+
+def _regularizer_settings(document):
+  """"α …, σ₀ …, N steps" of a regularized model's results, from the
+  metadata of its points (models exported before `--source_scale` existed
+  started their source model at σ₀ = 8)."""
+  settings = set()
+  for point in document.get("points", []):
+    metadata = point.get("metadata", {})
+    config = metadata.get("config", {})
+    if "alpha" not in config:
+      continue
+    scale = config.get("source_scale")
+    scale = f"{scale:g}" if scale is not None else "8 (before --source_scale)"
+    settings.add(f"α {config['alpha']:g}, σ₀ {scale}, "
+                 f"{metadata.get('steps', '?')} steps")
+  return sorted(settings)
+
+
+def regularized_table(sources, subdir=CPU, domain="Natural"):
+  """Rows of measured and published BD-rates per backbone on one evaluation
+  set; with several seeds, the mean over seeds and each seed's value; the
+  noise floor where a plain arm on another data order exists."""
+  pairs, other_order = regularized_pairs(sources, subdir)
+  domains, pretrained = _published_bdrates(sources)
+  natural = domains.get(domain, {})
+  if subdir != REGULARIZED_SETS[0][0]:
+    pretrained = {}
+  rows = []
+  for backbone in list(_BACKBONES) + sorted(set(pairs) - set(_BACKBONES)):
+    seeds = pairs.get(backbone, {None: (None, None)})
+    row = {"backbone": backbone, "psnr": math.nan, "ms-ssim": math.nan,
+           "published": natural.get(backbone, math.nan),
+           "vs_pretrained": math.nan,
+           "published_vs_pretrained": pretrained.get(backbone, math.nan),
+           "per_seed": [], "floor": {}, "notes": []}
+    values = {"psnr": [], "ms-ssim": []}
+    for seed in sorted(seeds, key=lambda s: (s is not None, s)):
+      regularized, baseline = seeds[seed]
+      name = _FILE_BACKBONES.get(backbone, backbone)
+      if backbone not in pairs and name == backbone:
+        row["notes"].append("no tfc-repro backbone (published value only)")
+        continue
+      name += "" if seed is None else f"-seed{seed}"
+      if not (regularized and baseline):
+        missing = [f"regularized-{name}{s}.json" for s, c in
+                   (("", regularized), ("-plain-a", baseline)) if c is None]
+        row["notes"].append("missing " + ", ".join(missing))
+        continue
+      for setting in _regularizer_settings(regularized.document):
+        if setting not in row["notes"]:
+          row["notes"].insert(0, setting)
+      for metric in ("psnr", "ms-ssim"):
+        report = bdrate.compare(baseline.document, regularized.document,
+                                metric)
+        values[metric].append(report["bd_rate"])
+        row["notes"] += [f"{metric}: {n}" for n in report["notes"]]
+      if seed is not None:
+        row["per_seed"].append({"seed": seed, "psnr": values["psnr"][-1],
+                                "ms-ssim": values["ms-ssim"][-1]})
+      pretrained_key = _COMPRESSAI_PRETRAINED.get(backbone)
+      if pretrained_key and math.isnan(row["vs_pretrained"]):
+        reference = sources.published_curve(pretrained_key, "baseline")
+        if reference:
+          row["vs_pretrained"] = bdrate.bd_rate(reference.document,
+                                                baseline.document, "psnr")
+      if backbone in other_order and seed is None:
+        row["floor"] = {m: bdrate.bd_rate(baseline.document,
+                                          other_order[backbone].document, m)
+                        for m in ("psnr", "ms-ssim")}
+      elif seed is None:
+        row["notes"].append(f"no noise floor (regularized-{name}-plain-b.json "
+                            "missing)")
+    for metric, found in values.items():
+      if found:
+        row[metric] = float(np.mean(found))
+    rows.append(row)
+  return rows
+
+
+def _seed_values(row, metric):
+  """Each seed's BD-rate in `metric` ("psnr" or "ms-ssim"), as text, and
+  their spread when two or more are known."""
+  found = [entry[metric] for entry in row["per_seed"]]
+  text = ", ".join(f"seed {entry['seed']}: {_percent(entry[metric])}"
+                   for entry in row["per_seed"]) or "—"
+  known = [v for v in found if not math.isnan(v)]
+  if len(known) >= 2:
+    text += f" (spread {max(known) - min(known):.2f})"
+  return text
+
+
+_REGULARIZED_HEADER = [
+    "| backbone | BD-rate PSNR (%) | BD-rate MS-SSIM (%) | published "
+    "BD-rate (%) | baseline vs CompressAI pretrained, PSNR (%) | published "
+    "(%) | BD-rate PSNR per seed (%) | BD-rate MS-SSIM per seed (%) | "
+    "noise floor PSNR / MS-SSIM (%) | notes |",
+    "|---|---|---|---|---|---|---|---|---|---|"]
+
+
+def regularized_markdown(rows, out_of_domain=()):
+  lines = [
+      "# regularized: BD-rate of regularized vs unregularized models (Kodak)",
+      "", "Negative = the regularized model needs fewer bits at equal "
+      "quality. Measured: the CPU reproduction's regularizer experiment "
+      "(results/kodak/cpu/regularized-B.json against "
+      "regularized-B-plain-a.json, the plain backbone B on the same data "
+      "order). Noise floor: regularized-B-plain-b.json (the plain backbone "
+      "on another data order) against plain-a. Published values: the "
+      "regularizer paper (arXiv 2411.16727) Table 1 'Natural' row and "
+      "Table 3 'Kodak' column.", ""] + _REGULARIZED_HEADER
+  lines += _regularized_rows(rows)
+  if out_of_domain:
+    lines += [
+        "", "## Out of domain: scientific images", "",
+        "The 'scientific' evaluation set ships with scikit-image: stained "
+        "tissue under a microscope, a retinal fundus photograph and the "
+        "Hubble deep field. Published values: the paper's 'Pathology' row "
+        "(its unseen-domain set closest to microscopy).", ""]
+    lines += _REGULARIZED_HEADER + _regularized_rows(out_of_domain)
+  lines += ["", "With several seeds, the BD-rate columns are the mean over "
+            "seeds (each seed's regularized model against the baseline of "
+            "the same seed); the spread across seeds, like the noise floor, "
+            "is the size of effect that training noise alone can produce at "
+            "this budget."]
+  return "\n".join(lines) + "\n"
+
+
+def _regularized_rows(rows):
+  lines = []
+  for row in rows:
+    notes = "; ".join(row["notes"]).replace("|", "/")
+    floor = (f"{_percent(row['floor']['psnr'])} / "
+             f"{_percent(row['floor']['ms-ssim'])}" if row["floor"] else "—")
+    lines.append(
+        f"| {row['backbone']} | {_percent(row['psnr'])} | "
+        f"{_percent(row['ms-ssim'])} | {_percent(row['published'])} | "
+        f"{_percent(row['vs_pretrained'])} | "
+        f"{_percent(row['published_vs_pretrained'])} | "
+        f"{_seed_values(row, 'psnr')} | {_seed_values(row, 'ms-ssim')} | "
+        f"{floor} | {notes} |")
+  return lines
+
+
+def write_regularized(sources, output_dir):
+  """Bar chart and table: BD-rate of regularized vs unregularized."""
+  from tfc_repro import figures  # pylint: disable=g-import-not-at-top
+  tables = {subdir: regularized_table(sources, subdir, domain)
+            for subdir, domain in REGULARIZED_SETS}
+  rows = tables[REGULARIZED_SETS[0][0]]
+  out_of_domain = [row for row in tables[REGULARIZED_SETS[1][0]]
+                   if row["per_seed"] or not math.isnan(row["psnr"])]
+  fig, axes = figures.new_figure(1, height=4.5)
+  ax = axes[0]
+  x = np.arange(len(rows))
+  kodak, scientific = (subdir for subdir, _ in REGULARIZED_SETS)
+  bars = [(kodak, "Kodak, measured (PSNR)", figures.COLORS["regularized"],
+           None),
+          (kodak, "regularizer paper, Natural (published)", "white", "//")]
+  if out_of_domain:
+    bars += [(scientific, "scientific, measured (PSNR)", "#98df8a", None),
+             (scientific, "regularizer paper, Pathology (published)",
+              "white", "..")]
+  width = 0.8 / len(bars)
+  for i, (subdir, label, color, hatch) in enumerate(bars):
+    table = tables[subdir]
+    # A measured bar is the PSNR BD-rate, or the MS-SSIM one (labelled)
+    # where the PSNR curves do not allow one.
+    metrics = [None if hatch else
+               "psnr" if not math.isnan(row["psnr"]) else "ms-ssim"
+               for row in table]
+    heights = [row[metric or "published"]
+               for row, metric in zip(table, metrics)]
+    offset = (i - (len(bars) - 1) / 2) * width
+    ax.bar(x + offset, np.nan_to_num(heights), width, color=color,
+           edgecolor="#555555" if hatch else None, hatch=hatch, label=label)
+    if hatch:
+      continue
+    for j, (row, metric, value) in enumerate(zip(table, metrics, heights)):
+      if math.isnan(value):
+        ax.text(j + offset, 0, " no measured data", rotation=90,
+                ha="center", va="top", fontsize=7, color="#b00000")
+        continue
+      if metric == "ms-ssim":
+        ax.text(j + offset, 0, " MS-SSIM ", rotation=90, ha="center",
+                va="bottom" if value >= 0 else "top", fontsize=7,
+                color="white")
+      for entry in row["per_seed"]:  # each seed as a dot
+        ax.plot(j + offset, entry[metric], "k.", markersize=4)
+  ax.axhline(0, color="black", linewidth=0.8)
+  ax.set_xticks(x)
+  ax.set_xticklabels([row["backbone"] for row in rows])
+  ax.set_ylabel("BD-rate vs unregularized (%)")
+  ax.set_title("regularized: BD-rate (negative = better; dots: seeds)",
+               fontsize=10)
+  ax.grid(True, axis="y", alpha=0.3)
+  missing = [n for row in rows for n in row["notes"] if n.startswith("missing")]
+  paths = figures.finish(fig, axes, output_dir, "regularized-bdrate", [],
+                         missing)
+  return paths + [_write(output_dir, "regularized-bdrate.md",
+                         regularized_markdown(rows, out_of_domain))]
+
+
+TABLES = {"lee2019": write_lee2019, "hcae": write_hcae,
+          "regularized": write_regularized}
+
+
+COMMANDS = dict(TABLES)
+
+
+def main(argv):
+  parser = argutil.ArgumentParser(
+      prog="python -m tfc_repro.report",
+      description="Write the BD-rate tables (Markdown) from measured results "
+      "and published curves.")
+  parser.add_argument("table", choices=list(COMMANDS),
+                      help="the paper whose table to write")
+  parser.add_argument("--results", default="results",
+                      help="results folder (default %(default)s)")
+  parser.add_argument("--output", default=None,
+                      help="output folder (default RESULTS/figures)")
+  parser.add_argument("--published", default=None,
+                      help="published curves (default RESULTS/published)")
+  args = parser.parse_args(argv)
+  if not os.path.isdir(args.results):
+    raise ValueError(f"no such results folder: {args.results}")
+  sources = curves_lib.Sources(args.results, args.published)
+  output = args.output or os.path.join(args.results, "figures")
+  for path in COMMANDS[args.table](sources, output):
+    print(f"wrote {path}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(argutil.run(main, "python -m tfc_repro.report"))
