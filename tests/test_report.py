@@ -1,13 +1,175 @@
-"""Figure declarations: unknown curves, undeclared systems, known keys."""
+"""The CPU reproduction's report and figure declarations, on tiny curves."""
 
 import os
 import subprocess
 import sys
 
-from tfc_repro import curves, figures, paper_figures, report
+import numpy as np
+import pytest
+
+from tfc_repro import curves, figures, paper_figures, report, results
 from conftest import ROOT
 
 PUBLISHED = os.path.join(ROOT, "results", "published")
+RATES = [0.1, 0.2, 0.4, 0.8]
+
+
+def _write(directory, name, rate_scale=1.0, title=None, steps=(6000, 2000),
+           cpu_seconds=900.0):
+  """A four-point curve: PSNR and MS-SSIM rising with log-rate, every rate
+  times `rate_scale` (so its BD-rate against a curve of scale s is
+  rate_scale / s - 1); the highest rate trained from scratch, the others
+  fine-tuned from it."""
+  points = []
+  for i, rate in enumerate(reversed(RATES)):
+    log = np.log2(rate / RATES[0])
+    row = {"image": "kodim01.png", "bpp": rate * rate_scale,
+           "psnr-rgb": 26.0 + 3.5 * log,
+           "ms-ssim-rgb": 1 - 10 ** (-(9.0 + 2.5 * log) / 10)}
+    metadata = {"lmbda": rate / 10, "steps": steps[min(i, 1)],
+                "train_cpu_seconds": cpu_seconds,
+                "zoo_name": f"cpu:{name}-{4 - i}"}
+    if i:
+      metadata["init_from"] = {"path": f"cpu:{name}-4", "steps": steps[0]}
+    points.append({"metadata": metadata, "per_image": [row]})
+  path = os.path.join(directory, f"{name}.json")
+  results.write_rd_json(path, title or name, "fixture", points,
+                        command="test")
+  return path
+
+
+# The rate scale of each synthetic curve: smaller = fewer bits at equal
+# quality. lee2019 is left out (not trained yet).
+SCALES = {
+    "bls2017": 1.0,
+    "bmshj2018-factorized": 0.9,   # 10 % better than bls2017: holds
+    "bmshj2018-hyperprior": 1.0,   # worse than the factorized: does not hold
+    "bmshj2018-meanscale": 0.95,
+    "hcae": 1.3,                   # worse than bls2017 and WebP
+    "regularized-bmshj2018-meanscale": 0.99,          # -1 %
+    "regularized-bmshj2018-meanscale-plain-a": 1.0,
+    "regularized-bmshj2018-meanscale-plain-b": 1.02,  # floor 2 %
+    "regularized-lee2019": 0.9,                       # -10 %
+    "regularized-lee2019-plain-a": 1.0,
+    "regularized-lee2019-plain-b": 1.02,              # floor 2 %
+}
+CODECS = {"jpeg": 2.0, "webp": 1.2, "jpegxl": 1.05, "hevc444": 0.8}
+
+
+@pytest.fixture()
+def results_dir(tmp_path):
+  kodak = tmp_path / "results" / "kodak"
+  (kodak / "cpu").mkdir(parents=True)
+  for name, scale in CODECS.items():
+    _write(str(kodak), name, scale)
+  for name, scale in SCALES.items():
+    _write(str(kodak / "cpu"), name, scale)
+  return str(tmp_path / "results")
+
+
+def _sources(results_dir):
+  return curves.Sources(results_dir, PUBLISHED)
+
+
+def test_orderings_holds_does_not_hold_and_within_noise(results_dir):
+  rows = {(r["test"], r["anchor"]): r
+          for r in report.ordering_rows(_sources(results_dir))}
+  factorized = rows[("bmshj2018-factorized", "bls2017")]
+  assert factorized["bd"] == pytest.approx(-10.0, abs=0.01)
+  assert factorized["verdict"] == "holds"
+  assert "no noise floor measured" in factorized["notes"]
+  hyperprior = rows[("bmshj2018-hyperprior", "bmshj2018-factorized")]
+  assert hyperprior["bd"] == pytest.approx(100 / 0.9 - 100, abs=0.01)
+  assert hyperprior["verdict"] == "does not hold"
+  assert rows[("hcae", "bls2017")]["verdict"] == "does not hold"
+  meanscale = rows[("regularized-bmshj2018-meanscale",
+                    "regularized-bmshj2018-meanscale-plain-a")]
+  assert meanscale["bd"] == pytest.approx(-1.0, abs=0.01)
+  assert meanscale["floor"] == pytest.approx(2.0, abs=0.01)
+  assert meanscale["verdict"] == "within noise"
+  lee = rows[("regularized-lee2019", "regularized-lee2019-plain-a")]
+  assert lee["floor"] == pytest.approx(2.0, abs=0.01)
+  assert lee["verdict"] == "holds"  # -10 %, beyond the 2 % floor
+  missing = rows[("lee2019", "bmshj2018-meanscale")]
+  assert missing["verdict"] == "not trained yet (lee2019)"
+  assert np.isnan(missing["bd"])
+
+
+def test_goals(results_dir):
+  goals, missing = report.goal_rows(_sources(results_dir))
+  assert missing == ["lee2019"]
+  status = {goal.split(" (")[0]: s for goal, s, _ in goals}
+  # Every present system is at least 35 % under JPEG; lee2019 is missing.
+  assert status["every system beats JPEG 4:2:0 by ≥ 25 %"] == (
+      "not decided yet (lee2019)")
+  # hcae needs 1.3 / 1.2 - 1 = +8 % against WebP.
+  assert status["the hyperprior, mean-scale, lee2019 and hcae beat WebP"] == (
+      "not met")
+  assert status["the best system beats JPEG XL"] == "met"  # 0.9 / 1.05
+  assert status["stretch: the best system within 10 % of HEVC 4:4:4"] == (
+      "not met so far")  # 0.9 / 0.8 = +12.5 %, lee2019 still to come
+
+
+def test_the_report(results_dir, tmp_path):
+  sources = _sources(results_dir)
+  [path] = report.write_cpu_report(sources, str(tmp_path / "out"))
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  assert "`python -m tfc_repro.report cpu`" in text.splitlines()[2]
+  lines = text.splitlines()
+  assert "| lee2019 | not trained yet | | | | |" in lines
+  [bls] = [l for l in lines if l.startswith("| bls2017 | bls2017 |")]
+  cells = [c.strip() for c in bls.split("|")]
+  assert cells[3:7] == ["4", "0.01, 0.02, 0.04, 0.08",
+                        "6000 from scratch + 3 × 2000 fine-tuned", "1.00"]
+  # 11 curves of four points of 900 CPU seconds.
+  assert "All curves found: 11.00 CPU-hours of training." in lines
+  # BD-rates against the codecs: 1.0 / 2.0, 1.2, 1.05, 0.8 - 1.
+  psnr = lines.index(next(l for l in lines if l.startswith("## BD-rate (PSNR")))
+  [row] = [l for l in lines[psnr:] if l.startswith("| bls2017 |")][:1]
+  cells = [c.strip() for c in row.split("|")]
+  assert cells[2:6] == ["-50.00", "-16.67", "-4.76", "+25.00"]
+  assert cells[6] == "balle2017-mse" and cells[7] != "n/a"
+  [hcae] = [l for l in lines[psnr:] if l.startswith("| hcae |")][:1]
+  assert [c.strip() for c in hcae.split("|")][6:8] == ["none", "—"]
+  [ordering] = [l for l in lines if l.startswith(
+      "| regularized-bmshj2018-meanscale < ")]
+  cells = [c.strip() for c in ordering.split("|")]
+  assert cells[2:5] == ["-1.00", "2.00", "within noise"]
+  assert cells[5] == "-0.88"  # the regularizer paper's own value
+
+
+def test_a_report_without_any_curve(tmp_path):
+  (tmp_path / "results").mkdir()
+  text = report.cpu_report(_sources(str(tmp_path / "results")))
+  for name, _ in report.CPU_CURVES:
+    assert f"| {name} | not trained yet |" in text
+  assert "| missing |" not in text  # no curve, so no codec cell either
+
+
+def test_training_summary(tmp_path):
+  document = results.read_rd_json(_write(str(tmp_path), "x",
+                                         cpu_seconds=1800.0))
+  steps, hours, lambdas = report.training_summary(document)
+  assert steps == "6000 from scratch + 3 × 2000 fine-tuned"
+  assert hours == "2.00"  # four points of 1800 CPU seconds
+  assert lambdas == "0.01, 0.02, 0.04, 0.08"
+
+
+def test_the_legend_says_what_each_curve_is(tmp_path, monkeypatch):
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  close, kept = pyplot.close, []
+  monkeypatch.setattr(pyplot, "close", kept.append)
+  cpu = tmp_path / "results" / "kodak" / "cpu"
+  cpu.mkdir(parents=True)
+  _write(str(cpu), "bls2017", title="bls2017 (CPU, 6000 + 2000 steps)")
+  figures.draw("bls2017", str(tmp_path / "results"), str(tmp_path / "f"),
+               PUBLISHED)
+  labels = [line.get_label() for line in kept[0].axes[0].get_lines()]
+  for fig in kept:
+    close(fig)
+  assert "bls2017 (CPU, 6000 + 2000 steps)" in labels
+  assert "Ballé 2017 (MSE) (published)" in labels
 
 
 def test_a_declaration_of_unknown_curves_still_draws(tmp_path):
@@ -51,3 +213,5 @@ def test_every_declared_published_curve_is_known():
         assert key in published.CURVES, key
     for table in paper.tables:
       assert table in report.TABLES
+  for _, key in report.CPU_CURVES:
+    assert key is None or key in published.CURVES, key

@@ -1,9 +1,10 @@
-"""The BD-rate tables of the papers, written beside their figures.
+"""The BD-rate tables: each paper's, and the report of the CPU reproduction.
 
 Every number is computed from the results files (`tfc_repro.bdrate`), never
 typed in; only the papers' own claims are quoted. Negative BD-rate = the
 test needs fewer bits than the anchor at equal quality.
 
+  python -m tfc_repro.report cpu          # -> results/figures/cpu-reproduction.md
   python -m tfc_repro.report lee2019      # -> results/figures/lee2019-bdrate.md
   python -m tfc_repro.report hcae         # -> results/figures/hcae-bdrate.md
   python -m tfc_repro.report regularized  # -> results/figures/regularized-bdrate.*
@@ -470,7 +471,292 @@ TABLES = {"lee2019": write_lee2019, "hcae": write_hcae,
           "regularized": write_regularized}
 
 
-COMMANDS = dict(TABLES)
+# ---------------------------------------------------------------------------
+# The CPU reproduction.
+
+# Every curve of results/kodak/cpu/ the reproduction trains, and the
+# published curve of its paper (None: the paper publishes none).
+CPU_CURVES = (
+    ("bls2017", "balle2017-mse"),
+    ("bmshj2018-factorized", "compressai-bmshj2018-factorized-mse"),
+    ("bmshj2018-hyperprior", "compressai-bmshj2018-hyperprior-mse"),
+    ("bmshj2018-meanscale", "compressai-mbt2018-mean-mse"),
+    ("lee2019", "lee2019-mse"),
+    ("hcae", None),  # the HCAE report publishes no RD numbers
+    *((f"regularized-{backbone}{arm}", None) for backbone in BACKBONES
+      for arm in ("", "-plain-a", "-plain-b")))
+# The curves the goals speak of: every system (a regularized model, not its
+# plain arms, for the regularizer).
+SYSTEM_CURVES = ("bls2017", "bmshj2018-factorized", "bmshj2018-hyperprior",
+                 "bmshj2018-meanscale", "lee2019", "hcae",
+                 *(f"regularized-{backbone}" for backbone in BACKBONES))
+CODEC_ANCHORS = (("jpeg", "JPEG 4:2:0"), ("webp", "WebP"),
+                 ("jpegxl", "JPEG XL"), ("hevc444", "HEVC 4:4:4"))
+# The papers' orderings: (test, anchor, claim). The claim is that the test
+# needs fewer bits than the anchor ("≤": no more bits).
+ORDERINGS = (
+    ("bmshj2018-factorized", "bls2017", "≤"),
+    ("bmshj2018-hyperprior", "bmshj2018-factorized", "<"),
+    ("bmshj2018-meanscale", "bmshj2018-hyperprior", "<"),
+    ("lee2019", "bmshj2018-meanscale", "<"),
+    ("hcae", "bls2017", "<"),
+    ("hcae", "bmshj2018-hyperprior", "<"),
+    *((f"regularized-{backbone}", f"regularized-{backbone}-plain-a", "<")
+      for backbone in BACKBONES))
+NOT_TRAINED = "not trained yet"
+
+
+def _cpu_curves(sources):
+  """{name: Curve or None} of the expected curves, then any other curve
+  found in results/kodak/cpu/."""
+  probe = _probe(sources)
+  found = {name: probe.first(name, (CPU,)) for name, _ in CPU_CURVES}
+  for curve in probe.measured("*", exact=True, dirs=(CPU,),
+                              report_missing=False):
+    name = os.path.splitext(os.path.basename(curve.path))[0]
+    found.setdefault(name, curve)
+  return found
+
+
+def _published_of(name):
+  return dict(CPU_CURVES).get(name)
+
+
+def training_summary(document):
+  """(steps text, CPU-hours, λ text) of a curve, from its points' metadata:
+  the points trained from scratch and those fine-tuned (`init_from`)."""
+  scratch, tuned, seconds, lambdas, without = [], [], 0.0, [], 0
+  for point in document.get("points", []):
+    metadata = point.get("metadata", {})
+    (tuned if metadata.get("init_from") else scratch).append(
+        metadata.get("steps"))
+    if isinstance(metadata.get("train_cpu_seconds"), (int, float)):
+      seconds += metadata["train_cpu_seconds"]
+    else:
+      without += 1
+    if metadata.get("lmbda") is not None:
+      lambdas.append(metadata["lmbda"])
+
+  def counted(steps, what):
+    if not steps:
+      return []
+    groups = {s: steps.count(s) for s in steps}
+    return [", ".join(f"{n} × {s}" if n > 1 else f"{s}"
+                      for s, n in groups.items()) + f" {what}"]
+  steps = " + ".join(counted(scratch, "from scratch") +
+                     counted(tuned, "fine-tuned")) or "?"
+  hours = f"{seconds / 3600:.2f}"
+  if without:
+    hours += f" ({without} point(s) without train_cpu_seconds)"
+  lambdas = ", ".join(f"{v:g}" for v in sorted(lambdas)) or "?"
+  return steps, hours, lambdas
+
+
+def _bd(anchor, test, metric="psnr"):
+  """(BD-rate, notes) of two curves (either may be None)."""
+  if anchor is None or test is None:
+    return math.nan, []
+  report = bdrate.compare(anchor.document, test.document, metric)
+  return report["bd_rate"], report["notes"]
+
+
+def ordering_rows(sources, curves=None):
+  """The papers' orderings at this budget: a dict per ordering with the
+  measured BD-rate (PSNR) of test against anchor, the noise floor (where a
+  plain arm on another data order exists) and the verdict."""
+  curves = _cpu_curves(sources) if curves is None else curves
+  rows = []
+  for test, anchor, claim in ORDERINGS:
+    row = {"test": test, "anchor": anchor, "claim": claim, "bd": math.nan,
+           "floor": math.nan, "notes": []}
+    rows.append(row)
+    absent = [n for n in (test, anchor) if curves.get(n) is None]
+    if absent:
+      row["verdict"] = f"{NOT_TRAINED} ({', '.join(absent)})"
+      continue
+    row["bd"], notes = _bd(curves[anchor], curves[test])
+    row["notes"] += notes
+    if anchor.endswith("-plain-a"):
+      other = curves.get(anchor[:-len("a")] + "b")
+      if other is None:
+        row["notes"].append(f"no noise floor: {anchor[:-1]}b {NOT_TRAINED}")
+      else:
+        row["floor"] = abs(_bd(curves[anchor], other)[0])
+        if math.isnan(row["floor"]):
+          row["notes"].append("noise floor n/a (no BD-rate between the "
+                              "plain arms)")
+    else:
+      row["notes"].append("no noise floor measured")
+    if math.isnan(row["bd"]):
+      row["verdict"] = "n/a (no BD-rate)"
+    elif not math.isnan(row["floor"]) and abs(row["bd"]) <= row["floor"]:
+      row["verdict"] = "within noise"
+    elif row["bd"] < 0 or (claim == "≤" and row["bd"] <= 0):
+      row["verdict"] = "holds"
+    else:
+      row["verdict"] = "does not hold"
+  return rows
+
+
+def _published_ordering(sources, test, anchor):
+  """The papers' own BD-rate for an ordering, from the published curves
+  (or the regularizer paper's table); NaN where there is none."""
+  if test.startswith("regularized-"):
+    domains, _ = _published_bdrates(_probe(sources))
+    return domains.get("Natural", {}).get(
+        _canonical_backbone(test[len("regularized-"):]), math.nan)
+  keys = [_published_of(test), _published_of(anchor)]
+  if None in keys:
+    return math.nan
+  probe = _probe(sources)
+  published = [probe.published_curve(key) for key in keys]
+  return _bd(published[1], published[0])[0]
+
+
+def goal_rows(sources, curves=None):
+  """The goals of the reproduction: ([(goal, status, details)], the system
+  curves not trained yet). Status: met, not met, or not decided yet (a
+  curve missing or without a BD-rate)."""
+  curves = _cpu_curves(sources) if curves is None else curves
+  probe = _probe(sources)
+  missing = [name for name in SYSTEM_CURVES if curves.get(name) is None]
+
+  def bd(codec, names):
+    anchor = probe.first(codec)
+    return {n: _bd(anchor, curves[n])[0] for n in names if n not in missing}
+
+  def every(codec, names, passes):
+    found = bd(codec, names)
+    details = ", ".join(f"{n} {_percent(v, 1)}" for n, v in found.items())
+    if any(not math.isnan(v) and not passes(v) for v in found.values()):
+      return "not met", details
+    undecided = [n for n in names if n in missing] + [
+        n for n, v in found.items() if math.isnan(v)]
+    if undecided:
+      return f"not decided yet ({', '.join(undecided)})", details
+    return "met", details
+
+  def best(codec, passes):
+    found = {n: v for n, v in bd(codec, SYSTEM_CURVES).items()
+             if not math.isnan(v)}
+    if not found:
+      return "not decided yet", "no curve with a BD-rate"
+    name = min(found, key=found.get)
+    status = "met" if passes(found[name]) else (
+        "not met so far" if missing else "not met")
+    return status, f"best: {name} {_percent(found[name], 1)}"
+
+  webp = ("bmshj2018-hyperprior", "bmshj2018-meanscale", "lee2019", "hcae")
+  rows = [
+      ("every system beats JPEG 4:2:0 by ≥ 25 % (PSNR BD-rate ≤ −25 %)",
+       *every("jpeg", SYSTEM_CURVES, lambda v: v <= -25)),
+      ("the hyperprior, mean-scale, lee2019 and hcae beat WebP (PSNR "
+       "BD-rate < 0)", *every("webp", webp, lambda v: v < 0)),
+      ("the best system beats JPEG XL (PSNR BD-rate < 0)",
+       *best("jpegxl", lambda v: v < 0)),
+      ("stretch: the best system within 10 % of HEVC 4:4:4 (PSNR BD-rate "
+       "≤ +10 %)", *best("hevc444", lambda v: v <= 10))]
+  return rows, missing
+
+
+def cpu_report(sources):
+  """The CPU reproduction's report (Markdown)."""
+  curves = _cpu_curves(sources)
+  probe = _probe(sources)
+  codecs = [(probe.first(name), label) for name, label in CODEC_ANCHORS]
+  lines = [
+      "# The CPU reproduction: every system at one CPU budget (Kodak)", "",
+      "Written by `python -m tfc_repro.report cpu` from the curves in "
+      "`results/kodak/cpu/` (`scripts/reproduce_cpu.sh`), the measured "
+      "codecs in `results/kodak/` and the published curves in "
+      "`results/published/`; rerun it when a curve lands. Every number "
+      "below is computed from those files by `tfc_repro.bdrate` (Akima "
+      "interpolation over the range where both curves overlap, each curve "
+      "reduced to its monotone points). BD-rate: negative = fewer bits than "
+      "the anchor at equal quality; MS-SSIM in dB.", "",
+      "## The models", "",
+      "Each curve has four points (λ). The highest-rate point is trained "
+      "from scratch; the three others are fine-tuned from it (`--init_from`) "
+      "and their CPU time is their own fine-tuning only, so a curve's "
+      "CPU-hours (the sum over its points of `train_cpu_seconds`) count its "
+      "shared base model once.", "",
+      "| curve | legend | points | λ | steps | CPU-hours |",
+      "|---|---|---|---|---|---|"]
+  for name, curve in curves.items():
+    if curve is None:
+      lines.append(f"| {name} | {NOT_TRAINED} | | | | |")
+      continue
+    steps, hours, lambdas = training_summary(curve.document)
+    lines.append(f"| {name} | {curve.label} | "
+                 f"{len(curve.document['results']['bpp'])} | {lambdas} | "
+                 f"{steps} | {hours} |")
+  total = sum(point.get("metadata", {}).get("train_cpu_seconds") or 0
+              for curve in curves.values() if curve
+              for point in curve.document.get("points", []))
+  lines += ["", f"All curves found: {total / 3600:.2f} CPU-hours of "
+            "training."]
+  notes = []
+  for metric, title in (("psnr", "PSNR"), ("ms-ssim", "MS-SSIM")):
+    lines += ["", f"## BD-rate ({title}, %) against the codecs and the "
+              "paper's published curve", "",
+              "| curve | " + " | ".join(label for _, label in CODEC_ANCHORS)
+              + " | published curve | vs published |",
+              "|---|" + "---|" * (len(CODEC_ANCHORS) + 2)]
+    for name, curve in curves.items():
+      key = _published_of(name)
+      if curve is None:
+        lines.append(f"| {name} | {NOT_TRAINED} |" +
+                     " |" * (len(CODEC_ANCHORS) + 1))
+        continue
+      cells = []
+      published = probe.published_curve(key) if key else None
+      for anchor, label in codecs + [(published, key)]:
+        if anchor is None:
+          cells.append("missing" if label else "—")
+          continue
+        value, found = _bd(anchor, curve, metric)
+        cells.append(_percent(value))
+        notes += [f"{name} vs {label} ({title}): {n}" for n in found]
+      cells.insert(len(CODEC_ANCHORS), key or "none")
+      lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  lines += ["", "## The papers' orderings at this budget", "",
+            "Each claim: the test needs fewer bits than the anchor, the "
+            "model it extends or is compared with in its paper (≤: "
+            "bmshj2018's factorized prior is Ballé 2017's model, at least as "
+            "good). "
+            "BD-rate (PSNR, %) of the test against the anchor. 'within "
+            "noise': |BD-rate| ≤ the noise floor, the BD-rate between two "
+            "plain arms that differ only in data order; where no floor is "
+            "measured the verdict is the sign alone. Published: the same "
+            "BD-rate between the papers' published curves (the regularizer "
+            "paper's own Table 1 'Natural' value for its rows).", "",
+            "| ordering | BD-rate (%) | noise floor (%) | verdict | "
+            "published (%) | notes |", "|---|---|---|---|---|---|"]
+  for row in ordering_rows(sources, curves):
+    floor = _percent(row["floor"]).lstrip("+") if not math.isnan(
+        row["floor"]) else "not measured"
+    published = _published_ordering(sources, row["test"], row["anchor"])
+    row_notes = "; ".join(row["notes"]).replace("|", "/")
+    lines.append(f"| {row['test']} {row['claim']} {row['anchor']} | "
+                 f"{_percent(row['bd'])} | {floor} | {row['verdict']} | "
+                 f"{_percent(published)} | {row_notes} |")
+  goals, missing = goal_rows(sources, curves)
+  lines += ["", "## Goals", "", "| goal | status | PSNR BD-rates (%) |",
+            "|---|---|---|"]
+  lines += [f"| {goal} | {status} | {details} |"
+            for goal, status, details in goals]
+  if missing:
+    lines += ["", f"Not trained yet: {', '.join(missing)}."]
+  if notes:
+    lines += ["", "## Notes", ""] + [f"* {n}" for n in notes]
+  return "\n".join(lines) + "\n"
+
+
+def write_cpu_report(sources, output_dir):
+  return [_write(output_dir, "cpu-reproduction.md", cpu_report(sources))]
+
+
+COMMANDS = {"cpu": write_cpu_report, **TABLES}
 
 
 def main(argv):
@@ -479,7 +765,9 @@ def main(argv):
       description="Write the BD-rate tables (Markdown) from measured results "
       "and published curves.")
   parser.add_argument("table", choices=list(COMMANDS),
-                      help="the paper whose table to write")
+                      help="cpu: the CPU reproduction's report "
+                      "(cpu-reproduction.md); lee2019, hcae, regularized: "
+                      "a paper's table")
   parser.add_argument("--results", default="results",
                       help="results folder (default %(default)s)")
   parser.add_argument("--output", default=None,
