@@ -48,12 +48,24 @@ bmshj2018-meanscale|bmshj2018|--model meanscale --num_filters 64 --num_latents 9
 lee2019|lee2019||--quality 5;--quality 3;--quality 2;--quality 1
 hcae|hcae||--quality 5;--quality 4;--quality 3;--quality 2
 "
-curves=${CURVES:-"bls2017 bmshj2018-factorized bmshj2018-hyperprior bmshj2018-meanscale lee2019 hcae"}
+# The regularizer (python -m tfc_repro.regularized) on a backbone curve, as a
+# paired comparison: at each of the curve's four λ, three arms fine-tune the
+# shipped backbone model cpu:CURVE-Q for FINETUNE_STEPS steps: the
+# regularized arm (α below, data order 1), the plain arm (α = 0, data order
+# 1: the same crops in the same order) and a second plain arm (α = 0, data
+# order 2), whose difference from the first is the noise floor of the
+# comparison. Results: results/kodak/cpu/regularized-BACKBONE.json, -plain-a
+# and -plain-b.
+# name | backbone curve | backbone flags | α
+REGULARIZED_TABLE="
+regularized-bmshj2018-meanscale|bmshj2018-meanscale|--backbone bmshj2018-meanscale --num_filters 64 --num_latents 96|0.1
+regularized-lee2019|lee2019|--backbone lee2019|1
+"
+curves=${CURVES:-"bls2017 bmshj2018-factorized bmshj2018-hyperprior bmshj2018-meanscale lee2019 hcae regularized-bmshj2018-meanscale regularized-lee2019"}
 
-for curve in $curves; do
-  line=$(printf '%s\n' "$CURVE_TABLE" | grep "^$curve|") || {
-    echo "unknown curve $curve" >&2; exit 2; }
-  IFS='|' read -r name module shared points <<< "$line"
+backbone_curve() {
+  local name module shared points i zoo_name model flags base shipped
+  IFS='|' read -r name module shared points <<< "$1"
   IFS=';' read -r -a point_flags <<< "$points"
   shipped=()
   base=""
@@ -88,5 +100,49 @@ for curve in $curves; do
       --name "$name (CPU, $base_steps + $finetune_steps steps)" \
       --output "$results/$name.json"
     python -m tfc_repro.zoo record "$results/$name.json"
+  fi
+}
+
+regularized_arms() {
+  local name curve shared alpha points i q model flags arm seed arm_alpha
+  IFS='|' read -r name curve shared alpha <<< "$1"
+  points=$(printf '%s\n' "$CURVE_TABLE" | grep "^$curve|" | cut -d'|' -f4)
+  IFS=';' read -r -a point_flags <<< "$points"
+  for arm in "" -plain-a -plain-b; do
+    case $arm in
+      "") seed=1 arm_alpha=$alpha ;;
+      -plain-a) seed=1 arm_alpha=0 ;;
+      -plain-b) seed=2 arm_alpha=0 ;;
+    esac
+    models=()
+    for i in "${!point_flags[@]}"; do
+      q=$((${#point_flags[@]} - i))
+      model="$out/$name$arm/q$q"
+      # shellcheck disable=SC2206
+      flags=(--profile quick $shared ${point_flags[$i]} --alpha "$arm_alpha")
+      if [ ! -f "$model/saved_model.pb" ]; then
+        mkdir -p "$out/$name$arm"
+        echo "== $name$arm quality $q from cpu:$curve-$q ($finetune_steps steps)" >&2
+        python -m tfc_repro.regularized --model_path "$model" train \
+          "${common[@]}" "${flags[@]}" --seed "$seed" \
+          --init_from "cpu:$curve-$q" --steps "$finetune_steps" \
+          >> "$model.log" 2>&1
+      fi
+      models+=(--model_path "$model")
+    done
+    [ -f "$results/$name$arm.json" ] ||
+      python -m tfc_repro.regularized evaluate "${models[@]}" --images kodak \
+        --name "$name$arm (CPU, α $arm_alpha, data order $seed, $finetune_steps steps from cpu:$curve)" \
+        --output "$results/$name$arm.json"
+  done
+}
+
+for curve in $curves; do
+  if line=$(printf '%s\n' "$CURVE_TABLE" | grep "^$curve|"); then
+    backbone_curve "$line"
+  elif line=$(printf '%s\n' "$REGULARIZED_TABLE" | grep "^$curve|"); then
+    regularized_arms "$line"
+  else
+    echo "unknown curve $curve" >&2; exit 2
   fi
 done

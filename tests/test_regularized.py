@@ -154,10 +154,12 @@ def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
       decoded, model.reconstruct(tf.constant(image)).numpy())
 
 
-def test_both_arms_start_from_one_trained_backbone(train_dir, tmp_path):
-  """--init_from a model of the backbone's system sets the backbone's
-  weights (the source model starts fresh); another backbone is refused."""
-  from tfc_repro import bmshj2018
+def test_both_arms_start_from_one_trained_backbone(train_dir, tmp_path,
+                                                  monkeypatch):
+  """--init_from a model of the backbone's system (its folder, or its name
+  once shipped) sets the backbone's weights (the source model starts
+  fresh); another backbone is refused."""
+  from tfc_repro import bmshj2018, zoo
   parent_args = train_args(bmshj2018.SYSTEM, [
       "--model_path", str(tmp_path / "plain"), "train", "--model",
       "meanscale", *TINY["bmshj2018-meanscale"], "--train_glob", train_dir,
@@ -166,14 +168,21 @@ def test_both_arms_start_from_one_trained_backbone(train_dir, tmp_path):
   parent, info = training.build_and_fit(bmshj2018.SYSTEM, parent_args)
   expected = [w.numpy() for w in parent.weights]
   training.export(parent, info, str(tmp_path / "plain"))
-  for alpha in ("0.1", "0"):
+  monkeypatch.setattr(zoo, "ZOO_DIR", str(tmp_path / "zoo"))
+  monkeypatch.setenv("TFC_REPRO_CACHE", str(tmp_path / "cache"))
+  zoo.pack(str(tmp_path / "plain"), "bmshj2018-meanscale-1", [
+      "--model", "meanscale", *TINY["bmshj2018-meanscale"]])
+  rounded = [v for _, v in zoo.read_weights(os.path.join(
+      zoo.ZOO_DIR, "bmshj2018-meanscale-1", zoo.WEIGHTS))]
+  for alpha, parent_path, values in (
+      ("0.1", str(tmp_path / "plain"), expected),
+      ("0", "cpu:bmshj2018-meanscale-1", rounded)):
     model = build("bmshj2018-meanscale", "--alpha", alpha)
     fresh = [w.numpy() for w in model.source_model.weights]
-    record = training.init_from(model, str(tmp_path / "plain"),
-                                "regularized")
+    record = training.init_from(model, parent_path, "regularized")
     assert record["steps"] == 2
-    assert len(model.backbone.weights) == len(expected)
-    for weight, value in zip(model.backbone.weights, expected):
+    assert len(model.backbone.weights) == len(values)
+    for weight, value in zip(model.backbone.weights, values):
       np.testing.assert_array_equal(weight.numpy(), value)
     for weight, value in zip(model.source_model.weights, fresh):
       np.testing.assert_array_equal(weight.numpy(), value)

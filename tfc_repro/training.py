@@ -490,7 +490,9 @@ def init_from(model, parent_path, system_name):
   Refuses another architecture in one line naming the first weight that
   differs."""
   if zoo.is_zoo_name(parent_path):
-    parent_path = zoo.materialize(zoo.entry_name(parent_path, system_name))
+    # Checked below: the model says which systems' models can start it.
+    parent_path = zoo.materialize(zoo.entry_name(parent_path, system_name,
+                                                 only_system=False))
   parent = savedmodel.LoadedModel(parent_path).metadata
   part = model.part_for(parent.get("system"))
   if part is None:

@@ -61,16 +61,19 @@ def names(zoo_dir=None):
                 if os.path.isfile(os.path.join(zoo_dir, entry, RECORD)))
 
 
-def entry_name(text, system=None, zoo_dir=None):
+def entry_name(text, system=None, zoo_dir=None, only_system=True):
   """The shipped model that `cpu:NAME` names (NAME with or without the
-  system's name in front when `system` is given)."""
+  system's name in front when `system` is given). A model of another system
+  is refused unless `only_system` is false (a model that starts another
+  system's training, such as a regularized model's backbone)."""
   zoo_dir = zoo_dir or ZOO_DIR
   name = text[len(PREFIX):] if is_zoo_name(text) else text
   available = names(zoo_dir)
   candidates = [name] + ([f"{system}-{name}"] if system else [])
   for candidate in candidates:
     if candidate in available:
-      if system and read_record(candidate, zoo_dir)["system"] != system:
+      if (system and only_system and
+          read_record(candidate, zoo_dir)["system"] != system):
         raise ZooError(
             f"{PREFIX}{candidate} is a {read_record(candidate, zoo_dir)['system']}"
             f" model, not a {system} model")
