@@ -175,6 +175,22 @@ def test_help_explains_commands():
   assert "--lambda" in result.stdout and "--profile" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["bls2017", "bmshj2018", "lee2019", "hcae",
+                                  "regularized"])
+def test_help_is_a_few_lines_that_show_every_command(name):
+  """--help describes the program in a few lines (the design notes stay in
+  the module); the flags of each command are under COMMAND --help."""
+  from tfc_repro import cli, systems
+  system = systems.system(name)
+  description = cli.program_description(system)
+  assert len(description.splitlines()) <= 12
+  for command in ("train", "compress", "decompress", "evaluate"):
+    assert f"--model_path MODEL {command}" in description
+  assert description.startswith(system.description.strip().split("\n")[0])
+  top_help = cli.build_parser(system).format_help()
+  assert "tfc_repro.zoo" in top_help  # shipped models are named
+
+
 def test_bad_flags_give_one_line_errors(train_dir, tmp_path):
   result = run_cli("tfc_repro.bls2017", "--model_path", str(tmp_path / "m"),
                    "train", "--metric", "ms-ssim", "--patchsize", "64",

@@ -117,10 +117,27 @@ def _accept_before_command(parser, train, flag):
                 f"{default}.)"
 
 
+def program_description(system):
+  """--help's description: the first paragraph of the system's module
+  docstring (what the paper is) and the commands; the rest of the docstring
+  (design notes) is for readers of the module."""
+  summary = system.description.strip().split("\n\n")[0]
+  program = f"python -m tfc_repro.{system.name} --model_path MODEL"
+  return "\n".join([
+      summary, "",
+      f"  {program} train "
+      + ("--lambda λ" if system.default_lmbda else "--quality Q"),
+      f"  {program} compress photo.png photo.tfci",
+      f"  {program} decompress photo.tfci photo.png",
+      f"  {program} evaluate [--images kodak] --output rd.json", "",
+      "MODEL is a folder, or a shipped model (python -m tfc_repro.zoo lists",
+      f"them). Design notes: pydoc tfc_repro.{system.name}"])
+
+
 def build_parser(system):
   parser = argparse_flags.ArgumentParser(
       prog=f"python -m tfc_repro.{system.name}",
-      description=system.description,
+      description=program_description(system),
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument(
       "--model_path", default=system.name,

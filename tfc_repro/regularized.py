@@ -1,5 +1,9 @@
 """Zhang et al. (2024), "An Information-Theoretic Regularizer for Lossy Neural
-Image Compression": train a codec with
+Image Compression": a codec (the mean-scale hyperprior or lee2019) trained
+with −α times the conditional entropy of the image given its
+reconstruction, estimated by a source model trained in alternation.
+
+The codec's loss is
 
     L_φ = R + λ·D − α·Ĥ_θ(X | X̂)                                  (eq. 12)
 
@@ -250,7 +254,7 @@ _TRAIN_KEYS = ("patchsize", "batchsize", "steps", "lr", "lr_decay_steps",
 
 # Profiles: the backbone's own, so that a regularized run and a plain one
 # train alike; "paper" adds the regularizer paper's batch of 16 and 256x256
-# crops at Adam 1e-4 (§5.1; its step count is lost: the backbone's is used).
+# crops at Adam 1e-4 (§5.1; it gives no step count: the backbone's is used).
 # The source model's widths scale with the backbone like the rest of the
 # quick profile, so that its share of a training step stays near the paper's.
 PROFILES = {
@@ -275,8 +279,7 @@ def add_model_flags(parser):
            "distortion towards about 2.2·α/λ′ (MSE on 0..255, λ′ the weight "
            "of the MSE in the loss) until the source model learns to "
            "predict x without x̂: in short runs, keep 2.2·α/λ′ below the "
-           "MSE you aim for (lee2019 at α = 1 sat at PSNR 14 after 130 "
-           "quick steps at quality 1; α = 0.1 tracked the plain model).")
+           "MSE you aim for.")
   parser.add_argument(
       "--source_lr", type=float, default=None,
       help="Adam learning rate of the source model q(x|x̂) (default: --lr), "
