@@ -3,6 +3,6 @@
 # (pytest-xdist; much of a test's time is single-threaded tracing and
 # SavedModel serialization). Extra arguments go to pytest, e.g.
 # `bash scripts/test.sh -m "not slow"` for the fast tests only, or `-n 0` for
-# one process.
+# one process. The 15 slowest tests are listed at the end.
 source "$(dirname "$0")/env.sh"
-python -m pytest -q -n "${TEST_WORKERS:-2}" tests "$@"
+python -m pytest -q -n "${TEST_WORKERS:-2}" --durations=15 tests "$@"
