@@ -166,9 +166,11 @@ def _scale_layer(conv, a, b):
 
 
 def random_model(architecture, seed, image, num_filters=NUM_FILTERS,
-                 num_latents=NUM_LATENTS):
+                 num_latents=NUM_LATENTS, log_scales=(.3, 1.7)):
   """A CompressAI model of `architecture` with random, calibrated weights on
-  `image` (uint8 HxWx3), in eval mode with its CDF tables built."""
+  `image` (uint8 HxWx3), in eval mode with its CDF tables built. The latent
+  channels' scales are log-uniform over 10^log_scales (but the first two,
+  0.03 and 0.3)."""
   torch, _ = import_compressai()
   generator = torch.Generator().manual_seed(seed)
   net = model_class(architecture)(num_filters, num_latents).eval()
@@ -184,7 +186,9 @@ def random_model(architecture, seed, image, num_filters=NUM_FILTERS,
     # The latent channels' scales: two small ones (σ at or near the bound
     # of 0.11: the first table entries), the others log-uniform from 2 to
     # 50 (enough bits that the coders' few bytes of flush weigh little).
-    scales = 10 ** (.3 + 1.4 * torch.rand(num_latents, generator=generator))
+    low, high = log_scales
+    scales = 10 ** (low + (high - low) * torch.rand(num_latents,
+                                                     generator=generator))
     scales[:2] = torch.tensor([.03, .3])
     y = net.g_a(x)
     if architecture == "bmshj2018-factorized":

@@ -175,6 +175,18 @@ def test_an_imported_model_records_its_source_and_bound(exported):
   assert "decode_bound" in metadata
 
 
+def test_likelihoods_are_bounded_below_at_1e_9_as_compressais():
+  model = _import("mbt2018-mean")
+  # pylint: disable-next=protected-access
+  gaussian, bottleneck = model._entropy_models(compression=False)
+  bound_bits = -np.log2(1e-9)
+  _, bits = bottleneck(tf.fill((1, 1, 1, N), 1e4), training=False)
+  assert float(bits[0]) == pytest.approx(N * bound_bits, rel=1e-5)
+  _, bits = gaussian(tf.fill((1, 1, 1, M), 1e4), tf.zeros((1, 1, 1, M)),
+                     training=False)
+  assert float(bits[0]) == pytest.approx(M * bound_bits, rel=1e-5)
+
+
 # -- Key spellings and malformed state dicts ------------------------------------
 
 
@@ -354,6 +366,13 @@ def test_the_command_fails_in_one_line(tmp_path):
        "no file"),
       ((broken,), "give the state dict and the model folder"),
   ]
+  # A file named as one of the zoo's must be that file (its SHA-256 begins
+  # with the hash in the name).
+  fake = str(tmp_path / "bmshj2018-hyperprior-3-6d87be32.pth.tar")
+  with open(fake, "wb") as f:
+    f.write(b"not the zoo's file")
+  cases.append(((fake, str(tmp_path / "d")), "not the file of CompressAI's "
+                "zoo of that name"))
   if importlib.util.find_spec("torch") is None:
     pth = str(tmp_path / "model.pth")
     with open(pth, "wb") as f:

@@ -6,34 +6,33 @@
 
 Reads a CompressAI state dict and writes a tfc-repro SavedModel of the
 matching bmshj2018 model (`--variant paper`, `--gdn full`), which compresses,
-decompresses and evaluates like any other:
+decompresses and evaluates like any other: bmshj2018-factorized ->
+`--model factorized`, bmshj2018-hyperprior -> `--model hyperprior`,
+mbt2018-mean -> `--model meanscale`.
 
-  * bmshj2018-factorized -> `--model factorized`
-  * bmshj2018-hyperprior -> `--model hyperprior`
-  * mbt2018-mean         -> `--model meanscale`
+The state dict is a file of CompressAI's model zoo (`.pth.tar`; reading it
+needs PyTorch; `--url` prints its address) or an `.npz` of the same keys,
+which needs no PyTorch:
 
-The state dict is a file of CompressAI's model zoo (`.pth`/`.pth.tar`; reading
-it needs PyTorch) or an `.npz` of the same keys, which needs no PyTorch:
+    python -c "import sys, torch, numpy; d = torch.load(sys.argv[1], 'cpu'); \\
+        numpy.savez(sys.argv[2], **{k: v.numpy() for k, v in d.items()})" \\
+        IN.pth.tar OUT.npz
 
-    python -c "import sys, torch, numpy; numpy.savez(sys.argv[2], **{k: v.numpy() \\
-        for k, v in torch.load(sys.argv[1], map_location='cpu').items()})" IN.pth OUT.npz
+The architecture, quality (1-8) and metric come from a zoo file's name (e.g.
+bmshj2018-hyperprior-ms-ssim-3-92dd7878.pth.tar, whose SHA-256 is checked) or
+from the flags; the quality fixes N and M as CompressAI's zoo does (and λ,
+kept as metadata).
 
-The architecture, quality (1-8) and metric are read from a zoo file's name
-(e.g. bmshj2018-hyperprior-ms-ssim-3-92dd7878.pth.tar) or given as flags; the
-quality fixes N and M as CompressAI's zoo does (and λ, kept as metadata).
-`--url` prints the zoo file's address for those flags.
-
-What the imported model does as CompressAI does: the same transforms (weights
-converted: kernel layouts, the flipped kernel of h_s' last layer, GDN's β and
-γ, the bias of h_a's last layer), the same density of the factorized latent
-(CompressAI's 4-layer deep factorized density, filters 3,3,3,3), quantization
-around CompressAI's stored medians and the range of its coding tables from its
-stored quantiles, σ coded with the smallest entry ≥ σ of CompressAI's scale
-table, tail mass 1e-9 and 16-bit range-coder precision. So its latents are
-CompressAI's and its files are within a fraction of a percent of CompressAI's
-size. What differs: TFC's range coder instead of CompressAI's rANS coder (files
-do not interchange); the tables are computed by TFC from the weights (the
-state dict's own CDF buffers are not used); images whose sides are not
+The imported model computes what CompressAI's does: its transforms, its
+4-layer factorized density (filters 3,3,3,3), quantization around its stored
+medians, its tables' ranges (the stored quantiles, tail mass 1e-9), σ coded
+with the smallest entry ≥ σ of its scale table, 16-bit coding tables, and
+likelihoods bounded below at 1e-9 in the estimated rate. Its latents are
+CompressAI's up to float rounding (a value within about 1e-5 of a rounding
+boundary can round the other way) and its files are within a fraction of a
+percent of the size of CompressAI's. They are TFC range-coder files, not
+CompressAI's rANS strings: the tables are computed by TFC from the weights
+(the state dict's CDF buffers are not used). Images whose sides are not
 multiples of 64 (16 for bmshj2018-factorized) are padded by repeating their
 edges, where CompressAI's evaluation pads with zeros around the image.
 """
@@ -128,6 +127,9 @@ TAIL_MASS = 1e-9
 PRECISION = 16
 FILTERS = (3, 3, 3, 3)
 SCALE_BOUND = 0.11
+# CompressAI bounds every likelihood below at 1e-9 (likelihood_bound) in the
+# rate that forward() estimates.
+LIKELIHOOD_BOUND = 1e-9
 # CompressAI's table of scales, get_scale_table(): exp(linspace(ln 0.11,
 # ln 256, 64)) as PyTorch computes it in float32. ŷ is coded with the
 # smallest entry ≥ max(σ, 0.11) (GaussianConditional.build_indexes); the first
@@ -168,14 +170,15 @@ class ImportError_(ValueError):  # pylint: disable=invalid-name
 # -- Reading state dicts -------------------------------------------------------
 
 
-def read_state_dict(path):
-  """{key: float32 or int array} of a `.npz` file or a PyTorch file (`.pth`,
-  `.pth.tar`, `.pt`; needs torch). Keys as stored."""
+def read_state_dict(path, trusted=False):
+  """{key: array} of an `.npz` file or a PyTorch file (`.pth`, `.pth.tar`,
+  `.pt`; needs torch), keys as stored; a training checkpoint's
+  "state_dict". PyTorch files are unpickled with torch's `weights_only`
+  (tensors and containers only); a file that needs more is read only when
+  `trusted` (a zoo file whose SHA-256 matches its name)."""
   if not os.path.isfile(path):
     raise ImportError_(f"no file {path}")
-  with open(path, "rb") as f:
-    head = f.read(4)
-  if head.startswith(b"PK") and path.endswith(".npz"):
+  if path.endswith(".npz"):
     try:
       with np.load(path, allow_pickle=False) as stored:
         return {key: stored[key] for key in stored.files}
@@ -191,8 +194,14 @@ def read_state_dict(path):
   try:
     loaded = torch.load(path, map_location="cpu", weights_only=True)
   except Exception as e:  # pylint: disable=broad-except
-    raise ImportError_(f"{path} does not read as a PyTorch state dict: "
-                       f"{argutil.first_line(e)}") from None
+    if not trusted:
+      raise ImportError_(f"{path} does not read as a PyTorch state dict: "
+                         f"{argutil.first_line(e)}") from None
+    try:
+      loaded = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # pylint: disable=broad-except
+      raise ImportError_(f"{path} does not read as a PyTorch state dict: "
+                         f"{argutil.first_line(e)}") from None
   if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
     loaded = loaded["state_dict"]  # a training checkpoint
   if not isinstance(loaded, dict):
@@ -405,14 +414,23 @@ def _define_models():
   from tfc_repro import transforms
   # pylint: enable=g-import-not-at-top
 
+  def _bounded(log_prob):
+    """CompressAI's likelihood bound, on the log-likelihoods that the entropy
+    models' rate is made of (the coding tables, made of `prob`, are not)."""
+    return tf.maximum(log_prob, math.log(LIKELIHOOD_BOUND))
+
   class QuantilePrior(tfc.NoisyDeepFactorized):
     """TFC's factorized density (∗ U(−½, ½)) whose coding tables span
     CompressAI's stored quantiles instead of TFC's own estimate of its tails:
-    the same symbols as CompressAI's tables."""
+    the same symbols as CompressAI's tables. Its likelihoods are bounded
+    below at 1e-9."""
 
     def __init__(self, quantiles, **kwargs):
       super().__init__(**kwargs)
       self._quantiles = quantiles
+
+    def _log_prob(self, y):
+      return _bounded(super()._log_prob(y))
 
     def _lower_tail(self, tail_mass):
       del tail_mass
@@ -427,10 +445,14 @@ def _define_models():
   class SymmetricNoisyNormal(tfc.NoisyNormal):
     """TFC's Gaussian ∗ U(−½, ½) whose upper tail mirrors its lower one: at
     CompressAI's tail mass of 1e-9, TFC's float32 quantile of 1 − 5e-10 is
-    infinite. The tables then span ±⌈6.11·σ⌉, as CompressAI's."""
+    infinite. The tables then span ±⌈6.11·σ⌉, as CompressAI's. Its
+    likelihoods are bounded below at 1e-9."""
 
     def _upper_tail(self, tail_mass):
       return 2. * self.base.loc - tfc.lower_tail(self, tail_mass)
+
+    def _log_prob(self, y):
+      return _bounded(super()._log_prob(y))
 
   class CompressAICoding:
     """CompressAI's entropy coding on a bmshj2018 model (see the module doc):
@@ -490,6 +512,8 @@ def _define_models():
           range_coder_precision=PRECISION)
       return gaussian, self.compressai_bottleneck(self.hyperprior, compression)
 
+    # No Python control flow to convert (AutoGraph cannot read this closure).
+    @tf.autograph.experimental.do_not_convert
     def coding_indexes(self, indexes):
       """The table entry of each σ (given as `scale_index(σ)`): the
       smallest ≥ max(σ, 0.11), i.e. the number of CompressAI's entries
@@ -712,6 +736,21 @@ def zoo_file_info(path):
   return None
 
 
+def check_zoo_file(path):
+  """(architecture, metric, quality) of a file named as one of the zoo's,
+  after checking that its SHA-256 begins with the hash in its name (as
+  PyTorch checks the zoo's downloads); None for other names."""
+  named = zoo_file_info(path)
+  if named is not None:
+    prefix = re.search(r"-([0-9a-f]+)\.pth\.tar$", path).group(1)
+    if not _sha256(path).startswith(prefix):
+      raise ImportError_(
+          f"{os.path.basename(path)} is not the file of CompressAI's zoo of "
+          f"that name (its SHA-256 does not begin with {prefix}): a partial "
+          "download, or another file renamed")
+  return named
+
+
 def zoo_url(architecture, metric, quality):
   """The address of a zoo file."""
   return ZOO_URL + ZOO_FILES[(architecture, metric)][quality - 1]
@@ -778,7 +817,8 @@ def import_file(path, model_path, architecture=None, quality=None,
                 metric=None, num_filters=None, num_latents=None):
   """Imports the state dict at `path` and exports it to `model_path` as
   training exports a model; returns the metadata."""
-  state = read_state_dict(path)
+  trusted = os.path.isfile(path) and check_zoo_file(path) is not None
+  state = read_state_dict(path, trusted)
   architecture, quality, metric, n, m = resolve(
       path, state, architecture, quality, metric, num_filters, num_latents)
   params = check_state_dict(state, architecture, n, m,
