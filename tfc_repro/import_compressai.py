@@ -692,7 +692,6 @@ def forward(model, image):
   The likelihoods are those of the model's entropy models (their sum of
   −log2 is the rate `model(x, training=False)` reports)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_compression as tfc  # pylint: disable=g-import-not-at-top
   from tfc_repro import scale_table  # pylint: disable=g-import-not-at-top
   image = np.asarray(image)
   if image.shape[0] % model.stride or image.shape[1] % model.stride:
@@ -716,7 +715,8 @@ def forward(model, image):
     result["indexes"] = model.coding_indexes(indexes).numpy().astype(np.int32)
     y_hat = entropy_model.quantize(y, loc=mean)
     centred = y_hat if mean is None else y_hat - mean
-    likelihood_y = tf.exp(tfc.NoisyNormal(
+    # The entropy model's own prior (as its rate computes it).
+    likelihood_y = tf.exp(entropy_model.prior_fn(
         loc=0., scale=scale_table.scale_fn(indexes)).log_prob(centred))
   result["y_hat"] = y_hat.numpy()
   result["likelihoods_y"] = likelihood_y.numpy()
