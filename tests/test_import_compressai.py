@@ -271,23 +271,23 @@ BROKEN = {
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_malformed_state_dict_fails_in_one_line_naming_the_problem(case):
   change, message = BROKEN[case]
-  with pytest.raises(import_compressai.ImportError_, match=message) as error:
+  with pytest.raises(import_compressai.StateDictError, match=message) as error:
     import_compressai.check_state_dict(_broken(change),
                                        "bmshj2018-hyperprior", N, M)
   assert "\n" not in str(error.value)
 
 
 def test_another_architectures_state_dict_is_named():
-  with pytest.raises(import_compressai.ImportError_,
+  with pytest.raises(import_compressai.StateDictError,
                      match="looks like a bmshj2018-hyperprior state dict"):
     import_compressai.check_state_dict(_state("bmshj2018-hyperprior"),
                                        "bmshj2018-factorized", N, M)
-  with pytest.raises(import_compressai.ImportError_,
+  with pytest.raises(import_compressai.StateDictError,
                      match="h_s.0.weight has shape .* looks like a "
                            "bmshj2018-hyperprior"):
     import_compressai.check_state_dict(_state("bmshj2018-hyperprior"),
                                        "mbt2018-mean", N, M)
-  with pytest.raises(import_compressai.ImportError_,
+  with pytest.raises(import_compressai.StateDictError,
                      match="no h_a.0.weight .* looks like a "
                            "bmshj2018-factorized"):
     import_compressai.check_state_dict(_state("bmshj2018-factorized"),
@@ -305,9 +305,9 @@ def test_zoo_file_names_give_architecture_metric_and_quality():
   assert import_compressai.resolve(
       "mbt2018-mean-5-d504e8eb.pth.tar", state) == (
           "mbt2018-mean", 5, "mse", 192, 320)
-  with pytest.raises(import_compressai.ImportError_, match="--quality 4"):
+  with pytest.raises(import_compressai.StateDictError, match="--quality 4"):
     import_compressai.resolve(name, state, quality=4)
-  with pytest.raises(import_compressai.ImportError_, match="give --quality"):
+  with pytest.raises(import_compressai.StateDictError, match="give --quality"):
     import_compressai.resolve("my.npz", state)
   assert import_compressai.resolve("my.npz", state, quality=7)[:2] == (
       "bmshj2018-hyperprior", 7)
@@ -319,7 +319,7 @@ def test_zoo_file_names_give_architecture_metric_and_quality():
 def test_the_zoo_sizes_are_checked(tmp_path):
   path = str(tmp_path / "small.npz")
   np.savez(path, **_state("bmshj2018-factorized"))
-  with pytest.raises(import_compressai.ImportError_,
+  with pytest.raises(import_compressai.StateDictError,
                      match="a model with N=8, M=12 .*, not N=128, M=192 "
                            r"\(give --num_filters and --num_latents"):
     import_compressai.import_file(path, str(tmp_path / "out"),

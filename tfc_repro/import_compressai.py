@@ -39,7 +39,6 @@ edges, where CompressAI's evaluation pads with zeros around the image.
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import re
@@ -163,7 +162,7 @@ IGNORED_SUFFIXES = ("._quantized_cdf", "._offset", "._cdf_length", ".target",
                     ".likelihood_lower_bound.bound")
 
 
-class ImportError_(ValueError):  # pylint: disable=invalid-name
+class StateDictError(ValueError):
   """A state dict that cannot be imported, with a one-line reason."""
 
 
@@ -177,41 +176,41 @@ def read_state_dict(path, trusted=False):
   (tensors and containers only); a file that needs more is read only when
   `trusted` (a zoo file whose SHA-256 matches its name)."""
   if not os.path.isfile(path):
-    raise ImportError_(f"no file {path}")
+    raise StateDictError(f"no file {path}")
   if path.endswith(".npz"):
     try:
       with np.load(path, allow_pickle=False) as stored:
         return {key: stored[key] for key in stored.files}
     except (OSError, ValueError) as e:
-      raise ImportError_(f"{path} does not read as .npz: "
-                         f"{argutil.first_line(e)}") from None
+      raise StateDictError(f"{path} does not read as .npz: "
+                           f"{argutil.first_line(e)}") from None
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError:
-    raise ImportError_(
+    raise StateDictError(
         f"reading {os.path.basename(path)} needs PyTorch (pip install torch), "
         "or convert it to .npz where PyTorch is (see --help)") from None
   try:
     loaded = torch.load(path, map_location="cpu", weights_only=True)
   except Exception as e:  # pylint: disable=broad-except
     if not trusted:
-      raise ImportError_(f"{path} does not read as a PyTorch state dict: "
-                         f"{argutil.first_line(e)}") from None
+      raise StateDictError(f"{path} does not read as a PyTorch state dict: "
+                           f"{argutil.first_line(e)}") from None
     try:
       loaded = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # pylint: disable=broad-except
-      raise ImportError_(f"{path} does not read as a PyTorch state dict: "
-                         f"{argutil.first_line(e)}") from None
+      raise StateDictError(f"{path} does not read as a PyTorch state dict: "
+                           f"{argutil.first_line(e)}") from None
   if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
     loaded = loaded["state_dict"]  # a training checkpoint
   if not isinstance(loaded, dict):
-    raise ImportError_(f"{path} holds a {type(loaded).__name__}, not a state "
-                       "dict")
+    raise StateDictError(f"{path} holds a {type(loaded).__name__}, not a state "
+                         "dict")
   state = {}
   for key, value in loaded.items():
     if not isinstance(value, torch.Tensor):
-      raise ImportError_(f"{path}: {key} is a {type(value).__name__}, not a "
-                         "tensor")
+      raise StateDictError(f"{path}: {key} is a {type(value).__name__}, not a "
+                           "tensor")
     state[key] = value.detach().cpu().numpy()
   return state
 
@@ -311,7 +310,7 @@ def _shape(shape):
 def check_state_dict(state, architecture, num_filters, num_latents,
                      source="state dict"):
   """The parameters of `state` (keys as stored) as {canonical key: float32
-  array}, checked against the architecture and sizes; raises `ImportError_`
+  array}, checked against the architecture and sizes; raises `StateDictError`
   with one line naming the first problem: keys of another architecture,
   missing parameters, other sizes, a parameter of the wrong shape or type or
   not finite, a buffer that says the model computes otherwise."""
@@ -321,8 +320,8 @@ def check_state_dict(state, architecture, num_filters, num_latents,
   for key in state:
     name = canonical_key(str(key))
     if name in canonical:
-      raise ImportError_(f"{source}: {key} and {canonical[name]} are the "
-                         "same parameter")
+      raise StateDictError(f"{source}: {key} and {canonical[name]} are the "
+                           "same parameter")
     canonical[name] = key
   guess = guess_architecture({name: state[key]
                               for name, key in canonical.items()})
@@ -335,17 +334,17 @@ def check_state_dict(state, architecture, num_filters, num_latents,
       continue
     if name not in known or (name.startswith("gaussian_conditional.") and
                              architecture == "bmshj2018-factorized"):
-      raise ImportError_(f"{source}: unexpected key {key} for "
-                         f"{architecture}{hint}")
+      raise StateDictError(f"{source}: unexpected key {key} for "
+                           f"{architecture}{hint}")
   missing = [name for name in expected if name not in canonical]
   if missing:
-    raise ImportError_(f"{source}: no {missing[0]} ({architecture} has "
-                       f"{len(expected)} parameters, {len(missing)} "
-                       f"missing){hint}")
+    raise StateDictError(f"{source}: no {missing[0]} ({architecture} has "
+                         f"{len(expected)} parameters, {len(missing)} "
+                         f"missing){hint}")
   # The sizes, from g_a's first and last layers.
   sizes = [np.shape(state[canonical[f"g_a.{i}.weight"]])[:1] for i in (0, 6)]
   if sizes != [(num_filters,), (num_latents,)] and all(sizes):
-    raise ImportError_(
+    raise StateDictError(
         f"{source}: a model with N={sizes[0][0]}, M={sizes[1][0]} (the "
         f"outputs of g_a.0 and g_a.6), not N={num_filters}, M={num_latents}"
         " (give --num_filters and --num_latents for other sizes than the "
@@ -356,11 +355,11 @@ def check_state_dict(state, architecture, num_filters, num_latents,
       continue
     value = np.asarray(state[key])
     if value.dtype.kind not in "fiu":
-      raise ImportError_(f"{source}: {key} is not numeric ({value.dtype})")
+      raise StateDictError(f"{source}: {key} is not numeric ({value.dtype})")
     if name == "gaussian_conditional.scale_table":
       if value.size and (value.shape != SCALE_TABLE.shape or not np.allclose(
           value, SCALE_TABLE, rtol=1e-6, atol=0)):
-        raise ImportError_(
+        raise StateDictError(
             f"{source}: {key} is not CompressAI's default scale table (64 "
             "scales from 0.11 to 256), the only one tfc-repro codes with")
       continue
@@ -368,26 +367,26 @@ def check_state_dict(state, architecture, num_filters, num_latents,
     if pattern is not None:
       if value.size != 1 or not math.isclose(float(value.reshape(-1)[0]),
                                              buffers[pattern], rel_tol=1e-5):
-        raise ImportError_(
+        raise StateDictError(
             f"{source}: {key} is {value.reshape(-1)[:4].tolist()}, not "
             f"{buffers[pattern]:.6g} (a parameterization tfc-repro does not "
             "have)")
       continue
     if value.dtype.kind != "f":
-      raise ImportError_(f"{source}: {key} is {value.dtype}, not a float "
-                         "parameter")
+      raise StateDictError(f"{source}: {key} is {value.dtype}, not a float "
+                           "parameter")
     if value.shape != expected[name]:
-      raise ImportError_(
+      raise StateDictError(
           f"{source}: {key} has shape {_shape(value.shape)}, {architecture} "
           f"with N={num_filters}, M={num_latents} has "
           f"{_shape(expected[name])}{hint}")
     if not np.all(np.isfinite(value)):
-      raise ImportError_(f"{source}: {key} holds NaN or infinite values")
+      raise StateDictError(f"{source}: {key} holds NaN or infinite values")
     params[name] = value.astype(np.float32)
   quantiles = params["entropy_bottleneck.quantiles"][:, 0, :]
   if np.any(quantiles[:, 0] > quantiles[:, 2]):
-    raise ImportError_(f"{source}: entropy_bottleneck.quantiles has a lower "
-                       "quantile above its upper one")
+    raise StateDictError(f"{source}: entropy_bottleneck.quantiles has a lower "
+                         "quantile above its upper one")
   return params
 
 
@@ -589,8 +588,8 @@ def build_model(architecture, num_filters, num_latents, quality,
   (`ARCHITECTURES`) with CompressAI's entropy coding."""
   from tfc_repro import bmshj2018  # pylint: disable=g-import-not-at-top
   if architecture not in ARCHITECTURES:
-    raise ImportError_(f"architecture must be one of "
-                       f"{', '.join(ARCHITECTURES)}, got {architecture!r}")
+    raise StateDictError(f"architecture must be one of "
+                         f"{', '.join(ARCHITECTURES)}, got {architecture!r}")
   lmbda = bmshj2018.LAMBDAS[metric][quality - 1]
   return _models()[architecture](num_filters, num_latents, lmbda, metric,
                                  quality)
@@ -634,7 +633,7 @@ def _set_kernel(layer, kernel, key):
     parameter.assign(kernel)
   if isinstance(parameter, tf.Variable) and not np.array_equal(
       layer.kernel.numpy(), kernel):
-    raise ImportError_(f"{key}: the layer does not hold the kernel assigned")
+    raise StateDictError(f"{key}: the layer does not hold the kernel assigned")
 
 
 def _set_conv(layer, params, prefix, kernel_fn):
@@ -744,7 +743,7 @@ def check_zoo_file(path):
   if named is not None:
     prefix = re.search(r"-([0-9a-f]+)\.pth\.tar$", path).group(1)
     if not _sha256(path).startswith(prefix):
-      raise ImportError_(
+      raise StateDictError(
           f"{os.path.basename(path)} is not the file of CompressAI's zoo of "
           f"that name (its SHA-256 does not begin with {prefix}): a partial "
           "download, or another file renamed")
@@ -766,26 +765,26 @@ def resolve(path, state, architecture=None, quality=None, metric=None,
                                ("--metric", metric, named[1]),
                                ("--quality", quality, named[2])):
       if given is not None and given != known:
-        raise ImportError_(f"{os.path.basename(path)} is CompressAI's "
-                           f"{named[0]} {named[1]} quality {named[2]}, "
-                           f"but {flag} {given} was given")
+        raise StateDictError(f"{os.path.basename(path)} is CompressAI's "
+                             f"{named[0]} {named[1]} quality {named[2]}, "
+                             f"but {flag} {given} was given")
     architecture, metric, quality = named
   if architecture is None:
     architecture = guess_architecture(
         {canonical_key(str(k)): v for k, v in state.items()})
     if architecture is None:
-      raise ImportError_("not a CompressAI image model's state dict (no "
-                         "g_a.0.weight)")
+      raise StateDictError("not a CompressAI image model's state dict (no "
+                           "g_a.0.weight)")
   if architecture not in ARCHITECTURES:
-    raise ImportError_(f"architecture must be one of "
-                       f"{', '.join(ARCHITECTURES)}, got {architecture!r}")
+    raise StateDictError(f"architecture must be one of "
+                         f"{', '.join(ARCHITECTURES)}, got {architecture!r}")
   if quality is None:
-    raise ImportError_("give --quality (1-8): it fixes N and M, and λ")
+    raise StateDictError("give --quality (1-8): it fixes N and M, and λ")
   if quality not in QUALITIES:
-    raise ImportError_(f"quality must be 1..8, got {quality}")
+    raise StateDictError(f"quality must be 1..8, got {quality}")
   metric = metric or "mse"
   if metric not in METRICS:
-    raise ImportError_(f"metric must be one of {METRICS}, got {metric!r}")
+    raise StateDictError(f"metric must be one of {METRICS}, got {metric!r}")
   from tfc_repro import bmshj2018  # pylint: disable=g-import-not-at-top
   n, m = bmshj2018.paper_sizes(quality, ARCHITECTURES[architecture])
   num_filters = num_filters or n
@@ -892,10 +891,10 @@ def main(argv):
                          args.quality, args.metric, args.num_filters,
                          args.num_latents)
   source = metadata["imported_from"]
-  print(f"exported CompressAI's {source['architecture']} "
-        f"{source['metric']} quality {source['quality']} (N={source['num_filters']}, "
-        f"M={source['num_latents']}) as a bmshj2018 "
-        f"--model {metadata['config']['model']} model to {args.model_path}")
+  print(f"exported CompressAI's {source['architecture']} {source['metric']} "
+        f"quality {source['quality']} (N={source['num_filters']}, "
+        f"M={source['num_latents']}) as a bmshj2018 --model "
+        f"{metadata['config']['model']} model to {args.model_path}")
   return 0
 
 
