@@ -254,8 +254,15 @@ class Bound:
       except (KeyError, TypeError, ValueError):
         pass  # an unreadable record: computed as for an older model
     function = module.decompress
-    concretes = getattr(function, "concrete_functions", None)
-    concrete = concretes[0] if concretes else function.get_concrete_function()
+    concretes = getattr(function, "concrete_functions", None)  # loaded
+    if concretes is None and function.input_signature is None:
+      # In memory, `decompress` is traced with and without the digest.
+      concretes = function._list_all_concrete_functions_for_serialization()  # pylint: disable=protected-access
+    # The trace without the latent digest argument, which holds the
+    # decoders (models exported before that argument have no other).
+    concrete = min(concretes, key=lambda c: len(
+        c.structured_input_signature[0])) if concretes else (
+            function.get_concrete_function())
     try:
       costs = _latent_costs(concrete, names)
     except TableError:

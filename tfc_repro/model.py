@@ -15,8 +15,10 @@ A paper module subclasses `CompressionModel` and writes, like TFC's
 From these and the model's declaration (`latent_names`, `shape_names`) the
 base class makes the `tf.function`s that export saves, with their input
 signatures: `compress(x)` returns the flat tuple (strings..., x_shape,
-shapes...), `decompress` takes that tuple back to the image and
-`estimate(x)` returns the bits of each latent in `latent_names`' order. No
+shapes..., latent digest), `decompress` takes that tuple, with or without
+its last element, back to the image (TFC's `decompress(*compress(x))`;
+given, the digest is checked) and `estimate(x)` returns the bits of each
+latent in `latent_names`' order. No
 model writes a signature by hand, so a model with any number of latents
 (e.g. one per level of a hierarchy) plugs into export, the bitstream
 container, the CLI and evaluation as it is.
@@ -301,7 +303,7 @@ class CompressionModel(tf.keras.Model):
     """{latent: symbols per position}: the static channel count of each
     latent's symbols, as traced by `compress` (what the encoder codes) and
     `decompress` (what the decoder decodes), which must agree. Both
-    functions must have been traced (`get_concrete_function()`)."""
+    functions must have been traced (`concrete_functions`)."""
     traced = self.__dict__.get("_traced_symbol_channels", {})
     if not {"compress", "decompress"} <= set(traced):
       raise ValueError(f"{self.system}: trace compress and decompress first")
@@ -359,9 +361,24 @@ class CompressionModel(tf.keras.Model):
     symbols of every latent as the entropy coder sees them: a file whose strings were cut, extended
     or altered, or decoded on a machine that computes the model's tables
     differently, gives another digest instead of a silent wrong image.
+
+    `decompress` also takes the digest as a last argument, so that
+    `decompress(*compress(image))` works (TFC's idiom); given, it is
+    checked, and a decoding whose latents give another digest fails (an
+    `InvalidArgumentError` naming the latent digest mismatch) instead of
+    returning an image. A `tf.function` with an input signature cannot have
+    an optional argument: `decompress` is one function traced for two
+    signatures (`coding_signatures`), and the one with the digest calls the
+    one without (its graph holds only the call and the check), so the
+    decoder is traced, saved and loaded once. (In memory, give it tensors:
+    without an input signature, other values would be traced anew.)
     """
     num_strings = len(self.latent_names)
     num_shapes = 1 + len(self.coded_shape_names)
+    image = tf.TensorSpec((None, None, 3), tf.uint8)
+    plain = (*[tf.TensorSpec((), tf.string)] * num_strings,
+             *[tf.TensorSpec((2,), tf.int32)] * num_shapes)
+    checked = (*plain, tf.TensorSpec((DIGEST_BYTES,), tf.uint8))
 
     def compress(x):
       strings, x_shape, shapes, symbols = self._compress(x, **options)
@@ -370,19 +387,53 @@ class CompressionModel(tf.keras.Model):
               self.latent_digest(symbols, x_shape))
 
     def decompress(*args):
+      if len(args) == len(checked):
+        x_hat, digest = decompress_function.get_concrete_function(*plain)(
+            *args[:-1])
+        same = tf.debugging.assert_equal(
+            digest, args[-1], message=(
+                "latent digest mismatch: the decoded latents are not the "
+                "ones the given digest describes (the strings were cut or "
+                "altered, the digest is another image's, or this machine "
+                "computes the model's tables differently from the "
+                "encoder's)"))
+        with tf.control_dependencies([same]):
+          return tf.identity(x_hat), tf.identity(digest)
+      if len(args) != len(plain):
+        raise TypeError(
+            f"decompress{suffix} of {self.system} takes {len(plain)} "
+            f"arguments ({num_strings} strings, the image shape and "
+            f"{num_shapes - 1} latent shapes) or {len(checked)} (and the "
+            f"latent digest), got {len(args)}")
       x_hat, symbols = self._decompress(
           args[:num_strings], args[num_strings], args[num_strings + 1:],
           **options)
       self._note_symbols("decompress" + suffix, symbols)
       return x_hat, self.latent_digest(symbols, args[num_strings])
 
-    image = tf.TensorSpec((None, None, 3), tf.uint8)
+    decompress_function = tf.function(decompress)
+    self.__dict__.setdefault("_coding_signatures", {})[
+        "decompress" + suffix] = (plain, checked)
     return {
         "compress" + suffix: tf.function(compress, input_signature=[image]),
-        "decompress" + suffix: tf.function(decompress, input_signature=[
-            *[tf.TensorSpec((), tf.string)] * num_strings,
-            *[tf.TensorSpec((2,), tf.int32)] * num_shapes]),
+        "decompress" + suffix: decompress_function,
     }
+
+  def coding_signatures(self, name):
+    """The input signatures that coding function `name` (e.g. "compress",
+    "decompress", "estimate", "reconstruct") is traced and exported with:
+    one for most; `decompress` without, then with, the latent digest."""
+    function = getattr(self, name)
+    if function.input_signature is not None:
+      return (tuple(function.input_signature),)
+    return self.__dict__["_coding_signatures"][name]
+
+  def concrete_functions(self, name):
+    """The traced concrete functions of coding function `name`, one per
+    signature of `coding_signatures` in that order (what export saves)."""
+    function = getattr(self, name)
+    return [function.get_concrete_function(*signature)
+            for signature in self.coding_signatures(name)]
 
   def latent_digest(self, symbols, x_shape):
     """{latent name: int32 symbols} and the image's (H, W) -> 4 bytes

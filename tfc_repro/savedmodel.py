@@ -8,6 +8,22 @@ metric, configuration, training steps and data, ...). It loads with
 `tf.saved_model.load` alone, without any Python model code, and `LoadedModel`
 turns it into a file codec that writes and checks the shared bitstream
 container.
+
+The SavedModel alone codes an image as TFC's models do:
+
+  m = tf.saved_model.load(path)
+  x_hat, digest = m.decompress(*m.compress(x))  # x: RGB uint8 (H, W, 3)
+
+`compress(x)` returns the entropy-coded strings (one per latent), the image
+shape, the latent shapes and the latent digest (a fingerprint of the image
+shape and of the coded symbols); `decompress` takes them back and returns
+the image and the digest of what it decoded. Given, as above, the digest is
+checked: decoded latents that are not the ones it describes (strings cut
+or altered, or tables computed differently on this machine) fail with an
+`InvalidArgumentError` naming the latent digest mismatch instead of giving
+an image. `decompress` also takes the same arguments without the digest
+(and returns the digest to compare, as `Codec.decompress` does); models
+exported before the digest argument take only that call.
 """
 
 import hashlib
@@ -55,9 +71,9 @@ EXPORT_KEYS = (decode_bound.KEY, "system", "config", "config_hash",
 def coding_module(model, training_info=None, freeze=True, reconstruct=False):
   """What export saves, in memory: (tf.Module, metadata).
 
-  The module holds the model's `compress`, `decompress` and `estimate`
-  functions (and `reconstruct` if asked), the variables they use and the
-  metadata record. With `freeze` (the default) the model's transforms are
+  The module holds the model's `compress`, `decompress` (traced without
+  and with the latent digest argument) and `estimate` functions (and
+  `reconstruct` if asked), the variables they use and the metadata record. With `freeze` (the default) the model's transforms are
   first replaced, in place, by frozen copies (`model.freeze_transforms()`):
   the functions run plain convolutions with the current kernels instead of
   recomputing them from their RDFT parameters on every call: coding about
@@ -74,10 +90,14 @@ def coding_module(model, training_info=None, freeze=True, reconstruct=False):
   names = ("compress", "decompress", "estimate") + (
       ("reconstruct",) if reconstruct else ())
   functions = {name: getattr(model, name) for name in names}
+  # Every signature traced (export saves the traces a function has):
+  # `decompress` without, then with, the latent digest.
+  concretes = {name: model.concrete_functions(name) for name in names}
   variables = {}
-  for function in functions.values():
-    for variable in function.get_concrete_function().variables:
-      variables[id(variable)] = variable
+  for traced in concretes.values():
+    for concrete in traced:
+      for variable in concrete.variables:
+        variables[id(variable)] = variable
   variables = list(variables.values())
   metadata = dict(training_info or {})
   # Each latent's least cost per symbol, from the tables its decoder reads
@@ -86,7 +106,7 @@ def coding_module(model, training_info=None, freeze=True, reconstruct=False):
   # model exported before the record) rather than not at all.
   try:
     metadata[decode_bound.KEY] = decode_bound.record(
-        model, functions["decompress"].get_concrete_function())
+        model, concretes["decompress"][0])
   except (decode_bound.TableError, ValueError, NotImplementedError) as e:
     print(f"warning: {model.system}: no decode bound recorded ({e})",
           file=sys.stderr)
