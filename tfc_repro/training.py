@@ -191,8 +191,45 @@ def make_strategy(name, logical_cpus=0):
       devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices=devices)
   if name == "multiworker":
+    configure_multiworker()
     return tf.distribute.MultiWorkerMirroredStrategy()
   raise ValueError(f"unknown strategy {name!r}")
+
+
+# The heartbeat timeout of TensorFlow's coordination service in a
+# multi-worker run (TensorFlow's default is 10 s). TensorFlow 2.14 gives a
+# worker no way to leave the service: once a worker's process has ended,
+# the service (on the chief) reports it failed when its heartbeats have
+# stopped for this long, and a worker that outlives the chief reports the
+# service gone at its next heartbeat (every half timeout). The workers of a
+# finished run leave one after the other well within it
+# (`finish_workers`). A worker that dies in training is still noticed at
+# once by the collectives (connection errors); a hung one after this long.
+HEARTBEAT_TIMEOUT_SECONDS = 60
+
+
+def configure_multiworker(heartbeat_seconds=HEARTBEAT_TIMEOUT_SECONDS):
+  """Configures TensorFlow's coordination service for the cluster of
+  TF_CONFIG as `MultiWorkerMirroredStrategy` does itself (a service on the
+  chief, or worker 0, joined by every chief and worker task), with
+  `heartbeat_seconds` as its heartbeat timeout. Called before the strategy
+  is made, which then keeps this configuration."""
+  from tensorflow.python.distribute import multi_worker_util  # pylint: disable=g-import-not-at-top
+  from tensorflow.python.eager import context  # pylint: disable=g-import-not-at-top
+  from tensorflow.tsl.protobuf import coordination_config_pb2  # pylint: disable=g-import-not-at-top
+  resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+  cluster = resolver.cluster_spec()
+  if (not cluster.as_dict() or resolver.task_type not in ("chief", "worker")
+      or context.context().coordination_service is not None):
+    return
+  jobs = [coordination_config_pb2.CoordinatedJob(
+      name=job, num_tasks=cluster.num_tasks(job))
+          for job in ("chief", "worker") if job in cluster.jobs]
+  context.context().configure_coordination_service(
+      service_type="standalone",
+      service_leader=multi_worker_util.coordination_leader(cluster),
+      heartbeat_timeout_in_ms=int(heartbeat_seconds * 1000),
+      coordinated_jobs=jobs)
 
 
 LR_SCHEDULES = ("step", "cosine")
@@ -509,14 +546,86 @@ def train(system, args):
   """Trains `system`'s model as `args` say and exports it; returns metadata.
 
   The resume checkpoint (`--train_path`/backup) is deleted only once the
-  model is exported: a run killed at any moment resumes when re-run."""
+  model is exported: a run killed at any moment resumes when re-run. In a
+  multi-worker run the chief exports and deletes the checkpoint, and the
+  workers end together (`finish_workers`)."""
   model, info = build_and_fit(system, args)
-  metadata = export(model, info, args.model_path,
-                    model.distribute_strategy,
+  strategy = model.distribute_strategy
+  metadata = export(model, info, args.model_path, strategy,
                     reconstruct=getattr(args, "export_reconstruct", False))
-  train_path = args.train_path or args.model_path + ".train"
-  shutil.rmtree(os.path.join(train_path, "backup"), ignore_errors=True)
+  if _is_chief(strategy):
+    # The workers of a multi-worker run share the chief's checkpoint: only
+    # the chief deletes it, once its model is exported.
+    train_path = args.train_path or args.model_path + ".train"
+    shutil.rmtree(os.path.join(train_path, "backup"), ignore_errors=True)
+  finish_workers(strategy)
   return metadata
+
+
+# How long a worker of a multi-worker run waits at its end for the others
+# (the other workers wait for the chief's export).
+FINISH_TIMEOUT_SECONDS = 3600
+
+
+def finish_workers(strategy):
+  """Ends a multi-worker run (nothing for other strategies): returns once
+  every worker has called it, on the chief once the other workers' processes
+  have also ended.
+
+  Every worker has trained the same steps in lockstep and the chief has
+  exported; the workers wait here for the chief (a barrier of TensorFlow's
+  coordination service), then exit at once, while the chief, which holds
+  the service, waits for their processes to end (their servers to close,
+  at most half the heartbeat timeout) before it exits: no worker outlives
+  the service, and the service outlives no worker by more than its
+  heartbeat timeout, so neither reports the other failed
+  (`HEARTBEAT_TIMEOUT_SECONDS`).
+  """
+  if not _is_multiworker(strategy):
+    return
+  from tensorflow.python.eager import context  # pylint: disable=g-import-not-at-top
+  context.context().wait_at_barrier("tfc_repro/finished",
+                                    int(FINISH_TIMEOUT_SECONDS * 1000))
+  if _is_chief(strategy):
+    resolver = strategy.cluster_resolver
+    own = (resolver.task_type, resolver.task_id)
+    addresses = [address
+                 for job, tasks in resolver.cluster_spec().as_dict().items()
+                 if job in ("chief", "worker")
+                 for task, address in (tasks.items() if isinstance(tasks, dict)
+                                       else enumerate(tasks))
+                 if (job, task) != own]
+    _wait_until_closed(addresses, HEARTBEAT_TIMEOUT_SECONDS / 2)
+
+
+def _wait_until_closed(addresses, seconds):
+  """Waits until no server listens at any of `addresses` ("host:port"), at
+  most `seconds`."""
+  import socket  # pylint: disable=g-import-not-at-top
+  deadline = time.monotonic() + seconds
+  waiting = list(addresses)
+  while waiting and time.monotonic() < deadline:
+    still = []
+    for address in waiting:
+      host, port = address.rsplit(":", 1)
+      try:
+        with socket.create_connection((host.strip("[]"), int(port)),
+                                      timeout=1):
+          still.append(address)
+      except OSError:
+        pass  # closed: its process has ended
+    waiting = still
+    if waiting:
+      time.sleep(0.1)
+
+
+def _is_multiworker(strategy):
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None:
+    return False
+  cluster = resolver.cluster_spec().as_dict()
+  return sum(len(tasks) for job, tasks in cluster.items()
+             if job in ("chief", "worker")) > 1
 
 
 def _is_chief(strategy):
