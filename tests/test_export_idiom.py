@@ -19,12 +19,19 @@ from conftest import smooth_image
 from test_contract import CASES, build, case_id
 
 
+def _case(name, kind):
+  return pytest.param((name, kind), id=case_id(name, kind))
+
+
 def _cases():
   for name in systems.NAMES:
     for kind in CASES[name]:
       if kind == next(iter(CASES[name])) or (name, kind) == ("lee2019",
                                                              "hybrid"):
-        yield pytest.param((name, kind), id=case_id(name, kind))
+        yield _case(name, kind)
+
+
+LEE2019_HYBRID = _case("lee2019", "hybrid")
 
 
 @pytest.fixture(scope="module", params=list(_cases()))
@@ -110,12 +117,11 @@ def test_decompress_is_traced_for_two_signatures(exported):
     model.decompress(*model.compress(smooth_image(16, 16))[:-2])
 
 
+@pytest.mark.parametrize("exported", [LEE2019_HYBRID], indirect=True)
 def test_lee2019_reference_functions_take_the_idiom(exported):
   """compress_reference / decompress_reference (not exported) are made the
   same way."""
-  case, model, _, _ = exported
-  if case != "lee2019-hybrid":
-    pytest.skip("lee2019's reference functions")
+  _, model, _, _ = exported
   image = smooth_image(40, 48, seed=7)
   outputs = model.compress_reference(image)
   x_hat, _ = model.decompress_reference(*outputs)
@@ -134,14 +140,14 @@ def older_export(model, path):
 
 
 # The cases also exported as before (one with one latent, one with three).
-OLDER_EXPORTS = ("bls2017", "lee2019-hybrid")
+OLDER_EXPORTS = [_case("bls2017", next(iter(CASES["bls2017"]))),
+                 LEE2019_HYBRID]
 
 
+@pytest.mark.parametrize("exported", OLDER_EXPORTS, indirect=True)
 def test_a_model_exported_before_loads_and_codes_as_before(exported,
                                                            tmp_path):
-  case, model, new, _ = exported
-  if case not in OLDER_EXPORTS:
-    pytest.skip("exported as before for " + ", ".join(OLDER_EXPORTS))
+  _, model, new, _ = exported
   older_export(model, str(tmp_path / "old"))
   old = savedmodel.LoadedModel(str(tmp_path / "old"))
   assert old.metadata["model_id"] == new.metadata["model_id"]

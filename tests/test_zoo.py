@@ -79,6 +79,33 @@ def test_a_packed_model_rebuilds_into_a_model_writing_the_same_files(
   assert abs(psnr(first) - psnr(original)) < 0.05
 
 
+def test_a_model_rebuilt_by_other_code_is_rebuilt_again(shipped,
+                                                        monkeypatch):
+  """The cache holds a rebuild per version of the code: a model rebuilt
+  before the export changed is not taken for the current one."""
+  from tfc_repro import zoo
+  zoo_dir, _ = shipped
+  first = zoo.materialize("bls2017-1", zoo_dir)
+  assert zoo.materialize("bls2017-1", zoo_dir) == first
+  monkeypatch.setattr(zoo, "code_digest", lambda: "f" * 64)
+  other = zoo.materialize("bls2017-1", zoo_dir, quiet=True)
+  assert other != first
+  assert os.path.isfile(os.path.join(other, "saved_model.pb"))
+
+
+def test_the_code_digest_follows_the_package_source(tmp_path, monkeypatch):
+  from tfc_repro import zoo
+  package = tmp_path / "tfc_repro"
+  package.mkdir()
+  (package / "zoo.py").write_text("x = 1\n")
+  monkeypatch.setattr(zoo, "__file__", str(package / "zoo.py"))
+  before = zoo.code_digest()
+  (package / "savedmodel.py").write_text("y = 2\n")
+  after = zoo.code_digest()
+  (package / "savedmodel.py").write_text("y = 3\n")
+  assert len({before, after, zoo.code_digest()}) == 3
+
+
 def test_a_shipped_model_is_named_in_every_command(tmp_path, shipped):
   from tfc_repro import bls2017, cli
   image_path = write_images(str(tmp_path / "images"), count=1)[0]

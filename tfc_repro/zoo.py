@@ -156,11 +156,24 @@ def cache_dir():
       os.path.expanduser("~"), ".cache", "tfc_repro")
 
 
+def code_digest():
+  """A digest of tfc-repro's modules, the code that rebuilds a shipped model:
+  a model rebuilt by other code (another version, a local change) is
+  rebuilt again rather than taken from the cache."""
+  package = os.path.dirname(os.path.abspath(__file__))
+  sha = hashlib.sha256()
+  for entry in sorted(os.listdir(package)):
+    if entry.endswith(".py"):
+      sha.update(entry.encode() + b"\0")
+      with open(os.path.join(package, entry), "rb") as f:
+        sha.update(f.read())
+  return sha.hexdigest()
+
+
 def materialize(name, zoo_dir=None, quiet=False):
   """The SavedModel folder of the shipped model `name`, rebuilt from its
-  weights on first use (and kept in `cache_dir()`)."""
+  weights on first use by this code (and kept in `cache_dir()`)."""
   zoo_dir = zoo_dir or ZOO_DIR
-  from tfc_repro import __version__  # pylint: disable=g-import-not-at-top
   record = read_record(name, zoo_dir)
   weights_path = os.path.join(zoo_dir, name, WEIGHTS)
   digest = _sha256(weights_path)
@@ -168,7 +181,7 @@ def materialize(name, zoo_dir=None, quiet=False):
     raise ZooError(f"{weights_path} is not the file {PREFIX}{name} was "
                    "shipped with (its SHA-256 differs)")
   path = os.path.join(cache_dir(), "zoo", COLLECTION,
-                      f"{name}-{digest[:12]}-{__version__}")
+                      f"{name}-{digest[:12]}-{code_digest()[:12]}")
   if not os.path.isfile(os.path.join(path, "saved_model.pb")):
     if not quiet:
       print(f"building {PREFIX}{name} from its shipped weights (first use) "
