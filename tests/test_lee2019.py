@@ -47,10 +47,10 @@ def test_quality_picks_lambda_and_model(metric, quality, lmbda, sizes):
   args = train_args(lee2019.SYSTEM, [
       "--model_path", "m", "train", "--profile", "paper", "--metric", metric,
       "--quality", str(quality)])
-  assert args.paper_lambda == lmbda
+  assert args.lmbda == lmbda  # the λ a user gives stays eq. 6's
   expected = ((1 - lmbda) / (1000 * lmbda) if metric == "mse" else
               3 * (1 - lmbda) / lmbda)
-  assert args.lmbda == pytest.approx(expected)
+  assert lee2019.converted_lambda(metric, lmbda) == pytest.approx(expected)
   assert (args.num_filters, args.num_latents,
           args.num_hybrid_latents) == sizes
   assert args.context_filters == 640
@@ -286,7 +286,7 @@ def test_the_lambda_given_is_the_lambda_reported(train_dir, tmp_path):
       "--quality", "2", "--seed", "1"])
   model, info = training.build_and_fit(lee2019.SYSTEM, args)
   assert info["lmbda"] == model.user_lambda == 0.4
-  assert info["loss_lambda"] == model.lmbda == pytest.approx(0.6 / 400)
+  assert info["loss_lambda"] == model.loss_lambda == pytest.approx(0.6 / 400)
   assert info["steps"] == 2 and "loss" in info["final_terms"]
 
 

@@ -96,7 +96,7 @@ def test_alpha_and_lambda_defaults_and_units():
   model = regularized.SYSTEM.build_model(args)
   # The λ the user gave (eq. 6's for lee2019) is the one reported.
   assert model.user_lambda == 0.4
-  assert model.lmbda == pytest.approx((1 - 0.4) / (1000 * 0.4))
+  assert model.loss_lambda == pytest.approx((1 - 0.4) / (1000 * 0.4))
   with pytest.raises(ValueError, match="alpha"):
     args_for("lee2019", "--alpha", "-1")
   with pytest.raises(ValueError, match="--context_filters does not apply"):

@@ -52,10 +52,11 @@ import tensorflow_compression as tfc
 
 from tfc_repro import cli
 from tfc_repro import model
+from tfc_repro import quality as quality_lib
 from tfc_repro import scale_table
 from tfc_repro import transforms
 
-# CompressAI's λ per quality level , in the units of
+# CompressAI's λ per quality level, in the units of
 # `CompressionModel.rate_distortion`: bpp + λ·MSE₂₅₅ and bpp + λ·(1 − MS-SSIM).
 LAMBDAS = {
     "mse": (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800),
@@ -88,6 +89,23 @@ def paper_sizes(quality, model_name="hyperprior"):
   if model_name == "meanscale":
     return (128, 192) if quality <= 4 else (192, 320)
   return (128, 192) if quality <= 5 else (192, 320)
+
+
+def level_sizes(quality, args):
+  """The sizes --quality picks: the paper's N and M (with --variant tfc,
+  `resolve_args` sets N = M)."""
+  if args.variant == "tfc":
+    return {}
+  n, m = paper_sizes(quality, args.model)
+  return dict(num_filters=n, num_latents=m)
+
+
+QUALITIES = quality_lib.Table(
+    lambdas=LAMBDAS, default=DEFAULT_QUALITY, source="CompressAI's table",
+    sizes=level_sizes,
+    sizes_help=("the paper's N/M: 128/192 for q1-5, 192/320 for q6-8 "
+                "(mean-scale: q1-4, q5-8); --profile quick halves N and M "
+                "(64/96, 96/160), --profile paper uses them as they are"))
 
 
 def image_transforms(num_filters, num_latents, conv="signal", gdn="full"):
@@ -332,16 +350,6 @@ def add_model_flags(parser):
            "(h_s also predicts the mean; CompressAI's mbt2018-mean; N/M "
            "128/192 for q1-4, 192/320 for q5-8).")
   parser.add_argument(
-      "--quality", type=int, choices=range(1, 9), default=None,
-      metavar="{1..8}",
-      help=f"Quality level (default {DEFAULT_QUALITY}). Picks λ from "
-           "CompressAI's table for --metric (MSE: "
-           + ", ".join(str(v) for v in LAMBDAS["mse"]) + "; MS-SSIM: "
-           + ", ".join(str(v) for v in LAMBDAS["ms-ssim"]) + ") unless "
-           "--lambda is given, and the paper's N/M: 128/192 for q1-5, "
-           "192/320 for q6-8. --profile quick halves N and M (64/96, "
-           "96/160); --profile paper uses them as they are.")
-  parser.add_argument(
       "--num_filters", type=int, default=None,
       help="N, the channels of the hidden layers and of z (default from "
            "--quality and --profile).")
@@ -366,26 +374,17 @@ def add_model_flags(parser):
 
 
 def resolve_args(args):
-  """Fills λ, N and M from --quality, the profile and the explicit flags."""
+  """Checks N and M (filled from --quality and the profile unless given);
+  --variant tfc has N = M, the quality's M."""
   if args.variant == "tfc" and args.model != "hyperprior":
     raise ValueError("--variant tfc applies to --model hyperprior only")
-  if args.quality is None:
-    args.quality = DEFAULT_QUALITY
-  if args.lmbda is None:
-    args.lmbda = LAMBDAS[args.metric][args.quality - 1]
-  n, m = (round(s * args.size_scale)
-          for s in paper_sizes(args.quality, args.model))
   if args.variant == "tfc":
     given = {v for v in (args.num_filters, args.num_latents) if v is not None}
     if len(given) > 1:
       raise ValueError("--variant tfc has N = M: give --num_filters or "
                        "--num_latents, not two different values")
+    m = round(paper_sizes(args.quality, args.model)[1] * args.size_scale)
     args.num_filters = args.num_latents = given.pop() if given else m
-  else:
-    if args.num_filters is None:
-      args.num_filters = n
-    if args.num_latents is None:
-      args.num_latents = m
   if args.num_filters <= 0 or args.num_latents <= 0:
     raise ValueError("--num_filters and --num_latents must be positive")
 
@@ -412,7 +411,7 @@ def build_model(args):
 SYSTEM = cli.System(
     name="bmshj2018", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args)
+    resolve_args=resolve_args, qualities=QUALITIES)
 
 if __name__ == "__main__":
   cli.run(SYSTEM)

@@ -21,6 +21,7 @@ from absl.flags import argparse_flags
 
 from tfc_repro import container
 from tfc_repro import data
+from tfc_repro import quality
 from tfc_repro import zoo
 from tfc_repro.savedmodel import DEFAULT_MAX_PIXELS
 from tfc_repro.model import TRAINING_QUANTIZATIONS
@@ -57,6 +58,8 @@ class System:
   # Train flags also accepted before the command (e.g. regularized's
   # --backbone, which picks the model the other flags apply to).
   leading_flags: tuple = ()
+  # Its quality levels (`quality.Table`): --quality picks λ and sizes.
+  qualities: quality.Table = None
 
   def __post_init__(self):
     # Each profile with its recipe (the recipe's keys win over the system's).
@@ -261,6 +264,8 @@ def build_parser(system):
                           "entropy coding, so that 'evaluate' checks that "
                           "every decoded file equals it bit for bit (the "
                           "'exact' column). Loading gets about 1 s slower.")
+  if system.qualities:
+    quality.add_flag(train, system.qualities)
   system.add_model_flags(train)
   for flag in system.leading_flags:
     _accept_before_command(parser, train, flag)
@@ -336,6 +341,8 @@ def resolve_train_args(system, args):
   if args.gdn is None:
     args.gdn = ("simplified" if getattr(args, "variant", None) == "tfc"
                 else "full")
+  if system.qualities:
+    quality.resolve(args, system.qualities)
   if system.resolve_args:
     system.resolve_args(args)
   if args.lr_decay_factor is None:

@@ -76,6 +76,7 @@ from tfc_repro import argutil
 from tfc_repro import cli
 from tfc_repro import model
 from tfc_repro import scale_table
+from tfc_repro import quality as quality_lib
 from tfc_repro import transforms
 
 # The report's nine λ (§4), in bpp + λ·MSE₂₅₅.
@@ -100,10 +101,12 @@ def default_latent_channels(levels):
   return tuple(4 * 2 ** k for k in range(levels))
 
 
-def quality_lambda(quality, metric):
-  """The λ of a quality level for `metric`."""
-  lmbda = REPORT_LAMBDAS[quality - 1]
-  return lmbda if metric == "mse" else lmbda * MS_SSIM_FACTOR
+QUALITIES = quality_lib.Table(
+    lambdas={"mse": REPORT_LAMBDAS,
+             "ms-ssim": tuple(v * MS_SSIM_FACTOR for v in REPORT_LAMBDAS)},
+    default=DEFAULT_QUALITY,
+    source=(f"the report's nine, for bpp + λ·MSE on 0..255, "
+            f"×{MS_SSIM_FACTOR:g} for 1 − MS-SSIM"))
 
 
 _SOFTPLUS_INV_1 = math.log(math.e - 1.)
@@ -349,13 +352,6 @@ class HierarchicalModel(model.CompressionModel):
 def add_model_flags(parser):
   """The hcae train flags."""
   parser.add_argument(
-      "--quality", type=int, choices=range(1, 10), default=None,
-      metavar="{1..9}",
-      help=f"Quality level (default {DEFAULT_QUALITY}): picks λ from the "
-           "report's nine, " + ", ".join(map(str, REPORT_LAMBDAS)) + " (for "
-           "bpp + λ·MSE on 0..255; ×1300 for --metric ms-ssim), unless "
-           "--lambda is given.")
-  parser.add_argument(
       "--levels", type=int, default=None,
       help=f"Number of latent levels L (default {DEFAULT_LEVELS}, or the "
            "length of --latent_channels). Images are padded to a multiple "
@@ -377,11 +373,7 @@ def add_model_flags(parser):
 
 
 def resolve_args(args):
-  """Fills λ, the levels and their channels from the flags."""
-  if args.quality is None:
-    args.quality = DEFAULT_QUALITY
-  if args.lmbda is None:
-    args.lmbda = quality_lambda(args.quality, args.metric)
+  """Fills the levels and their channels from the flags."""
   if args.latent_channels is None:
     levels = DEFAULT_LEVELS if args.levels is None else args.levels
     if levels < 2:
@@ -408,7 +400,8 @@ def build_model(args):
 SYSTEM = cli.System(
     name="hcae", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args, max_pixels=HierarchicalModel.max_pixels)
+    resolve_args=resolve_args, max_pixels=HierarchicalModel.max_pixels,
+    qualities=QUALITIES)
 
 if __name__ == "__main__":
   cli.run(SYSTEM)

@@ -828,7 +828,7 @@ def import_file(path, model_path, architecture=None, quality=None,
   model = build_model(architecture, n, m, quality, metric)
   assign_weights(model, architecture, params)
   info = dict(
-      lmbda=model.user_lambda, loss_lambda=model.lmbda, metric=model.metric,
+      lmbda=model.user_lambda, loss_lambda=model.loss_lambda, metric=model.metric,
       train_data=f"CompressAI's pretrained {architecture} (imported)",
       imported_from=dict(
           library="compressai", architecture=architecture, quality=quality,

@@ -69,6 +69,7 @@ from tensorflow_compression.python.ops import gen_ops
 from tfc_repro import cli
 from tfc_repro import gaussian_coder
 from tfc_repro import model
+from tfc_repro import quality as quality_lib
 from tfc_repro import transforms
 
 # λ of eq. 6 per quality level (from the official results).
@@ -106,6 +107,22 @@ def paper_sizes(quality):
   if quality <= 5:
     return 128, 192, 0
   return (320, 192, 228) if quality <= 7 else (400, 192, 408)
+
+
+def level_sizes(quality, args):
+  """The sizes --quality picks: N, M₁, M₂ and f's width."""
+  del args  # The same for every flag.
+  n, m1, m2 = paper_sizes(quality)
+  return dict(num_filters=n, num_latents=m1, num_hybrid_latents=m2,
+              context_filters=CONTEXT_FILTERS)
+
+
+QUALITIES = quality_lib.Table(
+    lambdas=PAPER_LAMBDAS, default=DEFAULT_QUALITY,
+    source="eq. 6's λ of the official results", sizes=level_sizes,
+    sizes_help=("the model: base N=128, M=192 for q1-5, hybrid N=320, "
+                "M1+M2=192+228 for q6-7 and N=400, M1+M2=192+408 for q8-9; "
+                "--profile quick halves N, M1, M2 and --context_filters"))
 
 
 def round_ste(x):
@@ -284,9 +301,10 @@ class ContextAdaptiveModel(model.CompressionModel):
 
   @property
   def user_lambda(self):
-    """eq. 6's λ, the one --lambda and --quality give (`lmbda` is λ′)."""
+    """eq. 6's λ, the one --lambda and --quality give (`loss_lambda` is
+    λ′)."""
     paper_lambda = self.config.get("paper_lambda")
-    return self.lmbda if paper_lambda is None else paper_lambda
+    return self.loss_lambda if paper_lambda is None else paper_lambda
 
   # -- The model of eq. 4-6. ----------------------------------------------------
 
@@ -560,15 +578,6 @@ def _check_decoder(handle, name):
 
 def add_model_flags(parser):
   """The lee2019 train flags."""
-  parser.add_argument(
-      "--quality", type=int, choices=range(1, 10), default=None,
-      metavar="{1..9}",
-      help=f"Quality level (default {DEFAULT_QUALITY}). Picks eq. 6's λ for "
-           "--metric (MSE: " + ", ".join(map(str, PAPER_LAMBDAS["mse"])) +
-           "; MS-SSIM: " + ", ".join(map(str, PAPER_LAMBDAS["ms-ssim"])) +
-           ") and the model: base N=128, M=192 for q1-5, hybrid N=320, "
-           "M1+M2=192+228 for q6-7 and N=400, M1+M2=192+408 for q8-9. "
-           "--profile quick halves N, M1, M2 and --context_filters.")
   parser.add_argument("--num_filters", type=int, default=None,
                       help="N (default from --quality and --profile).")
   parser.add_argument("--num_latents", type=int, default=None,
@@ -587,22 +596,11 @@ def add_model_flags(parser):
 
 
 def resolve_args(args):
-  """Fills λ′, N, M₁, M₂ and f's width from --quality, --profile, flags."""
-  if args.quality is None:
-    args.quality = DEFAULT_QUALITY
-  if args.lmbda is None:
-    args.lmbda = PAPER_LAMBDAS[args.metric][args.quality - 1]
+  """Checks eq. 6's λ and the sizes (λ, N, M₁, M₂ and f's width are filled
+  from --quality and --profile unless given)."""
   if not 0. < args.lmbda < 1.:
     raise ValueError(f"--lambda is eq. 6's λ and must lie in (0, 1), got "
                      f"{args.lmbda}")
-  args.paper_lambda = args.lmbda
-  args.lmbda = converted_lambda(args.metric, args.lmbda)
-  sizes = paper_sizes(args.quality) + (CONTEXT_FILTERS,)
-  n, m1, m2, f = (round(s * args.size_scale) for s in sizes)
-  for name, value in (("num_filters", n), ("num_latents", m1),
-                      ("num_hybrid_latents", m2), ("context_filters", f)):
-    if getattr(args, name) is None:
-      setattr(args, name, value)
   if min(args.num_filters, args.num_latents, args.context_filters) <= 0 or (
       args.num_hybrid_latents < 0):
     raise ValueError("--num_filters, --num_latents and --context_filters "
@@ -616,17 +614,18 @@ def build_model(args):
   model_class = HybridModel if args.num_hybrid_latents else (
       ContextAdaptiveModel)
   return model_class(
-      lmbda=args.lmbda, metric=args.metric, num_filters=args.num_filters,
+      lmbda=converted_lambda(args.metric, args.lmbda), metric=args.metric,
+      num_filters=args.num_filters,
       num_latents=args.num_latents,
       num_hybrid_latents=args.num_hybrid_latents,
       context_filters=args.context_filters, rate_samples=args.rate_samples,
-      quality=args.quality, paper_lambda=args.paper_lambda, gdn=args.gdn)
+      quality=args.quality, paper_lambda=args.lmbda, gdn=args.gdn)
 
 
 SYSTEM = cli.System(
     name="lee2019", description=__doc__, build_model=build_model,
     add_model_flags=add_model_flags, profiles=PROFILES, default_lmbda=None,
-    resolve_args=resolve_args,
+    resolve_args=resolve_args, qualities=QUALITIES,
     lambda_help=("λ of eq. 6, λ·R + (1 − λ)/1000·D, between 0 and 1. "
                  "Overrides the λ of --quality."))
 

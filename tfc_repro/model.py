@@ -132,8 +132,9 @@ class CompressionModel(tf.keras.Model):
     # A JSON string: Keras would wrap a dict attribute in a trackable object.
     self._config_json = json.dumps(dict(config, system=self.system),
                                    sort_keys=True)
-    # The weight of D in the loss (see `user_lambda`).
-    self.lmbda = float(config["lmbda"])
+    # The weight of D in the loss (see `user_lambda`); stored under the
+    # configuration's key "lmbda", part of every exported model's record.
+    self.loss_lambda = float(config["lmbda"])
     self.metric = config["metric"]
     self._trackers = {n: tf.keras.metrics.Mean(name=n)
                       for n in self.term_names()}
@@ -148,8 +149,8 @@ class CompressionModel(tf.keras.Model):
   def user_lambda(self):
     """The λ the user gave (--lambda or --quality's), as shown in logs and
     metadata; a model whose loss weighs D by another value (e.g. lee2019's
-    λ′ from eq. 6's λ) overrides this. `lmbda` is the loss weight."""
-    return self.lmbda
+    λ′ from eq. 6's λ) overrides this. `loss_lambda` is the loss weight."""
+    return self.loss_lambda
 
   def term_names(self):
     """The terms of `call`'s result that training logs (and averages)."""
@@ -216,9 +217,9 @@ class CompressionModel(tf.keras.Model):
       ms_ssim = tf.reduce_mean(tf.image.ssim_multiscale(
           tf.cast(x, tf.float32),
           _zero_nan_gradients(tf.cast(x_hat, tf.float32)), 255.))
-      terms.update(ms_ssim=ms_ssim, loss=bpp + self.lmbda * (1. - ms_ssim))
+      terms.update(ms_ssim=ms_ssim, loss=bpp + self.loss_lambda * (1. - ms_ssim))
     else:
-      terms.update(loss=bpp + self.lmbda * mse)
+      terms.update(loss=bpp + self.loss_lambda * mse)
     return terms
 
   # -- Keras training -----------------------------------------------------------

@@ -157,7 +157,7 @@ class RegularizedModel(model.CompressionModel):
     self.backbone_name = backbone_name
     super().__init__(
         dict(backbone=backbone_name, backbone_config=backbone.config,
-             alpha=alpha, lmbda=backbone.lmbda, metric=backbone.metric,
+             alpha=alpha, lmbda=backbone.loss_lambda, metric=backbone.metric,
              source_filters=list(source_filters),
              source_scale=float(source_scale)),
         latent_names=backbone.latent_names)

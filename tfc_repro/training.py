@@ -458,7 +458,7 @@ def build_and_fit(system, args, extra_callbacks=()):
       validation_data=validation_ds, callbacks=callbacks,
       verbose=1 if sys.stdout.isatty() else 2)
   info = dict(
-      lmbda=model.user_lambda, loss_lambda=model.lmbda, metric=model.metric,
+      lmbda=model.user_lambda, loss_lambda=model.loss_lambda, metric=model.metric,
       steps=int(model.optimizer.iterations.numpy()),
       train_data=data_description, profile=args.profile,
       patchsize=args.patchsize, batchsize=args.batchsize, lr=args.lr,
