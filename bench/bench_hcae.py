@@ -58,7 +58,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from bench_codec import conv_flops, peak_gflops, time_codec, write_report  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tfc_repro import data, hcae, results, savedmodel, scale_table  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfc_repro import data, hcae, latent_coders, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PAPER = dict(num_filters=192, latent_channels=(4, 8, 16, 32, 64, 128),
              prior="meanscale")
@@ -168,10 +168,10 @@ class _Reached(Exception):
 
 
 def encode_until(model, stop):
-  """tf.function: compress's pass (hcae `_compress`) until level `stop`'s
-  latent is coded; `stop=None` runs the bottom-up pass only. Returns the
-  strings coded so far and the quantized latent of level `stop`."""
-  # pylint: disable=protected-access
+  """tf.function: compress's pass (hcae `encode` with the coders'
+  `compress`) until level `stop`'s latent is coded; `stop=None` runs the
+  bottom-up pass only. Returns the strings coded so far and the quantized
+  latent of level `stop`."""
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def run(image):
@@ -179,23 +179,17 @@ def encode_until(model, stop):
     if stop is None:
       features, mean_top = model.bottom_up_pass(x)
       return (*features, mean_top)
-    strings = []
+    latents = latent_coders.Latents()
+    compress = latents.coding("compress")
 
-    def code_level(k, posterior, mean, index):
-      strings.append(model.gaussian_entropy.compress(posterior, index,
-                                                     loc=mean)[0])
-      z = model.gaussian_entropy.quantize(posterior, loc=mean)
-      if k == stop:
-        raise _Reached((*strings, z))
-      return z
+    def code(coder, *values, **params):
+      quantized = compress(coder, *values, **params)
+      if coder.name == f"z{stop}":
+        raise _Reached((*latents.strings.values(), quantized))
+      return quantized
 
-    mean_top, quantized = model._encode(x, code_level)
-    strings.append(model.top_entropy.compress(mean_top)[0])
-    z_top = model.top_entropy.quantize(mean_top)
-    if stop == model.levels:
-      return (*strings, z_top)
     try:
-      model.top_down_pass(z_top, quantized)
+      model.encode(x, code)
     except _Reached as reached:
       return reached.outputs
     raise AssertionError(f"level {stop} never reached")
@@ -204,26 +198,24 @@ def encode_until(model, stop):
 
 
 def decode_until(model, stop):
-  """tf.function: decompress's pass (hcae `_decompress`) until level
-  `stop`'s latent is decoded; returns that latent."""
+  """tf.function: decompress's pass (hcae `decode` with the coders'
+  `decompress`) until level `stop`'s latent is decoded; returns that
+  latent."""
 
   @tf.function
   def run(strings, shapes):
-    z_top = model.top_entropy.decompress(strings[0][None], shapes[0])
-    if stop == model.levels:
-      return z_top
+    decompress = latent_coders.Latents(
+        strings=dict(zip(model.latent_names, strings)),
+        shapes=dict(zip(model.latent_names, shapes))).coding("decompress")
 
-    def decoded(k, t, mean, index):
-      del t
-      z = model.gaussian_entropy.decompress(
-          strings[model.levels - k][None], scale_table.nearest_index(index),
-          loc=mean)
-      if k == stop:
+    def code(coder, *params, **options):
+      z = decompress(coder, *params, **options)
+      if coder.name == f"z{stop}":
         raise _Reached(z)
       return z
 
     try:
-      model.top_down_pass(z_top, decoded)
+      model.decode(code)
     except _Reached as reached:
       return reached.outputs
     raise AssertionError(f"level {stop} never reached")
@@ -231,38 +223,48 @@ def decode_until(model, stop):
   return run
 
 
+def coder_functions(coder, string, shape):
+  """tf.functions of a level's coder alone: encode(values, conditions,
+  params) codes a latent, decode(conditions, params) decodes `string` (of
+  `shape`) with the recode check."""
+
+  @tf.function
+  def encode(values, conditions, params):
+    return coder.compress(latent_coders.Latents(), values, *conditions,
+                          **params)
+
+  @tf.function
+  def decode(conditions, params):
+    latents = latent_coders.Latents(strings={coder.name: string},
+                                    shapes={coder.name: shape})
+    return coder.decompress(latents, *conditions, **params)
+
+  return encode, decode
+
+
 def entropy_coding_times(model, image, strings, shapes, runs):
-  """{level: (encode, decode) best seconds} of range coding each level's
-  latent alone, with the indexes and means the model derives for `image`."""
-  # pylint: disable=protected-access
+  """{level: (encode, decode) best seconds} of each level's coder alone (its
+  `compress`, and its `decompress` with the recode check), with the indexes
+  and means the model derives for `image`."""
   x, _ = model.prepare_image(tf.constant(image))
-  captured = {}
+  estimate = latent_coders.Latents().coding("estimate")
+  inputs = {}
 
-  def code_level(k, posterior, mean, index):
-    captured[k] = (posterior, index, mean)
-    return model.gaussian_entropy.quantize(posterior, loc=mean)
+  def code(coder, values, *conditions, **params):
+    inputs[coder.name] = (values, conditions, params)
+    return estimate(coder, values, *conditions, **params)
 
-  mean_top, quantized = model._encode(x, code_level)
-  model.top_down_pass(model.top_entropy.quantize(mean_top), quantized)
-  levels = model.levels
-  top_string = strings[0]
-  times = {levels: (
-      best_seconds(lambda f=tf.function(model.top_entropy.compress):
-                   f(mean_top), runs)[0],
-      best_seconds(lambda f=tf.function(model.top_entropy.decompress):
-                   f(top_string[None], shapes[0]), runs)[0])}
-  for k in range(levels - 1, 0, -1):
-    posterior, index, mean = captured[k]
-    string = strings[levels - k]
-    encode = tf.function(lambda p, i, m: model.gaussian_entropy.compress(
-        p, i, loc=m))
-    decode = tf.function(lambda s, i, m: model.gaussian_entropy.decompress(
-        s[None], i, loc=m))
-    times[k] = (
-        best_seconds(lambda f=encode, p=posterior, i=index, m=mean:
-                     f(p, i, m), runs)[0],
-        best_seconds(lambda f=decode, s=string, i=index, m=mean:
-                     f(s, i, m), runs)[0])
+  model.encode(x, code)
+  times = {}
+  for i, name in enumerate(model.latent_names):
+    values, conditions, params = inputs[name]
+    encode, decode = coder_functions(model.coders[name], strings[i],
+                                     shapes[i])
+    times[model.levels - i] = (
+        best_seconds(lambda f=encode, v=values, c=conditions, p=params:
+                     f(v, c, p), runs)[0],
+        best_seconds(lambda f=decode, c=conditions, p=params: f(c, p),
+                     runs)[0])
   return times
 
 
@@ -341,11 +343,13 @@ LEVEL_NOTES = {
                          "fixed cost). zk (k<L): update_(k+1) (none above "
                          "the top), D_(k+1), prior_k, range decoding z_k. "
                          "image: update_1, D1, crop and rounding.",
-    "entropy_coding_seconds": "Range coding (compress rows) or decoding "
-                              "(decompress rows) of that level's latent "
-                              "alone, best of the runs, with the model's "
-                              "scale indexes and means for the image: the "
-                              "part of the stage that is not convolutions.",
+    "entropy_coding_seconds": "That level's coder alone, best of the "
+                              "runs, with the model's scale indexes and "
+                              "means for the image: range coding its latent "
+                              "(compress rows) or decoding it and checking "
+                              "that it codes back to its string (decompress "
+                              "rows): the part of the stage that is not "
+                              "convolutions.",
     "floor_seconds": "The stage's convolution and GDN FLOPs / peak.",
 }
 

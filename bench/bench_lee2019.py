@@ -39,7 +39,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-posi
 from tensorflow_compression.python.ops import gen_ops  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from bench_codec import peak_gflops, time_codec, write_report  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tfc_repro import cli, data, gaussian_coder, lee2019, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfc_repro import cli, data, gaussian_coder, latent_coders, lee2019, results, savedmodel  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def seconds(function, repeats=3):
@@ -56,9 +56,13 @@ def seconds(function, repeats=3):
 def decode_parts(model, string, side_string, y_shape, z_shape):
   """Seconds of the parts of one wavefront decode, each run on its own."""
   # pylint: disable=protected-access
-  z_hat = model.side_entropy.decompress(side_string[None], z_shape)
-  contexts = model._contexts(z_hat, y_shape, False)
-  y_hat = model._decode_context_latents(string, y_shape, contexts, False)
+  coder = model.context_coder
+  latents = latent_coders.Latents(
+      strings={coder.name: string, "z": side_string},
+      shapes={"y": y_shape, "z": z_shape})
+  z_hat = model.coders["z"].decompress(latents)
+  contexts, _ = model._contexts(z_hat, y_shape, False)
+  y_hat = coder.decompress(latents, contexts)
   positions, starts = lee2019.wavefront_schedule(y_shape[0], y_shape[1])
   y_padded = tf.pad(tf.cast(y_hat, tf.float64), [*lee2019._PADDING, (0, 0)])
   taps = tf.constant(lee2019._VISIBLE_TAPS)
@@ -87,7 +91,7 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
 
   @tf.function
   def range_decode_only():
-    handle = gen_ops.create_range_decoder(string, model.cdf)
+    handle = gen_ops.create_range_decoder(string, coder.tables.cdf)
     for cell, _ in cells:
       handle, _ = gen_ops.entropy_decode_index(handle, cell, tf.shape(cell),
                                                tf.int32)
@@ -100,8 +104,7 @@ def decode_parts(model, string, side_string, y_shape, z_shape):
       "f_on_windows": seconds(f_only),
       "range_decoding": seconds(range_decode_only),
       "whole_context_loop": seconds(tf.function(
-          lambda: model._decode_context_latents(string, y_shape, contexts,
-                                                False))),
+          lambda: coder.decompress(latents, contexts))),
       "wavefront_steps": steps,
   }
   parts["per_step_milliseconds"] = {
@@ -120,15 +123,18 @@ def coding_stages(model, image, outputs):
   string, side_string = outputs[0], outputs[count - 1]
   y_shape, z_shape = outputs[count + 1], outputs[count + 2]
   y_hat, z, _ = model._analyse(image)
-  z_hat = model.side_entropy.quantize(z)
+  coder, side_coder = model.context_coder, model.coders["z"]
+  latents = latent_coders.Latents(
+      strings={coder.name: string, "z": side_string},
+      shapes={"y": y_shape, "z": z_shape})
+  z_hat = side_coder.quantize(z)
   y_hat_1 = y_hat[..., :model.num_context_latents]
 
   def code_y(reference, decode):
-    contexts = model._contexts(z_hat, y_shape, reference)
+    contexts, _ = model._contexts(z_hat, y_shape, reference)
     if decode:
-      return model._decode_context_latents(string, y_shape, contexts,
-                                           reference)
-    return model._encode_context_latents(y_hat_1, contexts, reference)
+      return coder.decompress(latents, contexts)
+    return coder.compress(latent_coders.Latents(), y_hat_1, contexts)
 
   stages = {}
   for path, reference in (("wavefront", False), ("per_position", True)):
@@ -140,11 +146,10 @@ def coding_stages(model, image, outputs):
   shared = {
       "g_a_and_h_a": seconds(tf.function(lambda: model._analyse(image))),
       "z_compress_and_h_s": seconds(tf.function(lambda: (
-          model.side_entropy.compress(z),
+          side_coder.compress(latent_coders.Latents(), z),
           model.side_info(z_hat, y_shape)))),
       "z_decompress_and_h_s": seconds(tf.function(lambda: model.side_info(
-          model.side_entropy.decompress(side_string[None], z_shape),
-          y_shape))),
+          side_coder.decompress(latents), y_shape))),
       "g_s": seconds(tf.function(lambda: model.synthesis_transform(
           y_float))),
   }

@@ -124,7 +124,7 @@ def test_meanscale_layout_predicts_mean_and_scale():
   assert indexes.shape == mean.shape == y.shape
   # The test-time latent is rounded around the mean, as coded.
   model.prepare_for_compression()
-  y_hat = model.entropy_model.quantize(y, loc=mean)
+  y_hat = model.coders["y"].quantize(y, loc=mean)
   np.testing.assert_allclose((y_hat - mean).numpy(),
                              np.round((y - mean).numpy()), atol=1e-5)
 

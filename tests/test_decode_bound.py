@@ -23,7 +23,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_compression.python.ops import gen_ops
 
-from tfc_repro import container, decode_bound, savedmodel, systems
+from tfc_repro import container, decode_bound, latent_coders, savedmodel
+from tfc_repro import systems
 from conftest import smooth_image
 from test_contract import CASES, build, case_id
 
@@ -157,8 +158,11 @@ def test_the_bound_counts_the_symbols_the_decoder_decodes(case):
 
   @tf.function
   def decoded_symbols(*args):
-    _, symbols = model._decompress(args[:count], args[count], args[count + 1:])  # pylint: disable=protected-access
-    return {name: tf.size(s) for name, s in symbols.items()}
+    latents = latent_coders.Latents(
+        strings=dict(zip(model.latent_names, args[:count])),
+        shapes=dict(zip(model.coded_shape_names, args[count + 1:])))
+    model._decompress(latents, args[count])  # pylint: disable=protected-access
+    return {name: tf.size(s) for name, s in latents.symbols.items()}
 
   sizes = decoded_symbols(
       *[tf.constant(s, tf.string) for s in bitstream.strings],

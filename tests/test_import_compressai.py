@@ -177,8 +177,8 @@ def test_an_imported_model_records_its_source_and_bound(exported):
 
 def test_likelihoods_are_bounded_below_at_1e_9_as_compressais():
   model = _import("mbt2018-mean")
-  # pylint: disable-next=protected-access
-  gaussian, bottleneck = model._entropy_models(compression=False)
+  gaussian = model.gaussian_entropy_model(compression=False)
+  bottleneck = model.hyperprior_entropy_model(compression=False)
   bound_bits = -np.log2(1e-9)
   _, bits = bottleneck(tf.fill((1, 1, 1, N), 1e4), training=False)
   assert float(bits[0]) == pytest.approx(N * bound_bits, rel=1e-5)

@@ -54,10 +54,9 @@ class BLS2017Model(model.FactorizedPriorModel):
     self.build((None, None, None, 3))
 
   def call(self, x, training):
-    entropy_model = self.factorized_entropy_model(compression=False)
     x = tf.cast(x, self.compute_dtype)
     y = self.analysis_transform(x)                          # y = g_a(x)
-    y_tilde, bits = entropy_model(y, training=training)     # ỹ = y + u; -log2 p(ỹ)
+    y_tilde, bits = self.coders["y"].rate(y, training=training)  # ỹ = y + u
     x_tilde = self.synthesis_transform(                     # x̃ = g_s(ỹ)
         self.synthesis_input(y, y_tilde, training=training))
     return self.rate_distortion(x, x_tilde, y=bits)         # R + λ·D

@@ -51,6 +51,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfc_repro import cli
+from tfc_repro import latent_coders
 from tfc_repro import model
 from tfc_repro import quality as quality_lib
 from tfc_repro import scale_table
@@ -140,11 +141,10 @@ class FactorizedModel(model.FactorizedPriorModel):
     self.build((None, None, None, 3))
 
   def call(self, x, training):
-    entropy_model = self.factorized_entropy_model(compression=False)
     x = tf.cast(x, self.compute_dtype)
     y = self.analysis_transform(x)                       # eq. 4: y = g_a(x)
     # eq. 6: ỹ = y + u, and its rate −log₂ p_ỹ(ỹ).
-    y_tilde, bits = entropy_model(y, training=training)
+    y_tilde, bits = self.coders["y"].rate(y, training=training)
     x_tilde = self.synthesis_transform(                  # eq. 5: x̃ = g_s(ỹ)
         self.synthesis_input(y, y_tilde, training=training))
     return self.rate_distortion(x, x_tilde, y=bits)      # eq. 3: R + λ·D
@@ -192,11 +192,24 @@ class ScaleHyperpriorModel(model.CompressionModel):
     self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,))
     self.build((None, None, None, 3))
 
-  def _entropy_models(self, compression):
-    """(ŷ's Gaussian scale-table model, ẑ's factorized model)."""
-    return (scale_table.gaussian_entropy_model(compression),
-            tfc.ContinuousBatchedEntropyModel(
-                self.hyperprior, coding_rank=3, compression=compression))
+  def make_coders(self):
+    """ŷ under a Gaussian on the scale table (indexed by `coding_indexes`
+    when coding), ẑ under the factorized hyperprior."""
+    return (
+        latent_coders.ScaleIndexedCoder(
+            "y", latent_coders.EntropyModel(self.gaussian_entropy_model),
+            coding_index=self.coding_indexes),
+        latent_coders.FactorizedCoder(
+            "z", latent_coders.EntropyModel(self.hyperprior_entropy_model)))
+
+  def gaussian_entropy_model(self, compression):
+    """ŷ's entropy model: the shared scale table's Gaussians."""
+    return scale_table.gaussian_entropy_model(compression)
+
+  def hyperprior_entropy_model(self, compression):
+    """ẑ's entropy model: the factorized hyperprior."""
+    return tfc.ContinuousBatchedEntropyModel(
+        self.hyperprior, coding_rank=3, compression=compression)
 
   def hyper_input(self, y):
     """What h_a sees: |y| (Fig. 4)."""
@@ -220,74 +233,54 @@ class ScaleHyperpriorModel(model.CompressionModel):
     return tf.floor(tf.clip_by_value(indexes, 0., scale_table.NUM_SCALES - 1.))
 
   def call(self, x, training):
-    entropy_model, side_entropy_model = self._entropy_models(False)
     x = tf.cast(x, self.compute_dtype)
     # eq. 8: y = g_a(x), z = h_a(y); h_a takes |y| (Fig. 4).
     y = self.analysis_transform(x)
     z = self.hyper_analysis_transform(self.hyper_input(y))
     # eq. 8, 9: z̃ = z + u, and its rate −log₂ p_z̃(z̃).
-    z_tilde, bits_z = side_entropy_model(z, training=training)
+    z_tilde, bits_z = self.coders["z"].rate(z, training=training)
     # eq. 7: σ̃ = h_s(z̃), as indexes into the scale table (and a mean).
     indexes, mean = self.side_parameters(z_tilde, tf.shape(y)[1:3])
     # eq. 7, 8: ỹ = y + u, and its rate −log₂ p_ỹ|z̃(ỹ | z̃).
-    y_tilde, bits_y = entropy_model(y, indexes, loc=mean, training=training)
+    y_tilde, bits_y = self.coders["y"].rate(y, indexes, loc=mean,
+                                            training=training)
     # eq. 5: x̃ = g_s(ỹ).
     x_tilde = self.synthesis_transform(self.synthesis_input(
         y, y_tilde, 0. if mean is None else mean, training))
     # eq. 10: the rates of ỹ and z̃ plus λ times the distortion.
     return self.rate_distortion(x, x_tilde, y=bits_y, z=bits_z)
 
-  def prepare_for_compression(self):
-    self.entropy_model, self.side_entropy_model = self._entropy_models(True)
-
   def _compress(self, x):
     y, x_shape = self.analyze(x)
-    z = self.hyper_analysis_transform(self.hyper_input(y))
-    y_shape, z_shape = tf.shape(y)[1:3], tf.shape(z)[1:3]
+    latents = latent_coders.Latents()
     # The encoder derives σ̂ from ẑ, as the decoder will (§3).
-    z_hat = self.side_entropy_model.quantize(z)
-    indexes, mean = self.side_parameters(z_hat, y_shape)
-    string = self.entropy_model.compress(y, self.coding_indexes(indexes),
-                                         loc=mean)[0]
-    side_string = self.side_entropy_model.compress(z)[0]
-    symbols = self._symbols(self.entropy_model.quantize(y, loc=mean), mean,
-                            z_hat)
-    return (string, side_string), x_shape, (y_shape, z_shape), symbols
+    z_hat = self.coders["z"].compress(
+        latents, self.hyper_analysis_transform(self.hyper_input(y)))
+    indexes, mean = self.side_parameters(z_hat, tf.shape(y)[1:3])
+    self.coders["y"].compress(latents, y, indexes, loc=mean)
+    return latents, x_shape
 
-  def _decompress(self, strings, x_shape, shapes):
-    (string, side_string), (y_shape, z_shape) = strings, shapes
-    z_hat = self.side_entropy_model.decompress(side_string[None], z_shape)
-    indexes, mean = self.side_parameters(z_hat, y_shape)
-    indexes = self.coding_indexes(indexes)
-    y_hat = self.entropy_model.decompress(string[None], indexes, loc=mean)
-    checks = [
-        self.check_recoded("z", side_string,
-                           self.side_entropy_model.compress(z_hat)),
-        self.check_recoded("y", string, self.entropy_model.compress(
-            y_hat, indexes, loc=mean))]
-    with tf.control_dependencies(checks):
-      x_hat = self.synthesize(y_hat, x_shape)
-    return x_hat, self._symbols(y_hat, mean, z_hat)
-
-  def _symbols(self, y_hat, mean, z_hat):
-    return {"y": model.latent_symbols(y_hat, mean),
-            "z": model.factorized_symbols(self.side_entropy_model, z_hat)}
+  def _decompress(self, latents, x_shape):
+    z_hat = self.coders["z"].decompress(latents)
+    indexes, mean = self.side_parameters(z_hat, latents.shapes["y"])
+    y_hat = self.coders["y"].decompress(latents, indexes, loc=mean)
+    return self.synthesize(y_hat, x_shape)
 
   def _estimate(self, x):
     y, _ = self.analyze(x)
-    z_hat, bits_z = self.side_entropy_model(
-        self.hyper_analysis_transform(self.hyper_input(y)), training=False)
+    latents = latent_coders.Latents()
+    z_hat = self.coders["z"].estimate(
+        latents, self.hyper_analysis_transform(self.hyper_input(y)))
     indexes, mean = self.side_parameters(z_hat, tf.shape(y)[1:3])
-    _, bits_y = self.entropy_model(y, self.coding_indexes(indexes), loc=mean,
-                                   training=False)
-    return {"y": bits_y, "z": bits_z}
+    self.coders["y"].estimate(latents, y, indexes, loc=mean)
+    return latents.bits
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
     """The quantized reconstruction g_s(ŷ), without entropy coding (for
     tests)."""
     x, x_shape = self.prepare_image(x)
-    y_hat = self.entropy_model.quantize(self.analysis_transform(x))
+    y_hat = self.coders["y"].quantize(self.analysis_transform(x))
     return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
 
@@ -335,9 +328,9 @@ class MeanScaleHyperpriorModel(ScaleHyperpriorModel):
     """g_s(ŷ) with ŷ = round(y − μ) + μ, without entropy coding."""
     x, x_shape = self.prepare_image(x)
     y = self.analysis_transform(x)
-    z_hat = self.side_entropy_model.quantize(self.hyper_analysis_transform(y))
+    z_hat = self.coders["z"].quantize(self.hyper_analysis_transform(y))
     _, mean = self.side_parameters(z_hat, tf.shape(y)[1:3])
-    y_hat = self.entropy_model.quantize(y, loc=mean)
+    y_hat = self.coders["y"].quantize(y, loc=mean)
     return self.finish_image(self.synthesis_transform(y_hat), x_shape)
 
 

@@ -74,6 +74,7 @@ import tensorflow_compression as tfc
 
 from tfc_repro import argutil
 from tfc_repro import cli
+from tfc_repro import latent_coders
 from tfc_repro import model
 from tfc_repro import scale_table
 from tfc_repro import quality as quality_lib
@@ -211,6 +212,16 @@ class HierarchicalModel(model.CompressionModel):
     return tfc.ContinuousBatchedEntropyModel(
         self.hyperprior, coding_rank=3, compression=compression)
 
+  def make_coders(self):
+    """The top level under the factorized hyperprior; every level below
+    under a Gaussian of mean μ_p on the scale table, all with one set of
+    tables."""
+    gaussian = latent_coders.EntropyModel(scale_table.gaussian_entropy_model)
+    return (latent_coders.FactorizedCoder(
+        f"z{self.levels}", latent_coders.EntropyModel(self.top_entropy_model)),
+            *[latent_coders.ScaleIndexedCoder(f"z{k}", gaussian)
+              for k in range(1, self.levels)])
+
   def bottom_up_pass(self, x):
     """b₁..b_{L−1} and μ_L from the image (0..255)."""
     b = x / 255. - .5
@@ -236,18 +247,17 @@ class HierarchicalModel(model.CompressionModel):
     x = tf.cast(x, self.compute_dtype)
     features, mean_top = self.bottom_up_pass(x)
     # Top level: z̃_L = μ_L + u and −log₂ p(z̃_L).
-    z_top, bits_top = self.top_entropy_model(False)(mean_top,
-                                                    training=training)
+    z_top, bits_top = self.coders[f"z{self.levels}"].rate(mean_top,
+                                                          training=training)
     z_top = self.synthesis_input(mean_top, z_top, training=training)
-    gaussian = scale_table.gaussian_entropy_model(False)
     bits = {f"z{self.levels}": bits_top}
 
     def sample(k, t, mean, index):
       # z̃_k = μ_q + u, rate under N(μ_p, σ_p²) ∗ U.
       posterior = self.latent_blocks[k - 1].posterior(features[k - 1], t,
                                                       mean)
-      z, bits[f"z{k}"] = gaussian(posterior, index, loc=mean,
-                                  training=training)
+      z, bits[f"z{k}"] = self.coders[f"z{k}"].rate(posterior, index, loc=mean,
+                                                   training=training)
       return self.synthesis_input(posterior, z, mean, training)
 
     x_hat = self.top_down_pass(z_top, sample)
@@ -255,97 +265,62 @@ class HierarchicalModel(model.CompressionModel):
 
   # -- Coding -----------------------------------------------------------------
 
-  def prepare_for_compression(self):
-    self.top_entropy = self.top_entropy_model(True)
-    self.gaussian_entropy = scale_table.gaussian_entropy_model(True)
-
   def level_shapes(self, x_shape):
     """The (H, W) of every level, in `latent_names` order, for an image."""
     padded = (x_shape + self.stride - 1) // self.stride * self.stride
     return tuple(padded // 2 ** k for k in range(self.levels, 0, -1))
 
-  def _encode(self, x, code_level):
-    """The encoder's pass: ẑ_L and, through `code_level(k, μ_q, μ_p,
-    index)`, each lower level's ẑ_k from the quantized latents above it."""
+  def encode(self, x, code):
+    """The encoder's pass on the padded image `x`: x̂ from the latents that
+    `code(coder, values, ...)` quantizes as its coder (e.g. its `compress`
+    or `estimate` into a `Latents`): ẑ_L, then each lower level's ẑ_k from
+    the quantized latents above it, so that the encoder computes every
+    level's scale indexes and means as the decoder will."""
     features, mean_top = self.bottom_up_pass(x)
 
     def quantized(k, t, mean, index):
       posterior = self.latent_blocks[k - 1].posterior(features[k - 1], t,
                                                       mean)
-      return code_level(k, posterior, mean, scale_table.nearest_index(index))
+      return code(self.coders[f"z{k}"], posterior, index, loc=mean)
 
-    return mean_top, quantized
+    return self.top_down_pass(code(self.coders[f"z{self.levels}"], mean_top),
+                              quantized)
+
+  def decode(self, code):
+    """The decoder's pass: x̂ from the latents that `code(coder, ...)`
+    decodes as its coder (e.g. its `decompress` of a `Latents`), ẑ_L, then
+    each lower level from the latents above it."""
+    return self.top_down_pass(
+        code(self.coders[f"z{self.levels}"]),
+        lambda k, t, mean, index: code(self.coders[f"z{k}"], index,
+                                       loc=mean))
 
   def _compress(self, x):
     x, x_shape = self.prepare_image(x)
-    strings, symbols = {}, {}
+    latents = latent_coders.Latents()
+    self.encode(x, latents.coding("compress"))
+    return latents, x_shape
 
-    def code_level(k, posterior, mean, index):
-      strings[k] = self.gaussian_entropy.compress(posterior, index,
-                                                  loc=mean)[0]
-      z = self.gaussian_entropy.quantize(posterior, loc=mean)
-      symbols[f"z{k}"] = model.latent_symbols(z, mean)
-      return z
-
-    mean_top, quantized = self._encode(x, code_level)
-    strings[self.levels] = self.top_entropy.compress(mean_top)[0]
-    z_top = self.top_entropy.quantize(mean_top)
-    symbols[self.latent_names[0]] = model.factorized_symbols(self.top_entropy,
-                                                             z_top)
-    # The decoder's top-down pass, run by the encoder on the quantized
-    # latents: it yields every level's scale indexes and means.
-    self.top_down_pass(z_top, quantized)
-    return (tuple(strings[k] for k in range(self.levels, 0, -1)), x_shape,
-            self.level_shapes(x_shape), symbols)
-
-  def _decompress(self, strings, x_shape, shapes):
+  def _decompress(self, latents, x_shape):
     expected = tf.stack(self.level_shapes(x_shape))
     tf.debugging.assert_equal(
-        tf.stack(shapes), expected,
-        message="latent shapes do not match the image shape")
-    z_top = self.top_entropy.decompress(strings[0][None], shapes[0])
-    with tf.control_dependencies([self.check_recoded(
-        self.latent_names[0], strings[0], self.top_entropy.compress(z_top))]):
-      z_top = tf.identity(z_top)
-    symbols = {self.latent_names[0]: model.factorized_symbols(
-        self.top_entropy, z_top)}
-
-    def decoded(k, t, mean, index):
-      string = strings[self.levels - k]
-      index = scale_table.nearest_index(index)
-      z = self.gaussian_entropy.decompress(string[None], index, loc=mean)
-      symbols[f"z{k}"] = model.latent_symbols(z, mean)
-      with tf.control_dependencies([self.check_recoded(
-          f"z{k}", string,
-          self.gaussian_entropy.compress(z, index, loc=mean))]):
-        return tf.identity(z)
-
-    x_hat = self.finish_image(self.top_down_pass(z_top, decoded), x_shape)
-    return x_hat, symbols
+        tf.stack([latents.shapes[name] for name in self.latent_names]),
+        expected, message="latent shapes do not match the image shape")
+    return self.finish_image(self.decode(latents.coding("decompress")),
+                             x_shape)
 
   def _estimate(self, x):
     x, _ = self.prepare_image(x)
-    bits = {}
-
-    def code_level(k, posterior, mean, index):
-      z, bits[f"z{k}"] = self.gaussian_entropy(posterior, index, loc=mean,
-                                               training=False)
-      return z
-
-    mean_top, quantized = self._encode(x, code_level)
-    z_top, bits[f"z{self.levels}"] = self.top_entropy(mean_top,
-                                                      training=False)
-    self.top_down_pass(z_top, quantized)
-    return bits
+    latents = latent_coders.Latents()
+    self.encode(x, latents.coding("estimate"))
+    return latents.bits
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
-    """The quantized reconstruction without entropy coding (for tests)."""
+    """The quantized reconstruction without entropy coding (for tests): the
+    encoder's pass on the latents as the estimate quantizes them."""
     x, x_shape = self.prepare_image(x)
-    mean_top, quantized = self._encode(
-        x, lambda k, posterior, mean, index:
-        self.gaussian_entropy.quantize(posterior, loc=mean))
-    x_hat = self.top_down_pass(self.top_entropy.quantize(mean_top), quantized)
+    x_hat = self.encode(x, latent_coders.Latents().coding("estimate"))
     return self.finish_image(x_hat, x_shape)
 
 

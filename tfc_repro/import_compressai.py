@@ -504,12 +504,14 @@ def _define_models():
   class HyperpriorCoding(CompressAICoding):
     """Both entropy models of a hyperprior model."""
 
-    def _entropy_models(self, compression):
-      gaussian = tfc.LocationScaleIndexedEntropyModel(
+    def gaussian_entropy_model(self, compression):
+      return tfc.LocationScaleIndexedEntropyModel(
           SymmetricNoisyNormal, scale_table.NUM_SCALES, scale_table.scale_fn,
           coding_rank=3, compression=compression, tail_mass=TAIL_MASS,
           range_coder_precision=PRECISION)
-      return gaussian, self.compressai_bottleneck(self.hyperprior, compression)
+
+    def hyperprior_entropy_model(self, compression):
+      return self.compressai_bottleneck(self.hyperprior, compression)
 
     # No Python control flow to convert (AutoGraph cannot read this closure).
     @tf.autograph.experimental.do_not_convert
@@ -704,8 +706,8 @@ def forward(model, image):
     y_hat = entropy_model.quantize(y)
     likelihood_y = tf.exp(model.prior.log_prob(y_hat))
   else:
-    # pylint: disable-next=protected-access
-    entropy_model, side_model = model._entropy_models(compression=False)
+    entropy_model = model.gaussian_entropy_model(compression=False)
+    side_model = model.hyperprior_entropy_model(compression=False)
     z = model.hyper_analysis_transform(model.hyper_input(y))
     z_hat = side_model.quantize(z)
     result["z_hat"] = z_hat.numpy()

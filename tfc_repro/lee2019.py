@@ -68,6 +68,7 @@ from tensorflow_compression.python.ops import gen_ops
 
 from tfc_repro import cli
 from tfc_repro import gaussian_coder
+from tfc_repro import latent_coders
 from tfc_repro import model
 from tfc_repro import quality as quality_lib
 from tfc_repro import transforms
@@ -349,22 +350,21 @@ class ContextAdaptiveModel(model.CompressionModel):
     z = self.hyper_analysis_transform(y_hat)          # z = h_a(ŷ)
     z_hat = round_ste(z)                              # ẑ = Q(z)
     # eq. 5: −log₂ p(z̃) with z̃ = z + u (ẑ when not training).
-    _, bits_z = self.side_entropy_model()(z, training=training)
+    _, bits_z = self.coders["z"].rate(z, training=training)
     c_prime, log_sigma_2 = self.side_info(z_hat, tf.shape(y)[1:3])
     mu, log_sigma = self.context_model(y_hat[..., :m1], c_prime)  # f(c′, c″)
     # eq. 4: −log₂ p(ỹ | ẑ) with ỹ = y + u; only the rate sees the noise.
     y_tilde = y + tf.random.uniform(tf.shape(y), -.5, .5) if training else (
         y_hat)
     weights = self._rate_weights(tf.shape(y)) if training else 1.
-    bits_y = weights * gaussian_coder.discretized_bits(
-        y_tilde[..., :m1], mu, tf.exp(log_sigma))
+    bits = {self.context_coder.name: weights * self.context_coder.rate(
+        y_tilde[..., :m1], mu, log_sigma), "z": bits_z}
     synthesis_input = self.synthesis_input(y, y_tilde, training=training)
-    if self.latent_names == ("y", "z"):
-      return synthesis_input, {"y": bits_y, "z": bits_z}
-    # Hybrid (eq. 10): y₂ ~ N(0, σ₂²) ∗ U, σ₂ from h_s alone.
-    bits_y2 = gaussian_coder.discretized_bits(
-        y_tilde[..., m1:], 0., tf.exp(log_sigma_2))
-    return synthesis_input, {"y1": bits_y, "y2": bits_y2, "z": bits_z}
+    if "y2" in self.coders:
+      # Hybrid (eq. 10): y₂ ~ N(0, σ₂²) ∗ U, σ₂ from h_s alone.
+      bits["y2"] = self.coders["y2"].rate(y_tilde[..., m1:], 0., log_sigma_2)
+    # In bitstream order: the rate adds them up in this order.
+    return synthesis_input, {name: bits[name] for name in self.latent_names}
 
   def call(self, x, training):
     x = tf.cast(x, self.compute_dtype)
@@ -375,12 +375,19 @@ class ContextAdaptiveModel(model.CompressionModel):
 
   # -- Coding -------------------------------------------------------------------
 
-  def prepare_for_compression(self):
-    self.side_entropy = self.side_entropy_model(compression=True)
-    cdf, cdf_offset = gaussian_coder.build_tables()
-    self.cdf = tf.Variable(cdf, trainable=False, name="cdf")
-    self.cdf_offset = tf.Variable(cdf_offset, trainable=False,
-                                  name="cdf_offset")
+  def make_coders(self):
+    """ŷ₁ (ŷ of the base model) with the context model, ẑ under its
+    Gaussian (eq. 5); `HybridModel` adds ŷ₂."""
+    return (WavefrontContextCoder(self.latent_names[0],
+                                  latent_coders.GaussianGrid(),
+                                  self.context_model),
+            latent_coders.FactorizedCoder(
+                "z", latent_coders.EntropyModel(self.side_entropy_model)))
+
+  @property
+  def context_coder(self):
+    """The coder of ŷ₁, the latent coded with the context model."""
+    return self.coders[self.latent_names[0]]
 
   def _analyse(self, x):
     """Encoder side: (ŷ as int32 (H, W, M), z, x_shape)."""
@@ -390,154 +397,35 @@ class ContextAdaptiveModel(model.CompressionModel):
     return tf.cast(y_hat[0], tf.int32), z, x_shape
 
   def _contexts(self, z_hat, y_shape, reference):
-    """What both sides derive from ẑ before coding ŷ, in float64: ln σ₂, and
-    f's c′ part and sequential weights (wavefront) or the padded c′ and the
-    per-window weights (reference)."""
+    """What both sides derive from ẑ before coding ŷ, in float64: the
+    context coder's contexts from c′ (`WavefrontContextCoder.contexts`) and
+    ln σ₂."""
     c_prime, log_sigma_2 = self.side_info(z_hat, y_shape)
-    f = self.context_model
-    contexts = dict(log_sigma_2=tf.cast(log_sigma_2[0], tf.float64))
-    if reference:
-      contexts.update(
-          c_padded=tf.pad(tf.cast(c_prime[0], tf.float64),
-                          [*_PADDING, (0, 0)]),
-          window_weights=f.window_weights(tf.float64))
-    else:
-      contexts.update(context_part=f.context_part(c_prime[0]),
-                      weights=f.coding_weights())
-    return contexts
-
-  def _cells(self, y_padded, positions, contexts, reference):
-    """The table cells and round(μ) of ŷ₁ at `positions` (P, 2), from the
-    decoded part of ŷ₁ (`y_padded`, float64). The one computation of (μ, σ)
-    shared by the encoder and the decoder."""
-    if reference:  # the paper's f on the two 4x4 windows (P = 1)
-      indices = positions[:, None, None, :] + tf.constant(_WINDOW)[None]
-      mu, log_sigma = self.context_model.windowed(
-          tf.gather_nd(y_padded, indices),
-          tf.gather_nd(contexts["c_padded"], indices),
-          contexts["window_weights"])
-    else:
-      indices = positions[:, None, :] + tf.constant(_VISIBLE_TAPS)[None]
-      mu, log_sigma = self.context_model.from_taps(
-          tf.gather_nd(y_padded, indices),
-          tf.gather_nd(contexts["context_part"], positions),
-          contexts["weights"])
-    return gaussian_coder.cells(mu, log_sigma)
-
-  def _schedule(self, y_shape, reference):
-    return (raster_schedule if reference else wavefront_schedule)(
-        y_shape[0], y_shape[1])
-
-  def _encode_context_latents(self, y_hat_1, contexts, reference):
-    """ŷ₁ (H, W, M₁) int32 -> string, coded step by step in wavefront order."""
-    positions, starts = self._schedule(tf.shape(y_hat_1), reference)
-    y_padded = tf.pad(tf.cast(y_hat_1, tf.float64), [*_PADDING, (0, 0)])
-    handle = gen_ops.create_range_encoder([], self.cdf)
-    for step in tf.range(tf.size(starts) - 1):
-      at = positions[starts[step]:starts[step + 1]]
-      cell, rounded = self._cells(y_padded, at, contexts, reference)
-      symbols = gaussian_coder.symbols(tf.gather_nd(y_hat_1, at), cell,
-                                       rounded, self.cdf_offset)
-      handle = gen_ops.entropy_encode_index(handle, cell, symbols)
-    return gen_ops.entropy_encode_finalize(handle)
-
-  def _decode_context_latents(self, string, y_shape, contexts, reference):
-    """Inverse of `_encode_context_latents`: string -> ŷ₁ (H, W, M₁) int32."""
-    m1 = self.num_context_latents
-    positions, starts = self._schedule(y_shape, reference)
-    y_padded = tf.zeros((y_shape[0] + 3, y_shape[1] + 3, m1), tf.float64)
-    handle = gen_ops.create_range_decoder(string, self.cdf)
-    steps = tf.size(starts) - 1
-    # Every step's cells and symbols, to code them again at the end.
-    all_cells = tf.TensorArray(tf.int32, size=steps, infer_shape=False,
-                               element_shape=(None, m1))
-    all_symbols = tf.TensorArray(tf.int32, size=steps, infer_shape=False,
-                                 element_shape=(None, m1))
-    for step in tf.range(steps):
-      at = positions[starts[step]:starts[step + 1]]
-      cell, rounded = self._cells(y_padded, at, contexts, reference)
-      handle, symbols = gen_ops.entropy_decode_index(
-          handle, cell, tf.shape(cell), tf.int32)
-      all_cells = all_cells.write(step, cell)
-      all_symbols = all_symbols.write(step, symbols)
-      decoded = gaussian_coder.values(symbols, cell, rounded, self.cdf_offset)
-      y_padded = tf.tensor_scatter_nd_update(
-          y_padded, at + [[_PADDING[0][0], _PADDING[1][0]]],
-          tf.cast(decoded, tf.float64))
-    _check_decoder(handle, self.latent_names[0])
-    # The symbols coded in one go with the cells they were decoded with
-    # give the encoder's string (the range coder codes them in order).
-    recoded = gen_ops.entropy_encode_index(
-        gen_ops.create_range_encoder([], self.cdf), all_cells.concat(),
-        all_symbols.concat())
-    with tf.control_dependencies([self.check_recoded(
-        self.latent_names[0], string,
-        gen_ops.entropy_encode_finalize(recoded))]):
-      return tf.cast(y_padded[3:, 2:-1], tf.int32)
-
-  def _encode_hybrid_latents(self, y_hat_2, log_sigma_2):
-    """ŷ₂ under N(0, σ₂²): one step, no context."""
-    cell, rounded = gaussian_coder.cells(tf.zeros_like(log_sigma_2),
-                                         log_sigma_2)
-    symbols = gaussian_coder.symbols(y_hat_2, cell, rounded, self.cdf_offset)
-    handle = gen_ops.create_range_encoder([], self.cdf)
-    handle = gen_ops.entropy_encode_index(handle, cell, symbols)
-    return gen_ops.entropy_encode_finalize(handle)
-
-  def _decode_hybrid_latents(self, string, log_sigma_2):
-    cell, rounded = gaussian_coder.cells(tf.zeros_like(log_sigma_2),
-                                         log_sigma_2)
-    handle = gen_ops.create_range_decoder(string, self.cdf)
-    handle, symbols = gen_ops.entropy_decode_index(
-        handle, cell, tf.shape(cell), tf.int32)
-    _check_decoder(handle, self.latent_names[1])
-    recoded = gen_ops.entropy_encode_index(
-        gen_ops.create_range_encoder([], self.cdf), cell, symbols)
-    with tf.control_dependencies([self.check_recoded(
-        self.latent_names[1], string,
-        gen_ops.entropy_encode_finalize(recoded))]):
-      return gaussian_coder.values(symbols, cell, rounded, self.cdf_offset)
+    return (self.context_coder.contexts(c_prime[0], reference),
+            tf.cast(log_sigma_2[0], tf.float64))
 
   def _compress(self, x, reference=False):
-    """(strings of ŷ₁ [, ŷ₂], ẑ), x_shape, (y_shape, z_shape)."""
     y_hat, z, x_shape = self._analyse(x)
-    y_shape, z_shape = tf.shape(y_hat)[:2], tf.shape(z)[1:3]
-    z_hat = self.side_entropy.quantize(z)
-    contexts = self._contexts(z_hat, y_shape, reference)
+    latents = latent_coders.Latents()
+    z_hat = self.coders["z"].compress(latents, z)
+    contexts, log_sigma_2 = self._contexts(z_hat, tf.shape(y_hat)[:2],
+                                           reference)
     m1 = self.num_context_latents
-    strings = [self._encode_context_latents(y_hat[..., :m1], contexts,
-                                            reference)]
-    if self.latent_names != ("y", "z"):
-      strings.append(self._encode_hybrid_latents(
-          y_hat[..., m1:], contexts["log_sigma_2"]))
-    strings.append(self.side_entropy.compress(z)[0])
-    return (tuple(strings), x_shape, (y_shape, z_shape),
-            self._symbols(y_hat, z_hat))
+    self.context_coder.compress(latents, y_hat[..., :m1], contexts)
+    if "y2" in self.coders:
+      self.coders["y2"].compress(latents, y_hat[..., m1:],
+                                 tf.zeros_like(log_sigma_2), log_sigma_2)
+    return latents, x_shape
 
-  def _decompress(self, strings, x_shape, shapes, reference=False):
-    y_shape, z_shape = shapes
-    z_hat = self.side_entropy.decompress(strings[-1][None], z_shape)
-    with tf.control_dependencies([self.check_recoded(
-        "z", strings[-1], self.side_entropy.compress(z_hat))]):
-      z_hat = tf.identity(z_hat)
-    contexts = self._contexts(z_hat, y_shape, reference)
-    y_hat = self._decode_context_latents(strings[0], y_shape, contexts,
-                                         reference)
-    if self.latent_names != ("y", "z"):
-      y_hat_2 = self._decode_hybrid_latents(strings[1],
-                                            contexts["log_sigma_2"])
-      y_hat = tf.concat([y_hat, tf.cast(y_hat_2, tf.int32)], -1)
-    x_hat = self.synthesize(tf.cast(y_hat, self.compute_dtype)[None], x_shape)
-    return x_hat, self._symbols(y_hat, z_hat)
-
-  def _symbols(self, y_hat, z_hat):
-    """{latent: symbols} of ŷ (int32 (H, W, M)) and ẑ."""
-    m1 = self.num_context_latents
-    symbols = {self.latent_names[0]: y_hat[..., :m1],
-               "z": model.factorized_symbols(self.side_entropy, z_hat)}
-    if self.latent_names != ("y", "z"):
-      symbols[self.latent_names[1]] = y_hat[..., m1:]
-    return symbols
+  def _decompress(self, latents, x_shape, reference=False):
+    z_hat = self.coders["z"].decompress(latents)
+    contexts, log_sigma_2 = self._contexts(z_hat, latents.shapes["y"],
+                                           reference)
+    y_hat = self.context_coder.decompress(latents, contexts)
+    if "y2" in self.coders:
+      y_hat = tf.concat([y_hat, self.coders["y2"].decompress(
+          latents, tf.zeros_like(log_sigma_2), log_sigma_2)], -1)
+    return self.synthesize(tf.cast(y_hat, self.compute_dtype)[None], x_shape)
 
   def _build_coding_functions(self):
     """`compress`, `decompress`, `estimate`, and `compress_reference` /
@@ -567,13 +455,109 @@ class HybridModel(ContextAdaptiveModel):
   latent_names = ("y1", "y2", "z")
   shape_names = ("y", "z")  # y1 and y2 share y's shape
 
+  def make_coders(self):
+    context_coder, side_coder = super().make_coders()
+    return (context_coder, latent_coders.GaussianGridCoder(
+        "y2", context_coder.tables, shape_name="y"), side_coder)
 
-def _check_decoder(handle, name):
-  """Fails unless the range decoder consumed its string consistently."""
-  tf.debugging.assert_equal(
-      gen_ops.entropy_decode_finalize(handle), True,
-      message=f"the range decoder rejects the entropy-coded data of latent "
-              f"'{name}' (corrupt or altered)")
+
+class WavefrontContextCoder(latent_coders.GridCoder):
+  """ŷ₁ coded with the context model (eq. 4): each position under the (μ, σ)
+  that f gives from c′ and the decoded neighbours, all positions of one
+  wavefront step at a time (or one at a time with the per-window f, the
+  reference). Its values are int32 (H, W, M₁)."""
+
+  def __init__(self, name, tables, context_model):
+    super().__init__(name, tables, shape_name="y")
+    self.context_model = context_model
+
+  def contexts(self, c_prime, reference):
+    """What f needs of c′ (H, W, M₁), in float64: its part of layer 1 and the
+    sequential weights (wavefront), or the padded c′ and the per-window
+    weights (`reference`)."""
+    f = self.context_model
+    if reference:
+      return dict(reference=True,
+                  c_padded=tf.pad(tf.cast(c_prime, tf.float64),
+                                  [*_PADDING, (0, 0)]),
+                  window_weights=f.window_weights(tf.float64))
+    return dict(reference=False, context_part=f.context_part(c_prime),
+                weights=f.coding_weights())
+
+  def _cells(self, y_padded, positions, contexts):
+    """The table cells and round(μ) of ŷ₁ at `positions` (P, 2), from the
+    decoded part of ŷ₁ (`y_padded`, float64). The one computation of (μ, σ)
+    shared by the encoder and the decoder."""
+    if contexts["reference"]:  # the paper's f on the two 4x4 windows (P = 1)
+      indices = positions[:, None, None, :] + tf.constant(_WINDOW)[None]
+      mu, log_sigma = self.context_model.windowed(
+          tf.gather_nd(y_padded, indices),
+          tf.gather_nd(contexts["c_padded"], indices),
+          contexts["window_weights"])
+    else:
+      indices = positions[:, None, :] + tf.constant(_VISIBLE_TAPS)[None]
+      mu, log_sigma = self.context_model.from_taps(
+          tf.gather_nd(y_padded, indices),
+          tf.gather_nd(contexts["context_part"], positions),
+          contexts["weights"])
+    return gaussian_coder.cells(mu, log_sigma)
+
+  @staticmethod
+  def _schedule(y_shape, contexts):
+    return (raster_schedule if contexts["reference"] else
+            wavefront_schedule)(y_shape[0], y_shape[1])
+
+  def compress(self, latents, values, contexts):
+    """Codes ŷ₁ step by step in wavefront order; returns it."""
+    positions, starts = self._schedule(tf.shape(values), contexts)
+    y_padded = tf.pad(tf.cast(values, tf.float64), [*_PADDING, (0, 0)])
+    handle = gen_ops.create_range_encoder([], self.tables.cdf)
+    for step in tf.range(tf.size(starts) - 1):
+      at = positions[starts[step]:starts[step + 1]]
+      cell, rounded = self._cells(y_padded, at, contexts)
+      symbols = gaussian_coder.symbols(tf.gather_nd(values, at), cell,
+                                       rounded, self.tables.cdf_offset)
+      handle = gen_ops.entropy_encode_index(handle, cell, symbols)
+    latents.strings[self.name] = gen_ops.entropy_encode_finalize(handle)
+    latents.shapes[self.shape_name] = tf.shape(values)[:2]
+    latents.symbols[self.name] = values
+    return values
+
+  def decompress(self, latents, contexts):
+    """Inverse of `compress`: ŷ₁ (H, W, M₁) int32 from its string."""
+    string = latents.strings[self.name]
+    y_shape = latents.shapes[self.shape_name]
+    channels = self.context_model.num_channels
+    positions, starts = self._schedule(y_shape, contexts)
+    y_padded = tf.zeros((y_shape[0] + 3, y_shape[1] + 3, channels),
+                        tf.float64)
+    handle = gen_ops.create_range_decoder(string, self.tables.cdf)
+    steps = tf.size(starts) - 1
+    # Every step's cells and symbols, to code them again at the end.
+    all_cells = tf.TensorArray(tf.int32, size=steps, infer_shape=False,
+                               element_shape=(None, channels))
+    all_symbols = tf.TensorArray(tf.int32, size=steps, infer_shape=False,
+                                 element_shape=(None, channels))
+    for step in tf.range(steps):
+      at = positions[starts[step]:starts[step + 1]]
+      cell, rounded = self._cells(y_padded, at, contexts)
+      handle, symbols = gen_ops.entropy_decode_index(
+          handle, cell, tf.shape(cell), tf.int32)
+      all_cells = all_cells.write(step, cell)
+      all_symbols = all_symbols.write(step, symbols)
+      decoded = gaussian_coder.values(symbols, cell, rounded,
+                                      self.tables.cdf_offset)
+      y_padded = tf.tensor_scatter_nd_update(
+          y_padded, at + [[_PADDING[0][0], _PADDING[1][0]]],
+          tf.cast(decoded, tf.float64))
+    self.check_decoder(handle)
+    # The symbols coded in one go with the cells they were decoded with
+    # give the encoder's string (the range coder codes them in order).
+    values = self.checked(tf.cast(y_padded[3:, 2:-1], tf.int32), string,
+                          self.encoded(all_cells.concat(),
+                                       all_symbols.concat()))
+    latents.symbols[self.name] = values
+    return values
 
 
 def add_model_flags(parser):

@@ -3,24 +3,30 @@
 A paper module subclasses `CompressionModel` and writes, like TFC's
 `models/bls2017.py`:
   * `call(x, training)`: the training-time forward pass as the paper's
-    equations, ending in `self.rate_distortion(x, x_hat, y=bits_y, ...)`;
-  * `prepare_for_compression()`: builds the entropy models with range coding
-    tables (called once, after training);
-  * `_compress(x)`: an RGB uint8 image (H, W, 3) -> (the entropy-coded
-    strings, one scalar string per name of `latent_names` in that order; the
-    image's (H, W); the (H, W) of each latent of `shape_names`);
-  * `_decompress(strings, x_shape, shapes)`: the inverse, -> the image;
+    equations, each latent's rate from its coder, ending in
+    `self.rate_distortion(x, x_hat, y=bits_y, ...)`;
+  * `make_coders()`: the coder of each latent of `latent_names`
+    (`latent_coders`: a factorized prior, a scale-indexed Gaussian, ...),
+    which owns its entropy model, its training-time rate, its coding and
+    decoding and the check that a decoded string codes back to itself;
+  * `_compress(x)`: an RGB uint8 image (H, W, 3) -> (a `latent_coders.Latents`
+    that the coders filled: strings, shapes and symbols keyed by latent
+    name; the image's (H, W));
+  * `_decompress(latents, x_shape)`: the inverse, with the coders, from the
+    strings and shapes of `latents` -> the image;
   * `_estimate(x)`: {latent name: the model's bits}.
 
 From these and the model's declaration (`latent_names`, `shape_names`) the
 base class makes the `tf.function`s that export saves, with their input
 signatures: `compress(x)` returns the flat tuple (strings..., x_shape,
-shapes..., latent digest), `decompress` takes that tuple, with or without
-its last element, back to the image (TFC's `decompress(*compress(x))`;
+shapes..., latent digest), the strings ordered by `latent_names` and the
+shapes by `coded_shape_names`; `decompress` takes that tuple, with or
+without its last element, back to the image (TFC's `decompress(*compress(x))`;
 given, the digest is checked) and `estimate(x)` returns the bits of each
-latent in `latent_names`' order. No
-model writes a signature by hand, so a model with any number of latents
-(e.g. one per level of a hierarchy) plugs into export, the bitstream
+latent in `latent_names`' order. `prepare_for_compression()` builds the
+coders' range coding tables (once, after training). No model writes a
+signature or orders its strings by hand, so a model with any number of
+latents (e.g. one per level of a hierarchy) plugs into export, the bitstream
 container, the CLI and evaluation as it is.
 
 The base class also keeps the loss bookkeeping, the distortion measures, the
@@ -37,28 +43,13 @@ from typing import Callable, Optional
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfc_repro import latent_coders
 from tfc_repro import tiling
 from tfc_repro import transforms
 
 METRICS = ("mse", "ms-ssim")
 # Bytes of the latent digest that every file carries (container format 2).
 DIGEST_BYTES = 4
-
-
-def latent_symbols(values, loc=None):
-  """The integer symbols the range coder codes for quantized latents
-  `values` centred on `loc`: round(values − loc). Exact for values =
-  round(y − loc) + loc, and the same on any machine whose `loc` differs
-  from the encoder's in the last bits (the symbols do not)."""
-  if loc is not None:
-    values = values - loc
-  return tf.cast(tf.round(values), tf.int32)
-
-
-def factorized_symbols(entropy_model, values):
-  """`latent_symbols` of a TFC batched entropy model's quantized latents
-  (centred on its quantization offset)."""
-  return latent_symbols(values, entropy_model.quantization_offset)
 
 
 TRAINING_QUANTIZATIONS = ("noise", "ste")
@@ -264,13 +255,39 @@ class CompressionModel(tf.keras.Model):
 
   # -- Coding: the functions export saves -------------------------------------
 
-  def prepare_for_compression(self):
+  def make_coders(self):
+    """The coder of each latent of `latent_names` (`latent_coders`), in
+    any order."""
     raise NotImplementedError
+
+  @property
+  def coders(self):
+    """{latent name: its `latent_coders.LatentCoder`}, made by
+    `make_coders()` when first asked for."""
+    if "_coders" not in self.__dict__:
+      coders = {coder.name: coder for coder in self.make_coders()}
+      if sorted(coders) != sorted(self.latent_names):
+        raise ValueError(f"{self.system}: coders of {sorted(coders)}, the "
+                         f"model codes {list(self.latent_names)}")
+      # Not tracked by Keras: the coders hold no weights of their own (their
+      # tables are built after training; `prepare_for_compression`).
+      self.__dict__["_coders"] = coders
+    return self.__dict__["_coders"]
+
+  def prepare_for_compression(self):
+    """Builds the range coding tables of every coder (each tables object
+    once, however many coders share it), which the model then holds: they
+    are among its variables."""
+    tables = {id(coder.tables): coder.tables
+              for coder in self.coders.values()}
+    for table in tables.values():
+      table.prepare()
+    self.coding_tables = list(tables.values())
 
   def _compress(self, x):
     raise NotImplementedError
 
-  def _decompress(self, strings, x_shape, shapes):
+  def _decompress(self, latents, x_shape):
     raise NotImplementedError
 
   def _estimate(self, x):
@@ -334,21 +351,6 @@ class CompressionModel(tf.keras.Model):
       raise NotImplementedError(f"{self.system} must declare shape_strides")
     return (self.stride,)
 
-  def check_recoded(self, name, string, recoded):
-    """Asserts that a decoded latent, coded again with the tables it was
-    decoded with (`recoded`), gives back the file's string. Range coding is
-    a function of the latent, so this holds for every file the encoder
-    wrote, and fails for a string that was extended or altered into bytes
-    the encoder never writes. (It cannot catch a string cut short: TFC's
-    range decoder reads past the end as zeros, and the latent it decodes
-    from a prefix codes back to exactly that prefix. The latent digest of
-    `coding_functions` catches those.)"""
-    same = tf.equal(tf.reshape(recoded, ()), tf.reshape(string, ()))
-    return tf.debugging.assert_equal(
-        same, True,
-        message=f"the entropy-coded data of latent '{name}' is not what "
-                "this model writes for it (extended or altered)")
-
   def coding_functions(self, suffix="", **options):
     """{name: tf.function} of `compress` and `decompress` with the input
     signatures that `latent_names` and `coded_shape_names` imply, named
@@ -382,10 +384,12 @@ class CompressionModel(tf.keras.Model):
     checked = (*plain, tf.TensorSpec((DIGEST_BYTES,), tf.uint8))
 
     def compress(x):
-      strings, x_shape, shapes, symbols = self._compress(x, **options)
-      self._note_symbols("compress" + suffix, symbols)
-      return (*strings, x_shape, *shapes,
-              self.latent_digest(symbols, x_shape))
+      latents, x_shape = self._compress(x, **options)
+      self._note_symbols("compress" + suffix, latents.symbols)
+      return (*[latents.strings[name] for name in self.latent_names],
+              x_shape,
+              *[latents.shapes[name] for name in self.coded_shape_names],
+              self.latent_digest(latents.symbols, x_shape))
 
     def decompress(*args):
       if len(args) == len(checked):
@@ -406,11 +410,12 @@ class CompressionModel(tf.keras.Model):
             f"arguments ({num_strings} strings, the image shape and "
             f"{num_shapes - 1} latent shapes) or {len(checked)} (and the "
             f"latent digest), got {len(args)}")
-      x_hat, symbols = self._decompress(
-          args[:num_strings], args[num_strings], args[num_strings + 1:],
-          **options)
-      self._note_symbols("decompress" + suffix, symbols)
-      return x_hat, self.latent_digest(symbols, args[num_strings])
+      latents = latent_coders.Latents(
+          strings=dict(zip(self.latent_names, args[:num_strings])),
+          shapes=dict(zip(self.coded_shape_names, args[num_strings + 1:])))
+      x_hat = self._decompress(latents, args[num_strings], **options)
+      self._note_symbols("decompress" + suffix, latents.symbols)
+      return x_hat, self.latent_digest(latents.symbols, args[num_strings])
 
     decompress_function = tf.function(decompress)
     self.__dict__.setdefault("_coding_signatures", {})[
@@ -567,7 +572,7 @@ class FactorizedPriorModel(CompressionModel):
 
   Subclasses (bls2017, bmshj2018's factorized baseline) define
   `analysis_transform`, `synthesis_transform` and `prior`; the entropy coding
-  is the same for all of them.
+  is the same for all of them (`latent_coders.FactorizedCoder`).
   """
 
   latent_names = ("y",)
@@ -576,30 +581,27 @@ class FactorizedPriorModel(CompressionModel):
     return tfc.ContinuousBatchedEntropyModel(
         self.prior, coding_rank=3, compression=compression)
 
-  def prepare_for_compression(self):
-    self.entropy_model = self.factorized_entropy_model(compression=True)
+  def make_coders(self):
+    return (latent_coders.FactorizedCoder(
+        "y", latent_coders.EntropyModel(self.factorized_entropy_model)),)
 
   def _compress(self, x):
     y, x_shape = self.analyze(x)
-    string = self.entropy_model.compress(y)[0]
-    y_hat = self.entropy_model.quantize(y)
-    return ((string,), x_shape, (tf.shape(y)[1:3],),
-            {"y": factorized_symbols(self.entropy_model, y_hat)})
+    latents = latent_coders.Latents()
+    self.coders["y"].compress(latents, y)
+    return latents, x_shape
 
-  def _decompress(self, strings, x_shape, shapes):
-    y_hat = self.entropy_model.decompress(strings[0][None], shapes[0])
-    with tf.control_dependencies([self.check_recoded(
-        "y", strings[0], self.entropy_model.compress(y_hat))]):
-      x_hat = self.synthesize(y_hat, x_shape)
-    return x_hat, {"y": factorized_symbols(self.entropy_model, y_hat)}
+  def _decompress(self, latents, x_shape):
+    return self.synthesize(self.coders["y"].decompress(latents), x_shape)
 
   def _estimate(self, x):
-    _, bits = self.entropy_model(self.analyze(x)[0], training=False)
-    return {"y": bits}
+    latents = latent_coders.Latents()
+    self.coders["y"].estimate(latents, self.analyze(x)[0])
+    return latents.bits
 
   @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
   def reconstruct(self, x):
     """The quantized reconstruction, without entropy coding (for tests)."""
     x, x_shape = self.prepare_image(x)
-    y_hat = self.entropy_model.quantize(self.analysis_transform(x))
+    y_hat = self.coders["y"].quantize(self.analysis_transform(x))
     return self.finish_image(self.synthesis_transform(y_hat), x_shape)

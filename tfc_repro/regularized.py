@@ -225,8 +225,8 @@ class RegularizedModel(model.CompressionModel):
   def _compress(self, x):
     return self.backbone._compress(x)  # pylint: disable=protected-access
 
-  def _decompress(self, strings, x_shape, shapes):
-    return self.backbone._decompress(strings, x_shape, shapes)  # pylint: disable=protected-access
+  def _decompress(self, latents, x_shape):
+    return self.backbone._decompress(latents, x_shape)  # pylint: disable=protected-access
 
   def _estimate(self, x):
     return self.backbone._estimate(x)  # pylint: disable=protected-access

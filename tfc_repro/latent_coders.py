@@ -1,0 +1,264 @@
+"""Latent coders: one object per kind of entropy-coded latent.
+
+A model declares its latents (`CompressionModel.latent_names`) and, in
+`make_coders()`, the coder of each. A coder owns everything about coding
+its latent, with TFC's entropy models and range coder:
+
+  * `rate(values, ..., training)`: the training-time rate, (what the rest of
+    the model sees of the latent, its bits);
+  * `compress(latents, values, ...)`: codes the latent into `latents` (its
+    string, the (H, W) it is laid out on, its integer symbols) and returns
+    its quantized values, the ones the decoder will decode;
+  * `decompress(latents, ...)`: decodes its string of `latents`, checks that
+    coding the result again gives the string back (`check_recoded`: built
+    in, no model places it), records its symbols and returns the values;
+  * `estimate(latents, values, ...)`: the model's bits of the quantized
+    latent, into `latents.bits`, and the quantized values.
+
+The arguments after the values (scale indexes, a mean, contexts) are what
+the latent is conditioned on, the same for the four. The base model orders
+what the coders return by `latent_names`: no model lists its strings by
+hand. Coders can share their range coding tables (`tables`: every level of a
+hierarchy codes with one Gaussian entropy model, so the exported model holds
+one copy); `CompressionModel.prepare_for_compression` builds every distinct
+`tables` once, after training.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+from tensorflow_compression.python.ops import gen_ops
+
+from tfc_repro import gaussian_coder
+from tfc_repro import scale_table
+
+
+def latent_symbols(values, loc=None):
+  """The integer symbols the range coder codes for quantized latents
+  `values` centred on `loc`: round(values − loc). Exact for values =
+  round(y − loc) + loc, and the same on any machine whose `loc` differs
+  from the encoder's in the last bits (the symbols do not)."""
+  if loc is not None:
+    values = values - loc
+  return tf.cast(tf.round(values), tf.int32)
+
+
+@dataclasses.dataclass
+class Latents:
+  """An image's coded latents, keyed by latent name: their strings, the
+  (H, W) of each coded shape, their integer symbols as the range coder sees
+  them (for the latent digest) and their estimated bits."""
+  strings: dict = dataclasses.field(default_factory=dict)
+  shapes: dict = dataclasses.field(default_factory=dict)
+  symbols: dict = dataclasses.field(default_factory=dict)
+  bits: dict = dataclasses.field(default_factory=dict)
+
+  def coding(self, method):
+    """`code(coder, *args, **kwargs)`: the coder's `method` ("compress",
+    "decompress" or "estimate") on these latents, for a coding pass that
+    serves several methods (e.g. hcae's, for every level)."""
+    return lambda coder, *args, **kwargs: getattr(coder, method)(
+        self, *args, **kwargs)
+
+
+class EntropyModel(tf.Module):
+  """A TFC entropy model that `make(compression)` builds: anew for every
+  training step (`training()`: its prior trains), and once with its range
+  coding tables (`prepare()`, then `coding`). A `tf.Module`, so that the
+  model that holds it tracks its tables (`model.variables`)."""
+
+  def __init__(self, make):
+    super().__init__()
+    self.make = make
+    self.coding = None
+
+  def training(self):
+    return self.make(False)
+
+  def prepare(self):
+    self.coding = self.make(True)
+
+
+class GaussianGrid(tf.Module):
+  """The range coding tables of `gaussian_coder` (Gaussians of any mean),
+  built by `prepare()` as the variables `cdf` and `cdf_offset`."""
+
+  def __init__(self):
+    super().__init__()
+    self.cdf = self.cdf_offset = None
+
+  def prepare(self):
+    cdf, cdf_offset = gaussian_coder.build_tables()
+    self.cdf = tf.Variable(cdf, trainable=False, name="cdf")
+    self.cdf_offset = tf.Variable(cdf_offset, trainable=False,
+                                  name="cdf_offset")
+
+
+class LatentCoder:
+  """The coder of the latent `name` with `tables` (an `EntropyModel` or a
+  `GaussianGrid`), laid out on the coded shape `shape_name` (by default
+  its own)."""
+
+  def __init__(self, name, tables, shape_name=None):
+    self.name = name
+    self.tables = tables
+    self.shape_name = shape_name or name
+
+  def check_recoded(self, string, recoded):
+    """Asserts that the decoded latent, coded again with the tables it was
+    decoded with (`recoded`), gives back the file's string. Range coding is
+    a function of the latent, so this holds for every file the encoder
+    wrote, and fails for a string that was extended or altered into bytes
+    the encoder never writes. (It cannot catch a string cut short: TFC's
+    range decoder reads past the end as zeros, and the latent it decodes
+    from a prefix codes back to exactly that prefix. The model's latent
+    digest catches those.)"""
+    same = tf.equal(tf.reshape(recoded, ()), tf.reshape(string, ()))
+    return tf.debugging.assert_equal(
+        same, True,
+        message=f"the entropy-coded data of latent '{self.name}' is not what "
+                "this model writes for it (extended or altered)")
+
+  def checked(self, values, string, recoded):
+    """`values`, once `check_recoded(string, recoded)` has passed."""
+    with tf.control_dependencies([self.check_recoded(string, recoded)]):
+      return tf.identity(values)
+
+
+class FactorizedCoder(LatentCoder):
+  """A latent under a factorized prior (TFC's
+  `ContinuousBatchedEntropyModel`, e.g. of a `NoisyDeepFactorized`
+  density): batched (1, H, W, C) values, no conditioning."""
+
+  def rate(self, values, training):
+    """(ỹ = y + u in training, else ŷ; −log₂ p(ỹ))."""
+    return self.tables.training()(values, training=training)
+
+  def quantize(self, values):
+    return self.tables.coding.quantize(values)
+
+  def _symbols(self, quantized):
+    # Centred on the quantization offset (the fractional part of the
+    # prior's median).
+    return latent_symbols(quantized, self.tables.coding.quantization_offset)
+
+  def compress(self, latents, values):
+    coding = self.tables.coding
+    latents.strings[self.name] = coding.compress(values)[0]
+    latents.shapes[self.shape_name] = tf.shape(values)[1:3]
+    quantized = coding.quantize(values)
+    latents.symbols[self.name] = self._symbols(quantized)
+    return quantized
+
+  def decompress(self, latents):
+    coding = self.tables.coding
+    string = latents.strings[self.name]
+    values = coding.decompress(string[None], latents.shapes[self.shape_name])
+    values = self.checked(values, string, coding.compress(values))
+    latents.symbols[self.name] = self._symbols(values)
+    return values
+
+  def estimate(self, latents, values):
+    quantized, latents.bits[self.name] = self.tables.coding(values,
+                                                            training=False)
+    return quantized
+
+
+class ScaleIndexedCoder(LatentCoder):
+  """A latent under a Gaussian ∗ U(−½, ½) whose scale is an index into the
+  shared scale table (`scale_table`: TFC's `LocationScaleIndexedEntropyModel`)
+  and whose mean, if given (`loc`), shifts the quantization grid:
+  round(y − μ) + μ. Zero-mean, the scale hyperprior's ŷ; with a mean, the
+  mean-scale hyperprior's and every level of a hierarchy. The rate trains
+  with the fractional indexes; coding and the estimate use
+  `coding_index(indexes)` (by default the nearest table entry)."""
+
+  def __init__(self, name, tables, coding_index=scale_table.nearest_index,
+               shape_name=None):
+    super().__init__(name, tables, shape_name)
+    self.coding_index = coding_index
+
+  def rate(self, values, indexes, loc=None, training=True):
+    """(ỹ = y + u in training, else round(y − μ) + μ; −log₂ p(ỹ))."""
+    return self.tables.training()(values, indexes, loc=loc,
+                                  training=training)
+
+  def quantize(self, values, loc=None):
+    return self.tables.coding.quantize(values, loc=loc)
+
+  def compress(self, latents, values, indexes, loc=None):
+    coding = self.tables.coding
+    latents.strings[self.name] = coding.compress(
+        values, self.coding_index(indexes), loc=loc)[0]
+    latents.shapes[self.shape_name] = tf.shape(values)[1:3]
+    quantized = coding.quantize(values, loc=loc)
+    latents.symbols[self.name] = latent_symbols(quantized, loc)
+    return quantized
+
+  def decompress(self, latents, indexes, loc=None):
+    coding = self.tables.coding
+    string = latents.strings[self.name]
+    indexes = self.coding_index(indexes)
+    values = coding.decompress(string[None], indexes, loc=loc)
+    values = self.checked(values, string,
+                          coding.compress(values, indexes, loc=loc))
+    latents.symbols[self.name] = latent_symbols(values, loc)
+    return values
+
+  def estimate(self, latents, values, indexes, loc=None):
+    quantized, latents.bits[self.name] = self.tables.coding(
+        values, self.coding_index(indexes), loc=loc, training=False)
+    return quantized
+
+
+class GridCoder(LatentCoder):
+  """Integer latents (H, W, C) coded with TFC's range coder ops under
+  N(μ, σ²) ∗ U(−½, ½) of any μ, on the tables of `gaussian_coder`
+  (`GaussianGrid`): the base of coders that pick a table cell per symbol."""
+
+  def rate(self, values, mean, log_scale):
+    """−log₂ p(ŷ) of `values` under N(μ, σ²) ∗ U(−½, ½), σ = exp(ln σ)."""
+    return gaussian_coder.discretized_bits(values, mean, tf.exp(log_scale))
+
+  def encoded(self, cells, symbols):
+    """The string of `symbols` (range coder symbols) coded in one go under
+    table `cells` (both (P, C) int32)."""
+    handle = gen_ops.create_range_encoder([], self.tables.cdf)
+    handle = gen_ops.entropy_encode_index(handle, cells, symbols)
+    return gen_ops.entropy_encode_finalize(handle)
+
+  def check_decoder(self, handle):
+    """Fails unless the range decoder consumed its string consistently."""
+    tf.debugging.assert_equal(
+        gen_ops.entropy_decode_finalize(handle), True,
+        message=f"the range decoder rejects the entropy-coded data of latent "
+                f"'{self.name}' (corrupt or altered)")
+
+
+class GaussianGridCoder(GridCoder):
+  """A latent of integers coded in one step, every position under its own
+  (μ, ln σ) (lee2019's hybrid ŷ₂, zero-mean under σ₂ from h_s alone)."""
+
+  def compress(self, latents, values, mean, log_scale):
+    """Codes `values` (H, W, C) int32; returns them."""
+    cell, rounded = gaussian_coder.cells(mean, log_scale)
+    symbols = gaussian_coder.symbols(values, cell, rounded,
+                                     self.tables.cdf_offset)
+    latents.strings[self.name] = self.encoded(cell, symbols)
+    latents.shapes[self.shape_name] = tf.shape(values)[:2]
+    latents.symbols[self.name] = values
+    return values
+
+  def decompress(self, latents, mean, log_scale):
+    """The values (H, W, C) int32 of the string, of `log_scale`'s shape."""
+    string = latents.strings[self.name]
+    cell, rounded = gaussian_coder.cells(mean, log_scale)
+    handle = gen_ops.create_range_decoder(string, self.tables.cdf)
+    handle, symbols = gen_ops.entropy_decode_index(
+        handle, cell, tf.shape(cell), tf.int32)
+    self.check_decoder(handle)
+    values = self.checked(
+        gaussian_coder.values(symbols, cell, rounded, self.tables.cdf_offset),
+        string, self.encoded(cell, symbols))
+    latents.symbols[self.name] = values
+    return values
