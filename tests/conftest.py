@@ -70,3 +70,35 @@ def tiny_bls2017(tmp_path_factory, train_dir):
   model, info = training.build_and_fit(bls2017.SYSTEM, args)
   training.export(model, info, path)
   return model, path
+
+
+def _shared_setup_group(item):
+  """The xdist group of a test that shares an expensive setup with others:
+  the parameter of a module- or session-scoped parametrised fixture it uses
+  (one group per module and parameter), else a session fixture it shares
+  with tests of other modules (one group per fixture); None if neither."""
+  fixture_defs = getattr(getattr(item, "_fixtureinfo", None),
+                         "name2fixturedefs", {})
+  callspec = getattr(item, "callspec", None)
+  for name in item.fixturenames:
+    definitions = fixture_defs.get(name) or ()
+    if not definitions or definitions[-1].scope not in ("module", "session"):
+      continue
+    if callspec is not None and name in callspec.params:
+      return f"{item.module.__name__}::{name}[{callspec.params[name]!r}]"
+    if name in SHARED_SESSION_FIXTURES:
+      return name
+  return None
+
+
+# Session fixtures that tests of several modules use: with --dist loadgroup
+# (scripts/test.sh), their tests run on one worker, which builds it once.
+SHARED_SESSION_FIXTURES = ("tiny_bls2017",)
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  for item in items:
+    group = _shared_setup_group(item)
+    if group is not None:
+      item.add_marker(pytest.mark.xdist_group(group))

@@ -43,11 +43,12 @@ def test_every_truncation_is_detected():
       container.unpack(data[:length])
 
 
-def test_every_flipped_byte_is_detected():
+@pytest.mark.parametrize("flip", [0x01, 0x5A, 0xFF])
+def test_every_flipped_byte_is_detected(flip):
   data = container.pack(_bitstream())
   for position in range(len(data)):
     damaged = bytearray(data)
-    damaged[position] ^= 0x5A
+    damaged[position] ^= flip
     with pytest.raises(container.ContainerError):
       container.unpack(bytes(damaged))
 

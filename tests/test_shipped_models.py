@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from tfc_repro import zoo
+from tfc_repro import data, zoo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "results", "kodak", "cpu")
@@ -23,7 +23,7 @@ def test_every_shipped_model_is_complete_and_listed():
     assert record["name"] == name
     assert re.fullmatch(r"[a-z0-9-]+-[1-4]", name), name
     folder = os.path.join(zoo.ZOO_DIR, name)
-    assert zoo._sha256(os.path.join(folder, zoo.WEIGHTS)) == (  # pylint: disable=protected-access
+    assert data.file_sha256(os.path.join(folder, zoo.WEIGHTS)) == (
         record["weights"]["sha256"])
     for key in ("steps", "train_cpu_seconds", "train_data", "lmbda"):
       assert key in record["training"], (name, key)
@@ -55,7 +55,7 @@ def _recorded_points():
                          else "")
 def test_a_rebuilt_shipped_model_codes_kodak_as_recorded(name, row, tmp_path,
                                                          monkeypatch):
-  from tfc_repro import data, metrics, savedmodel
+  from tfc_repro import metrics, savedmodel
   monkeypatch.setenv("TFC_REPRO_CACHE", str(tmp_path))
   record = zoo.read_record(name[4:])
   model = savedmodel.LoadedModel(zoo.materialize(name[4:], quiet=True))

@@ -37,23 +37,6 @@ class _RecordEpochs(tf.keras.callbacks.Callback):
     self.epochs.append(epoch)
 
 
-def test_interrupted_run_resumes_where_it_stopped(train_dir, tmp_path):
-  argv = ["--model_path", str(tmp_path / "m"), "train", "--train_glob",
-          train_dir, "--num_filters", "8", "--patchsize", "32",
-          "--batchsize", "2", "--steps", "15", "--steps_per_epoch", "5",
-          "--seed", "0"]
-  with pytest.raises(_Interrupt):
-    training.build_and_fit(bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv),
-                           extra_callbacks=[_InterruptAfterEpoch(1)])
-  assert os.path.isdir(str(tmp_path / "m.train" / "backup"))
-  recorder = _RecordEpochs()
-  model, info = training.build_and_fit(
-      bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv),
-      extra_callbacks=[recorder])
-  assert recorder.epochs == [2]  # epochs 0 and 1 were not trained again
-  assert info["steps"] == 15
-
-
 class _RecordLearningRates(tf.keras.callbacks.Callback):
 
   def __init__(self):
@@ -68,12 +51,16 @@ class _RecordLearningRates(tf.keras.callbacks.Callback):
     self.rates[step] = float(optimizer.learning_rate.numpy())
 
 
-def test_a_resumed_run_continues_the_same_schedule(train_dir, tmp_path):
-  """Warm-up and cosine decay go on from the step a resumed run starts at."""
+def test_a_resumed_run_continues_where_it_stopped_on_the_same_schedule(
+    train_dir, tmp_path):
+  """A run interrupted after its first epoch resumes from its backup: it
+  trains only the epochs left and exactly the steps asked (28, not a
+  multiple of the epoch's 10), and warm-up and cosine decay go on from the
+  step it starts at."""
   def argv(name):
     return ["--model_path", str(tmp_path / name), "train", "--train_glob",
             train_dir, "--num_filters", "4", "--patchsize", "32",
-            "--batchsize", "2", "--steps", "30", "--steps_per_epoch", "10",
+            "--batchsize", "2", "--steps", "28", "--steps_per_epoch", "10",
             "--seed", "0", "--lr_schedule", "cosine", "--warmup_steps", "3",
             "--clip_norm", "1"]
   whole = _RecordLearningRates()
@@ -84,24 +71,19 @@ def test_a_resumed_run_continues_the_same_schedule(train_dir, tmp_path):
     training.build_and_fit(bls2017.SYSTEM,
                            train_args(bls2017.SYSTEM, argv("cut")),
                            extra_callbacks=[_InterruptAfterEpoch(0)])
-  resumed = _RecordLearningRates()
-  training.build_and_fit(bls2017.SYSTEM,
-                         train_args(bls2017.SYSTEM, argv("cut")),
-                         extra_callbacks=[resumed])
-  assert sorted(resumed.rates) == list(range(10, 30))
+  assert os.path.isdir(str(tmp_path / "cut.train" / "backup"))
+  resumed, epochs = _RecordLearningRates(), _RecordEpochs()
+  _, info = training.build_and_fit(bls2017.SYSTEM,
+                                   train_args(bls2017.SYSTEM, argv("cut")),
+                                   extra_callbacks=[resumed, epochs])
+  assert epochs.epochs == [1, 2]  # epoch 0 was not trained again
+  assert info["steps"] == 28
+  assert sorted(resumed.rates) == list(range(10, 28))
   for step, rate in resumed.rates.items():
     assert math.isclose(rate, whole.rates[step], rel_tol=1e-6)
-  assert whole.rates[0] < whole.rates[1] < whole.rates[3]  # the warm-up
-  assert whole.rates[3] > whole.rates[29]                  # the decay
-
-
-def test_trains_exactly_the_steps_asked(train_dir, tmp_path):
-  args = train_args(bls2017.SYSTEM, [
-      "--model_path", str(tmp_path / "m"), "train", "--train_glob", train_dir,
-      "--num_filters", "4", "--patchsize", "32", "--batchsize", "2",
-      "--steps", "7", "--steps_per_epoch", "3"])
-  _, info = training.build_and_fit(bls2017.SYSTEM, args)
-  assert info["steps"] == 7
+  assert sorted(whole.rates) == list(range(28))
+  assert whole.rates[0] < whole.rates[1]   # the warm-up
+  assert whole.rates[3] > whole.rates[27]  # the decay
 
 
 def test_nan_guard_stops_with_a_clear_error():

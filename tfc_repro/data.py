@@ -210,7 +210,8 @@ def list_images(pattern):
 # Kodak.
 
 
-def _sha256(path):
+def file_sha256(path):
+  """The SHA-256 of the file at `path`, as hex."""
   digest = hashlib.sha256()
   with open(path, "rb") as f:
     for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -244,7 +245,7 @@ def kodak_paths(download=True):
         raise DataError(f"Kodak image missing: {path}")
       _download(KODAK_URL.format(os.path.basename(path)), path)
   for path in paths:
-    if _sha256(path) != KODAK_SHA256[os.path.basename(path)]:
+    if file_sha256(path) != KODAK_SHA256[os.path.basename(path)]:
       raise DataError(f"Kodak image {path} fails its SHA-256 check")
   return paths
 

@@ -38,7 +38,6 @@ edges, where CompressAI's evaluation pads with zeros around the image.
 """
 
 import argparse
-import hashlib
 import math
 import os
 import re
@@ -47,6 +46,7 @@ import sys
 import numpy as np
 
 from tfc_repro import argutil
+from tfc_repro import data
 
 # The architectures, as CompressAI's zoo names them, and the bmshj2018 model
 # (`--model`) of each.
@@ -744,7 +744,7 @@ def check_zoo_file(path):
   named = zoo_file_info(path)
   if named is not None:
     prefix = re.search(r"-([0-9a-f]+)\.pth\.tar$", path).group(1)
-    if not _sha256(path).startswith(prefix):
+    if not data.file_sha256(path).startswith(prefix):
       raise StateDictError(
           f"{os.path.basename(path)} is not the file of CompressAI's zoo of "
           f"that name (its SHA-256 does not begin with {prefix}): a partial "
@@ -806,14 +806,6 @@ def import_state_dict(state, architecture, quality, metric="mse",
   return model
 
 
-def _sha256(path):
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def import_file(path, model_path, architecture=None, quality=None,
                 metric=None, num_filters=None, num_latents=None):
   """Imports the state dict at `path` and exports it to `model_path` as
@@ -835,7 +827,7 @@ def import_file(path, model_path, architecture=None, quality=None,
       imported_from=dict(
           library="compressai", architecture=architecture, quality=quality,
           metric=metric, num_filters=n, num_latents=m,
-          file=os.path.basename(path), sha256=_sha256(path),
+          file=os.path.basename(path), sha256=data.file_sha256(path),
           zoo_url=(zoo_url(architecture, metric, quality)
                    if zoo_file_info(path) else None)))
   return training.export(model, info, model_path)

@@ -41,6 +41,7 @@ import numpy as np
 from tfc_repro import __version__
 from tfc_repro import container
 from tfc_repro import decode_bound
+from tfc_repro import weights_file
 
 
 class ModelError(ValueError):
@@ -142,15 +143,6 @@ def training_weights(model):
   return [(w.name, w.numpy()) for w in model.weights]
 
 
-def write_training_weights(weights, path):
-  import io  # pylint: disable=g-import-not-at-top
-  buffer = io.BytesIO()
-  np.savez(buffer, names=np.array([n for n, _ in weights]),
-           **{f"w{i:05d}": v for i, (_, v) in enumerate(weights)})
-  with open(path, "wb") as f:
-    f.write(buffer.getvalue())
-
-
 def read_training_weights(model_path):
   """[(name, value)] that `export` kept beside a model; a one-line
   `ModelError` when there are none or they do not read."""
@@ -160,12 +152,9 @@ def read_training_weights(model_path):
         f"{model_path} holds no training weights ({TRAINING_WEIGHTS}: "
         "models exported before tfc-repro kept them cannot be fine-tuned)")
   try:
-    with np.load(path, allow_pickle=False) as stored:
-      names = [str(n) for n in stored["names"]]
-      return [(name, stored[f"w{i:05d}"]) for i, name in enumerate(names)]
-  except (OSError, ValueError, KeyError) as e:
-    raise ModelError(f"{path} does not read as training weights: "
-                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    return weights_file.read(path)
+  except weights_file.WeightsFileError as e:
+    raise ModelError(f"{path} does not read as training weights: {e}"
                      ) from None
 
 
@@ -194,7 +183,7 @@ def export(model, path, training_info=None, freeze=True, reconstruct=False,
   try:
     tf.saved_model.save(module, temporary)
     if weights is not None:
-      write_training_weights(weights, os.path.join(temporary,
+      weights_file.write(weights, os.path.join(temporary,
                                                    TRAINING_WEIGHTS))
     old = None
     if os.path.lexists(path):

@@ -25,12 +25,14 @@ models they were rounded from.
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import sys
 
 import numpy as np
+
+from tfc_repro import data
+from tfc_repro import weights_file
 
 COLLECTION = "cpu"
 PREFIX = COLLECTION + ":"
@@ -123,32 +125,12 @@ def round_weights(weights):
   return shipped
 
 
-def write_weights(weights, path):
-  """Writes [(name, array)] as a compressed .npz (arrays in order)."""
-  buffer = io.BytesIO()
-  np.savez_compressed(buffer, names=np.array([n for n, _ in weights]),
-                      **{f"w{i:05d}": v for i, (_, v) in enumerate(weights)})
-  with open(path, "wb") as f:
-    f.write(buffer.getvalue())
-
-
 def read_weights(path):
   """[(name, float32 array)] of a shipped weights file."""
   try:
-    with np.load(path, allow_pickle=False) as stored:
-      names_ = [str(n) for n in stored["names"]]
-      return [(name, stored[f"w{i:05d}"].astype(
-          np.float32 if stored[f"w{i:05d}"].dtype == np.float16 else
-          stored[f"w{i:05d}"].dtype)) for i, name in enumerate(names_)]
-  except (OSError, ValueError, KeyError) as e:
-    raise ZooError(f"{path} does not read as shipped weights: "
-                   f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                   ) from None
-
-
-def _sha256(path):
-  with open(path, "rb") as f:
-    return hashlib.sha256(f.read()).hexdigest()
+    return weights_file.read(path, float16_as_float32=True)
+  except weights_file.WeightsFileError as e:
+    raise ZooError(f"{path} does not read as shipped weights: {e}") from None
 
 
 def cache_dir():
@@ -176,7 +158,7 @@ def materialize(name, zoo_dir=None, quiet=False):
   zoo_dir = zoo_dir or ZOO_DIR
   record = read_record(name, zoo_dir)
   weights_path = os.path.join(zoo_dir, name, WEIGHTS)
-  digest = _sha256(weights_path)
+  digest = data.file_sha256(weights_path)
   if digest != record["weights"]["sha256"]:
     raise ZooError(f"{weights_path} is not the file {PREFIX}{name} was "
                    "shipped with (its SHA-256 differs)")
@@ -245,7 +227,7 @@ def pack(model_path, name, flags, zoo_dir=None):
   folder = os.path.join(zoo_dir, name)
   os.makedirs(folder, exist_ok=True)
   weights_path = os.path.join(folder, WEIGHTS)
-  write_weights(shipped, weights_path)
+  weights_file.write(shipped, weights_path, compressed=True)
   data_root = os.environ.get("TFC_REPRO_DATA")
   data_root = os.path.abspath(data_root) if data_root else None
   training_record = {k: v for k, v in metadata.items()
@@ -264,7 +246,7 @@ def pack(model_path, name, flags, zoo_dir=None):
       config=metadata["config"], source_model_id=metadata["model_id"],
       training=_portable(training_record, data_root),
       weights=dict(
-          file=WEIGHTS, sha256=_sha256(weights_path),
+          file=WEIGHTS, sha256=data.file_sha256(weights_path),
           bytes=os.path.getsize(weights_path),
           float16=sum(v.dtype == np.float16 for _, v in shipped),
           other=sum(v.dtype != np.float16 for _, v in shipped)))
