@@ -208,7 +208,7 @@ class ScaleHyperpriorModel(model.CompressionModel):
 
   def hyperprior_entropy_model(self, compression):
     """ẑ's entropy model: the factorized hyperprior."""
-    return tfc.ContinuousBatchedEntropyModel(
+    return latent_coders.ContinuousBatchedEntropyModel(
         self.hyperprior, coding_rank=3, compression=compression)
 
   def hyper_input(self, y):

@@ -209,7 +209,7 @@ class HierarchicalModel(model.CompressionModel):
   # -- The model --------------------------------------------------------------
 
   def top_entropy_model(self, compression):
-    return tfc.ContinuousBatchedEntropyModel(
+    return latent_coders.ContinuousBatchedEntropyModel(
         self.hyperprior, coding_rank=3, compression=compression)
 
   def make_coders(self):

@@ -409,6 +409,7 @@ def _define_models():
   import tensorflow as tf
   import tensorflow_compression as tfc
   from tfc_repro import bmshj2018
+  from tfc_repro import latent_coders
   from tfc_repro import scale_table
   from tfc_repro import transforms
   # pylint: enable=g-import-not-at-top
@@ -496,7 +497,7 @@ def _define_models():
     def compressai_bottleneck(self, prior, compression):
       """The entropy model of the factorized latent: ẑ = round(z − m) + m
       with m the stored median (CompressAI's "dequantize")."""
-      return tfc.ContinuousBatchedEntropyModel(
+      return latent_coders.ContinuousBatchedEntropyModel(
           prior, coding_rank=3, compression=compression, tail_mass=TAIL_MASS,
           range_coder_precision=PRECISION,
           quantization_offset=self.quantiles[:, 1])

@@ -315,7 +315,7 @@ class ContextAdaptiveModel(model.CompressionModel):
         loc=0., scale=tfc.lower_bound(abs(self.z_scale),
                                       gaussian_coder.SCALE_MIN))
     # No offset heuristic: ẑ = round(z), as in training.
-    return tfc.ContinuousBatchedEntropyModel(prior, coding_rank=3,
+    return latent_coders.ContinuousBatchedEntropyModel(prior, coding_rank=3,
                                              compression=compression,
                                              offset_heuristic=False)
 

@@ -41,7 +41,6 @@ import json
 from typing import Callable, Optional
 
 import tensorflow as tf
-import tensorflow_compression as tfc
 
 from tfc_repro import latent_coders
 from tfc_repro import tiling
@@ -578,7 +577,7 @@ class FactorizedPriorModel(CompressionModel):
   latent_names = ("y",)
 
   def factorized_entropy_model(self, compression):
-    return tfc.ContinuousBatchedEntropyModel(
+    return latent_coders.ContinuousBatchedEntropyModel(
         self.prior, coding_rank=3, compression=compression)
 
   def make_coders(self):

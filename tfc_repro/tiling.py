@@ -22,7 +22,6 @@ input, as without tiling: files of such images are the same bytes as an
 untiled transform writes.
 """
 
-import math
 
 import tensorflow as tf
 
