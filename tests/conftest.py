@@ -75,27 +75,43 @@ def tiny_bls2017(tmp_path_factory, train_dir):
 def _shared_setup_group(item):
   """The xdist group of a test that shares an expensive setup with others:
   the parameter of a module- or session-scoped parametrised fixture it uses
-  (one group per module and parameter), else a session fixture it shares
-  with tests of other modules (one group per fixture); None if neither."""
+  (one group per parameter value, whichever module: the contract cases'
+  fixed models are shared by the modules that use them), a module-scoped
+  fixture that builds a model (one group per module and fixture), or a
+  session fixture it shares with tests of other modules (one group per
+  fixture); None if none."""
   fixture_defs = getattr(getattr(item, "_fixtureinfo", None),
                          "name2fixturedefs", {})
   callspec = getattr(item, "callspec", None)
+  module_fixture = None
   for name in item.fixturenames:
     definitions = fixture_defs.get(name) or ()
     if not definitions or definitions[-1].scope not in ("module", "session"):
       continue
     if callspec is not None and name in callspec.params:
-      return f"{item.module.__name__}::{name}[{callspec.params[name]!r}]"
+      return group_name(f"setup {callspec.params[name]!r}")
     if name in SHARED_SESSION_FIXTURES:
       return name
-  return None
+    if name in MODEL_MODULE_FIXTURES and module_fixture is None:
+      module_fixture = f"{item.module.__name__}::{name}"
+  return module_fixture
+
+
+def group_name(text):
+  """An xdist group name: xdist takes the text after the last "@" of a test
+  id as its group only if no "]" follows it."""
+  return text.replace("[", "(").replace("]", ")").replace("@", "_")
 
 
 # Session fixtures that tests of several modules use: with --dist loadgroup
 # (scripts/test.sh), their tests run on one worker, which builds it once.
 SHARED_SESSION_FIXTURES = ("tiny_bls2017",)
+# Module fixtures that build a model: their tests run on one worker.
+MODEL_MODULE_FIXTURES = ("tiny_hyperprior", "other_bls2017", "base_model",
+                         "hybrid_model")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
   del config
   for item in items:

@@ -6,8 +6,9 @@ evaluation columns. These tests run each registered system (in each of its
 model kinds) through that chain with a small untrained model from a fixed
 seed: exact round trips on awkward sizes, files that match the model's
 estimate, one string per latent, per-latent evaluation columns, files of
-another model refused with one line, an export that writes the same files as
-the model, and files that stay the same byte for byte.
+another model refused with one line, and files that stay the same byte
+for byte. (That an export writes the same files as the model is checked
+with the export idiom, test_export_idiom.py.)
 
 `DIGESTS` pins the SHA-256 of the file each fixed model writes for a fixed
 image, `PAYLOAD_DIGESTS` that of its entropy-coded strings and shapes alone.
@@ -27,6 +28,7 @@ full GDN, the default, is pinned by `FULL_GDN_DIGESTS`. Run with
 TFC_REPRO_PRINT_DIGESTS=1 to print the current digests.
 """
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -39,8 +41,8 @@ import tensorflow as tf
 from tfc_repro import container, data, evaluate, savedmodel, systems, tiling
 from conftest import smooth_image, train_args
 
-# Small models of every registered system, one per model kind; the first
-# kind of each system is also exported and loaded.
+# Small models of every registered system, one per model kind (the first
+# kind of each system is also exported and loaded: test_export_idiom.py).
 # The pinned digests were recorded with the simplified GDN, before the
 # papers' full GDN became the default: these cases keep it.
 SIMPLIFIED = ["--gdn", "simplified"]
@@ -151,13 +153,21 @@ def build(name, kind):
   return model
 
 
+@functools.lru_cache(maxsize=None)
+def fixed_codec(name, kind):
+  """(model, in-memory codec) of a case, built once per test process for
+  the modules that code with it (tests/conftest.py runs a case's tests on
+  one process). Tests only code with it; one that would change the model
+  builds its own."""
+  model = build(name, kind)
+  return model, savedmodel.Codec.from_model(model)
+
+
 @pytest.fixture(scope="module", params=PARAMS)
 def codec(request):
   """(case id, system, model, in-memory codec) of one case."""
   name, kind = request.param
-  model = build(name, kind)
-  return (case_id(name, kind), systems.system(name), model,
-          savedmodel.Codec.from_model(model))
+  return (case_id(name, kind), systems.system(name), *fixed_codec(name, kind))
 
 
 def test_fixed_model_writes_the_same_strings(codec):
@@ -242,23 +252,6 @@ def test_full_gdn_model_writes_the_same_file_and_round_trips(case):
   if os.environ.get("TFC_REPRO_PRINT_DIGESTS"):
     print(f"\n    {case_id(name, kind)!r}: {digest!r},")
   assert digest == FULL_GDN_DIGESTS[case_id(name, kind)]
-
-
-@pytest.mark.parametrize("name", systems.NAMES)
-def test_export_writes_the_same_files_as_the_model(name, tmp_path):
-  system = systems.system(name)
-  model = build(name, next(iter(CASES[name])))
-  codec = savedmodel.Codec.from_model(model)
-  savedmodel.export(model, str(tmp_path / "model"))
-  loaded = savedmodel.LoadedModel(str(tmp_path / "model"))
-  assert loaded.metadata["system"] == system.name
-  assert loaded.latents == codec.latents == tuple(model.latent_names)
-  image = smooth_image(33, 47, seed=8)
-  data_loaded = container.pack(loaded.compress(image))
-  assert data_loaded == container.pack(codec.compress(image))
-  np.testing.assert_array_equal(
-      loaded.decompress(container.unpack(data_loaded)),
-      model.reconstruct(tf.constant(image)).numpy())
 
 
 def test_every_registered_system_has_contract_cases():

@@ -26,7 +26,7 @@ from tensorflow_compression.python.ops import gen_ops
 from tfc_repro import container, decode_bound, latent_coders, savedmodel
 from tfc_repro import systems
 from conftest import smooth_image
-from test_contract import CASES, build, case_id
+from test_contract import CASES, build, case_id, fixed_codec
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
 import fuzz  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -39,8 +39,7 @@ PARAMS = [pytest.param((name, kind), id=case_id(name, kind))
 def case(request):
   """(case id, model, in-memory codec) of one case."""
   name, kind = request.param
-  model = build(name, kind)
-  return case_id(name, kind), model, savedmodel.Codec.from_model(model)
+  return (case_id(name, kind), *fixed_codec(name, kind))
 
 
 class _Refusing:

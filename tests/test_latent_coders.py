@@ -15,6 +15,7 @@ from tfc_repro import model as model_lib
 from tfc_repro import savedmodel, scale_table, systems, transforms
 from conftest import smooth_image
 import test_contract
+import test_export_idiom
 
 SHAPE = (1, 5, 7, 3)
 
@@ -306,8 +307,9 @@ def test_a_system_declared_here_trains_exports_codes_and_keeps_the_contract(
   with systems.registered(TOY):
     model = test_contract.build("toy", "")
     codec = ("toy", TOY, model, savedmodel.Codec.from_model(model))
-    test_contract.test_export_writes_the_same_files_as_the_model(
-        "toy", tmp_path)
+    savedmodel.export(model, str(tmp_path / "fixed"))
+    test_export_idiom.test_the_export_writes_the_same_files_as_the_model(
+        ("toy", model, savedmodel.LoadedModel(str(tmp_path / "fixed")), None))
     for shape in ((1, 1), (17, 33), (3, 400)):
       test_contract.test_round_trip_is_exact_on_any_size(codec, shape)
     test_contract.test_tiled_coding_is_the_untiled_coding(codec)
