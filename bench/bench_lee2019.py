@@ -122,7 +122,7 @@ def coding_stages(model, image, outputs):
   count = len(model.latent_names)
   string, side_string = outputs[0], outputs[count - 1]
   y_shape, z_shape = outputs[count + 1], outputs[count + 2]
-  y_hat, z, _ = model._analyse(image)
+  y_hat, z, _ = tf.function(lambda: model._analyse(image))()  # tiles: a graph
   coder, side_coder = model.context_coder, model.coders["z"]
   latents = latent_coders.Latents(
       strings={coder.name: string, "z": side_string},
