@@ -45,6 +45,23 @@ def run_cli(*args, cwd=None, timeout=600):
                         capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture
+def run_main(capfd):
+  """`run_main(system, *argv)` runs `python -m tfc_repro.<system> ARGV` in
+  this process (its parser and `cli.main`, without a process start-up):
+  the exit status and what it wrote to stdout and stderr (file descriptors
+  1 and 2, TensorFlow's C++ messages included), as a CompletedProcess."""
+  from tfc_repro import cli
+
+  def run(system, *argv):
+    capfd.readouterr()
+    status = cli.main(system, cli.build_parser(system).parse_args(list(argv)))
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(argv, status, out, err)
+
+  return run
+
+
 def train_args(system, argv):
   from tfc_repro import cli
   args = cli.build_parser(system).parse_args(argv)

@@ -6,7 +6,6 @@ command), and in real processes where the process itself is what is tested
 
 import json
 import os
-import subprocess
 
 import pytest
 from PIL import Image
@@ -35,20 +34,10 @@ def other_bls2017(tmp_path_factory):
 
 
 @pytest.fixture
-def run(capfd):
-  """Runs `python -m tfc_repro.bls2017 ARGS` in this process: the exit
-  status and what it wrote to stdout and stderr (file descriptors 1 and 2,
-  TensorFlow's C++ messages included)."""
-  from tfc_repro import bls2017, cli
-
-  def run_program(*argv):
-    capfd.readouterr()
-    args = cli.build_parser(bls2017.SYSTEM).parse_args(list(argv))
-    status = cli.main(bls2017.SYSTEM, args)
-    out, err = capfd.readouterr()
-    return subprocess.CompletedProcess(argv, status, out, err)
-
-  return run_program
+def run(run_main):
+  """Runs `python -m tfc_repro.bls2017 ARGS` in this process."""
+  from tfc_repro import bls2017
+  return lambda *argv: run_main(bls2017.SYSTEM, *argv)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tfc_repro import cli, container, hcae, savedmodel, training
-from conftest import run_cli, smooth_image, train_args
+from conftest import smooth_image, train_args
 
 
 def parse(argv):
@@ -158,9 +158,10 @@ def test_a_collapsed_level_is_reported(train_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_cli_end_to_end(train_dir, tmp_path):
+def test_cli_end_to_end(train_dir, tmp_path, run_main):
+  """Each command through its parser and `cli.main`, in this process."""
   model = str(tmp_path / "model")
-  result = run_cli("tfc_repro.hcae", "--model_path", model, "train",
+  result = run_main(hcae.SYSTEM, "--model_path", model, "train",
                    "--train_glob", train_dir, "--num_filters", "8",
                    "--levels", "3", "--patchsize", "32", "--batchsize", "2",
                    "--steps", "4", "--steps_per_epoch", "2", "--quality", "5")
@@ -168,15 +169,15 @@ def test_cli_end_to_end(train_dir, tmp_path):
   assert "exported hcae model" in result.stdout
   image = os.path.join(train_dir, "img0.png")
   coded = str(tmp_path / "img0.tfci")
-  result = run_cli("tfc_repro.hcae", "--model_path", model, "-V",
+  result = run_main(hcae.SYSTEM, "--model_path", model, "-V",
                    "compress", image, coded)
   assert result.returncode == 0, result.stderr
   for level in ("z3", "z2", "z1"):
     assert f"  {level}: " in result.stdout
-  result = run_cli("tfc_repro.hcae", "--model_path", model, "decompress",
+  result = run_main(hcae.SYSTEM, "--model_path", model, "decompress",
                    coded, str(tmp_path / "out.png"))
   assert result.returncode == 0, result.stderr
-  result = run_cli("tfc_repro.hcae", "--model_path", model, "evaluate",
+  result = run_main(hcae.SYSTEM, "--model_path", model, "evaluate",
                    "--images", train_dir, "--output",
                    str(tmp_path / "r.json"))
   assert result.returncode == 0, result.stderr
@@ -188,7 +189,7 @@ def test_cli_end_to_end(train_dir, tmp_path):
   bitstream = container.unpack(bytes(data))
   bitstream.system = "bls2017"
   container.write(coded, bitstream)
-  result = run_cli("tfc_repro.hcae", "--model_path", model, "decompress",
+  result = run_main(hcae.SYSTEM, "--model_path", model, "decompress",
                    coded, str(tmp_path / "x.png"))
   assert result.returncode == 1
   assert result.stderr.strip().count("\n") == 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli, smooth_image, train_args
+from conftest import smooth_image, train_args
 from tfc_repro import container, gaussian_coder, lee2019, savedmodel, training
 from tfc_repro.lee2019 import ContextAdaptiveModel, HybridModel
 
@@ -315,27 +315,28 @@ def test_exported_models_and_files_of_another_quality(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path):
+def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path, run_main):
+  """Each command through its parser and `cli.main`, in this process."""
   model_path = str(tmp_path / "model")
-  result = run_cli(
-      "tfc_repro.lee2019", "--model_path", model_path, "train",
+  result = run_main(
+      lee2019.SYSTEM, "--model_path", model_path, "train",
       "--train_glob", train_dir, "--num_filters", "16", "--num_latents", "8",
       "--context_filters", "32", "--patchsize", "64", "--batchsize", "2",
       "--steps", "6", "--steps_per_epoch", "3", "--export_reconstruct")
   assert result.returncode == 0, result.stderr
   image_path = os.path.join(train_dir, "img0.png")
   bitstream = str(tmp_path / "img.tfci")
-  result = run_cli("tfc_repro.lee2019", "--model_path", model_path,
+  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
                    "compress", image_path, bitstream)
   assert result.returncode == 0, result.stderr
   num_bytes = os.path.getsize(bitstream)
   assert f"{num_bytes} bytes, {8 * num_bytes / (96 * 128):.4f} bpp" in (
       result.stdout)
-  result = run_cli("tfc_repro.lee2019", "--model_path", model_path,
+  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
                    "decompress", bitstream, str(tmp_path / "out.png"))
   assert result.returncode == 0, result.stderr
   output = str(tmp_path / "r.json")
-  result = run_cli("tfc_repro.lee2019", "--model_path", model_path,
+  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
                    "evaluate", "--images", image_path, "--output", output)
   assert result.returncode == 0, result.stderr
   with open(output) as f:
@@ -346,7 +347,7 @@ def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path):
     byte = f.read(1)
     f.seek(num_bytes // 2)
     f.write(bytes([byte[0] ^ 0xFF]))
-  result = run_cli("tfc_repro.lee2019", "--model_path", model_path,
+  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
                    "decompress", bitstream)
   assert result.returncode == 1
   assert result.stderr.startswith("error:") and (
