@@ -79,8 +79,10 @@ class ContinuousBatchedEntropyModel(tfc.ContinuousBatchedEntropyModel):
 
   def __init__(self, prior=None, *args, compression=False,
                offset_heuristic=True, quantization_offset=None, **kwargs):
+    # Made inside a graph (TFC allows it with stateless=True), TFC's own
+    # path already runs in that graph.
     if (compression and prior is not None and offset_heuristic
-        and quantization_offset is None):
+        and quantization_offset is None and tf.executing_eagerly()):
       offset = tf.function(lambda: helpers.quantization_offset(prior),
                            autograph=False)()
       if bool(tf.reduce_all(tf.equal(offset, 0.))):
