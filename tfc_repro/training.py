@@ -400,6 +400,11 @@ def compiled_model(system, args):
     model.stage_optimizers = {
         stage.name: optimizer(args, stage.learning_rate or args.lr)
         for stage in stages[1:]}
+  # The optimizers' slots now rather than in the first training step: a
+  # tf.function whose first call creates variables is traced twice, and a
+  # model's training step takes seconds to a minute to trace.
+  for stage in stages:
+    model.stage_optimizer(stage).build(stage.variables(model))
   return model
 
 
@@ -443,8 +448,10 @@ def build_and_fit(system, args, extra_callbacks=()):
       # during export resumes from its last step instead of step 0.
       tf.keras.callbacks.BackupAndRestore(os.path.join(train_path, "backup"),
                                           delete_checkpoint=False),
+      # The curves only: writing the training step's graph costs seconds
+      # (a minute for the largest models) and is not what anyone reads.
       tf.keras.callbacks.TensorBoard(os.path.join(train_path, "logs"),
-                                     update_freq="epoch"),
+                                     update_freq="epoch", write_graph=False),
       *extra_callbacks,
   ]
   monitor = None
