@@ -62,6 +62,29 @@ def run_main(capfd):
   return run
 
 
+@pytest.fixture
+def load_once(monkeypatch):
+  """Within the test, `savedmodel.LoadedModel(path)` loads a SavedModel once
+  and returns that same object again while its saved_model.pb is unchanged
+  (the commands of `run_main` each load their model: seconds for a large
+  one). Returns the loading function."""
+  from tfc_repro import savedmodel
+  load, loaded = savedmodel.LoadedModel, {}
+
+  def load_once(path, max_pixels=None):
+    try:
+      stamp = os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+    except OSError:  # no model there: the real error
+      return load(path, max_pixels)
+    key = (os.path.realpath(path), max_pixels, stamp)
+    if key not in loaded:
+      loaded[key] = load(path, max_pixels)
+    return loaded[key]
+
+  monkeypatch.setattr(savedmodel, "LoadedModel", load_once)
+  return load_once
+
+
 def train_args(system, argv):
   from tfc_repro import cli
   args = cli.build_parser(system).parse_args(argv)
@@ -73,6 +96,13 @@ def train_args(system, argv):
 def train_dir(tmp_path_factory):
   return os.path.dirname(write_images(
       str(tmp_path_factory.mktemp("train")), count=6, size=(96, 128))[0])
+
+
+@pytest.fixture(scope="session")
+def train_image(train_dir):
+  """One image of `train_dir`: a --train_glob that holds nothing out for
+  validation (whose test step would be traced too)."""
+  return os.path.join(train_dir, "img0.png")
 
 
 @pytest.fixture(scope="session")

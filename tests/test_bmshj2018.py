@@ -1,16 +1,13 @@
-"""bmshj2018: quality levels, layouts, rate terms, exact coding, the CLI."""
-
-import json
-import os
+"""bmshj2018: quality levels, layouts, rate terms, exact coding."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfc_repro import bls2017, bmshj2018, cli, container, data, savedmodel
+from tfc_repro import bmshj2018, cli, container, savedmodel
 from tfc_repro import scale_table, transforms
-from conftest import run_cli, smooth_image, train_args
+from conftest import smooth_image, train_args
 
 SYSTEM = bmshj2018.SYSTEM
 
@@ -309,68 +306,3 @@ def test_side_and_main_bits_make_the_payload(tiny_hyperprior):
 
 
 # -- Command line --------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path, capsys):
-  """train runs as a process; compress, decompress, evaluate and the foreign
-  file run through the same parser and `cli.main` in this process (saves
-  TensorFlow start-ups)."""
-  model_path = str(tmp_path / "model")
-
-  def run(*args):
-    return run_cli("tfc_repro.bmshj2018", "--model_path", model_path, *args)
-
-  def main(*args):
-    argv = ["--model_path", model_path, *args]
-    return cli.main(SYSTEM, cli.build_parser(SYSTEM).parse_args(argv))
-
-  # One training image: no validation set, so no test step to trace.
-  result = run("train", "--train_glob", os.path.join(train_dir, "img0.png"),
-               "--num_filters", "8", "--num_latents", "12", "--patchsize",
-               "64", "--batchsize", "4", "--steps", "3", "--quality", "2")
-  assert result.returncode == 0, result.stderr
-  assert "exported bmshj2018 model" in result.stdout
-  assert "λ=0.0035" in result.stdout
-
-  image = smooth_image(40, 72, seed=4)
-  source = str(tmp_path / "in.png")
-  data.write_png(source, image)
-  capsys.readouterr()
-  assert main("-V", "compress", source, str(tmp_path / "in.tfci")) == 0
-  printed = capsys.readouterr().out
-  assert "  y: " in printed and "  z: " in printed
-  assert main("decompress", str(tmp_path / "in.tfci"),
-              str(tmp_path / "out.png")) == 0
-  assert data.read_image(str(tmp_path / "out.png")).shape == image.shape
-
-  output = str(tmp_path / "eval.json")
-  assert main("evaluate", "--images", source, "--output", output) == 0
-  with open(output) as f:
-    document = json.load(f)
-  point = document["points"][0]
-  row = point["per_image"][0]
-  assert row["bytes"] == os.path.getsize(tmp_path / "in.tfci")
-  assert row["bpp-y"] > 0 and row["bpp-z"] > 0
-  assert row["bpp-y-estimate"] > 0 and row["bpp-z-estimate"] > 0
-  assert abs(row["bpp-y"] + row["bpp-z"] - row["bpp-payload"]) < 1e-9
-  config = point["metadata"]["config"]
-  assert config["model"] == "hyperprior" and config["quality"] == 2
-  assert (config["num_filters"], config["num_latents"]) == (8, 12)
-
-  # A bls2017 file given to bmshj2018: one line naming the problem.
-  other = bls2017.BLS2017Model(num_filters=4)
-  other.prepare_for_compression()
-  string, x_shape, y_shape, digest = other.compress(tf.constant(image))
-  foreign = str(tmp_path / "bls.tfci")
-  container.write(foreign, container.Bitstream(
-      system="bls2017", config_hash=bytes(8), model_id=bytes(8),
-      digest=digest.numpy().tobytes(),
-      image_shape=tuple(x_shape.numpy()),
-      latent_shapes=[tuple(y_shape.numpy())], strings=[string.numpy()]))
-  capsys.readouterr()
-  assert main("decompress", foreign, str(tmp_path / "x.png")) == 1
-  lines = capsys.readouterr().err.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: "), lines
-  assert "'bls2017'" in lines[0] and "'bmshj2018'" in lines[0]
-  assert not os.path.exists(tmp_path / "x.png")

@@ -1,4 +1,4 @@
-"""hcae: levels and their shapes, flags, priors, the collapse warning, the CLI.
+"""hcae: levels and their shapes, flags, priors, the collapse warning.
 
 The coding contract (exact round trips on any size, files within 1 % of the
 estimate, one string per level, per-level evaluation columns, files of other
@@ -6,8 +6,6 @@ models refused) is checked for hcae with every system in test_contract.py.
 """
 
 import dataclasses
-import json
-import os
 
 import numpy as np
 import pytest
@@ -155,42 +153,3 @@ def test_a_collapsed_level_is_reported(train_dir, tmp_path, capsys):
   # A healthy model reports nothing.
   _, info = training.build_and_fit(hcae.SYSTEM, args)
   assert info["rate_share_warnings"] == []
-
-
-@pytest.mark.slow
-def test_cli_end_to_end(train_dir, tmp_path, run_main):
-  """Each command through its parser and `cli.main`, in this process."""
-  model = str(tmp_path / "model")
-  result = run_main(hcae.SYSTEM, "--model_path", model, "train",
-                   "--train_glob", train_dir, "--num_filters", "8",
-                   "--levels", "3", "--patchsize", "32", "--batchsize", "2",
-                   "--steps", "4", "--steps_per_epoch", "2", "--quality", "5")
-  assert result.returncode == 0, result.stderr
-  assert "exported hcae model" in result.stdout
-  image = os.path.join(train_dir, "img0.png")
-  coded = str(tmp_path / "img0.tfci")
-  result = run_main(hcae.SYSTEM, "--model_path", model, "-V",
-                   "compress", image, coded)
-  assert result.returncode == 0, result.stderr
-  for level in ("z3", "z2", "z1"):
-    assert f"  {level}: " in result.stdout
-  result = run_main(hcae.SYSTEM, "--model_path", model, "decompress",
-                   coded, str(tmp_path / "out.png"))
-  assert result.returncode == 0, result.stderr
-  result = run_main(hcae.SYSTEM, "--model_path", model, "evaluate",
-                   "--images", train_dir, "--output",
-                   str(tmp_path / "r.json"))
-  assert result.returncode == 0, result.stderr
-  document = json.load(open(tmp_path / "r.json"))
-  assert {"bpp-z1", "bpp-z2", "bpp-z3"} <= set(document["results"])
-  # A bitstream of another system: one line, exit status 1.
-  with open(coded, "rb") as f:
-    data = bytearray(f.read())
-  bitstream = container.unpack(bytes(data))
-  bitstream.system = "bls2017"
-  container.write(coded, bitstream)
-  result = run_main(hcae.SYSTEM, "--model_path", model, "decompress",
-                   coded, str(tmp_path / "x.png"))
-  assert result.returncode == 1
-  assert result.stderr.strip().count("\n") == 0
-  assert "bls2017" in result.stderr

@@ -1,14 +1,11 @@
-"""lee2019: context model, exact wavefront coding, hybrid model, CLI."""
-
-import json
-import os
+"""lee2019: context model, exact wavefront coding, hybrid model."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import smooth_image, train_args
-from tfc_repro import container, gaussian_coder, lee2019, savedmodel, training
+from tfc_repro import gaussian_coder, lee2019, training
 from tfc_repro.lee2019 import ContextAdaptiveModel, HybridModel
 
 
@@ -288,67 +285,3 @@ def test_the_lambda_given_is_the_lambda_reported(train_dir, tmp_path):
   assert info["lmbda"] == model.user_lambda == 0.4
   assert info["loss_lambda"] == model.loss_lambda == pytest.approx(0.6 / 400)
   assert info["steps"] == 2 and "loss" in info["final_terms"]
-
-
-# -- Export and CLI -----------------------------------------------------------------
-
-
-def _export(path, quality, hybrid=0):
-  """A tiny untrained model of `quality`, exported with `reconstruct`."""
-  model_class = HybridModel if hybrid else ContextAdaptiveModel
-  model = tiny(model_class, hybrid=hybrid, quality=quality)
-  training.export(model, {"steps": 0}, path, reconstruct=True)
-  return savedmodel.LoadedModel(path)
-
-
-def test_exported_models_and_files_of_another_quality(tmp_path):
-  base = _export(str(tmp_path / "q2"), 2)
-  hybrid = _export(str(tmp_path / "q7"), 7, hybrid=4)
-  assert base.latents == ("y", "z") and hybrid.latents == ("y1", "y2", "z")
-  image = smooth_image(50, 70, seed=9)
-  for model in (base, hybrid):
-    bitstream = model.compress(image)
-    decoded = model.decompress(container.unpack(container.pack(bitstream)))
-    np.testing.assert_array_equal(decoded, model.reconstruct(image))
-  with pytest.raises(container.ContainerError, match="another configuration"):
-    hybrid.decompress(base.compress(image))
-
-
-@pytest.mark.slow
-def test_cli_train_compress_decompress_evaluate(train_dir, tmp_path, run_main):
-  """Each command through its parser and `cli.main`, in this process."""
-  model_path = str(tmp_path / "model")
-  result = run_main(
-      lee2019.SYSTEM, "--model_path", model_path, "train",
-      "--train_glob", train_dir, "--num_filters", "16", "--num_latents", "8",
-      "--context_filters", "32", "--patchsize", "64", "--batchsize", "2",
-      "--steps", "6", "--steps_per_epoch", "3", "--export_reconstruct")
-  assert result.returncode == 0, result.stderr
-  image_path = os.path.join(train_dir, "img0.png")
-  bitstream = str(tmp_path / "img.tfci")
-  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
-                   "compress", image_path, bitstream)
-  assert result.returncode == 0, result.stderr
-  num_bytes = os.path.getsize(bitstream)
-  assert f"{num_bytes} bytes, {8 * num_bytes / (96 * 128):.4f} bpp" in (
-      result.stdout)
-  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
-                   "decompress", bitstream, str(tmp_path / "out.png"))
-  assert result.returncode == 0, result.stderr
-  output = str(tmp_path / "r.json")
-  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
-                   "evaluate", "--images", image_path, "--output", output)
-  assert result.returncode == 0, result.stderr
-  with open(output) as f:
-    row = json.load(f)["points"][0]["per_image"][0]
-  assert row["bpp-y"] > 0 and row["bpp-z"] > 0 and row["exact"] is True
-  with open(bitstream, "r+b") as f:
-    f.seek(num_bytes // 2)
-    byte = f.read(1)
-    f.seek(num_bytes // 2)
-    f.write(bytes([byte[0] ^ 0xFF]))
-  result = run_main(lee2019.SYSTEM, "--model_path", model_path,
-                   "decompress", bitstream)
-  assert result.returncode == 1
-  assert result.stderr.startswith("error:") and (
-      len(result.stderr.strip().splitlines()) == 1)

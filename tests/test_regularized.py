@@ -154,20 +154,20 @@ def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
       decoded, model.reconstruct(tf.constant(image)).numpy())
 
 
-def test_both_arms_start_from_one_trained_backbone(train_dir, tmp_path,
-                                                  monkeypatch):
+def test_both_arms_start_from_one_trained_backbone(tmp_path, monkeypatch):
   """--init_from a model of the backbone's system (its folder, or its name
   once shipped) sets the backbone's weights (the source model starts
   fresh); another backbone is refused."""
   from tfc_repro import bmshj2018, zoo
-  parent_args = train_args(bmshj2018.SYSTEM, [
+  # The plain model (as training exports it; its weights differ from the
+  # backbone's initial ones by their seed).
+  tf.keras.utils.set_random_seed(7)
+  parent = bmshj2018.SYSTEM.build_model(train_args(bmshj2018.SYSTEM, [
       "--model_path", str(tmp_path / "plain"), "train", "--model",
-      "meanscale", *TINY["bmshj2018-meanscale"], "--train_glob", train_dir,
-      "--patchsize", "32", "--batchsize", "2", "--steps", "2",
-      "--steps_per_epoch", "2"])
-  parent, info = training.build_and_fit(bmshj2018.SYSTEM, parent_args)
+      "meanscale", *TINY["bmshj2018-meanscale"]]))
   expected = [w.numpy() for w in parent.weights]
-  training.export(parent, info, str(tmp_path / "plain"))
+  training.export(parent, dict(steps=2, lmbda=0.01),
+                  str(tmp_path / "plain"))
   monkeypatch.setattr(zoo, "ZOO_DIR", str(tmp_path / "zoo"))
   monkeypatch.setenv("TFC_REPRO_CACHE", str(tmp_path / "cache"))
   zoo.pack(str(tmp_path / "plain"), "bmshj2018-meanscale-1", [
@@ -192,8 +192,8 @@ def test_both_arms_start_from_one_trained_backbone(train_dir, tmp_path,
                        "regularized")
 
 
-def test_interrupted_two_stage_run_resumes_exactly(train_dir, tmp_path):
-  common = ["--train_glob", train_dir, "--patchsize", "32", "--batchsize",
+def test_interrupted_two_stage_run_resumes_exactly(train_image, tmp_path):
+  common = ["--train_glob", train_image, "--patchsize", "32", "--batchsize",
             "2", "--steps", "6", "--steps_per_epoch", "3", "--seed", "5",
             "--train_path", str(tmp_path / "t")]
 

@@ -198,6 +198,37 @@ def export(model, path, training_info=None, freeze=True, reconstruct=False,
   return metadata
 
 
+# The keys without which a record is not a tfc-repro model's.
+RECORD_KEYS = ("system", "config", "config_hash", "model_id", "latents")
+
+
+def read_metadata(path):
+  """The metadata record of the model exported at `path`, read from its
+  variables alone, in milliseconds (loading the model takes seconds). The
+  weights are not checked against it (`LoadedModel` does); a one-line
+  `ModelError` when there is no such record."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not os.path.lexists(path):
+    recover(path)  # an export killed between its two renames
+  if not os.path.isdir(path):
+    raise ModelError(f"no model at {path} (not a directory)")
+  try:
+    reader = tf.train.load_checkpoint(os.path.join(path, "variables",
+                                                   "variables"))
+    metadata = json.loads(reader.get_tensor(
+        "metadata/.ATTRIBUTES/VARIABLE_VALUE").decode())
+  except Exception as e:  # pylint: disable=broad-except
+    reason = str(e).strip().splitlines()[0] if str(e).strip() else type(
+        e).__name__
+    raise ModelError(f"cannot read the record of model {path}: {reason}"
+                     ) from None
+  missing = [key for key in RECORD_KEYS
+             if not isinstance(metadata, dict) or key not in metadata]
+  if missing:
+    raise ModelError(f"{path} is not a tfc-repro model (no {missing[0]!r})")
+  return metadata
+
+
 def recover(path):
   """Puts back a model that an interrupted `export` moved aside (when
   nothing is at `path`), and removes the leftovers of interrupted exports."""
@@ -508,7 +539,7 @@ class LoadedModel(Codec):
     except Exception as e:  # pylint: disable=broad-except
       reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
       raise ModelError(f"cannot load model {path}: {reason}") from None
-    for key in ("system", "config", "config_hash", "model_id", "latents"):
+    for key in RECORD_KEYS:
       if key not in metadata:
         raise ModelError(f"{path} is not a tfc-repro model (no {key!r})")
     # The id of the weights and probability tables as loaded, not as

@@ -534,29 +534,38 @@ def init_from(model, parent_path, system_name):
   Refuses another architecture in one line naming the first weight that
   differs."""
   if zoo.is_zoo_name(parent_path):
-    # Checked below: the model says which systems' models can start it.
-    parent_path = zoo.materialize(zoo.entry_name(parent_path, system_name,
-                                                 only_system=False))
-  parent = savedmodel.LoadedModel(parent_path).metadata
+    # The shipped weights and record, without building the model. Checked
+    # below: the model says which systems' models can start it.
+    name = zoo.entry_name(parent_path, system_name, only_system=False)
+    record, weights = zoo.shipped_weights(name)
+    parent = dict(record["training"], system=record["system"],
+                  model_id=record.get("model_id"))
+    source = zoo.PREFIX + name
+  else:
+    parent = savedmodel.read_metadata(parent_path)
+    weights = None  # read once the system is known to fit
+    source = os.path.abspath(parent_path)
   part = model.part_for(parent.get("system"))
   if part is None:
     raise savedmodel.ModelError(
         f"--init_from {parent_path} holds a {parent.get('system')} model, "
         f"which a {system_name} model cannot start from")
-  assign_weights(part, savedmodel.read_training_weights(parent_path),
-                 parent_path)
-  return dict(path=os.path.abspath(parent_path), steps=parent.get("steps"),
+  if weights is None:
+    weights = savedmodel.read_training_weights(parent_path)
+  assign_weights(part, weights, parent_path)
+  return dict(path=source, steps=parent.get("steps"),
               lmbda=parent.get("lmbda"), model_id=parent.get("model_id"))
 
 
-def train(system, args):
-  """Trains `system`'s model as `args` say and exports it; returns metadata.
+def train(system, args, extra_callbacks=()):
+  """Trains `system`'s model as `args` say (with Keras callbacks
+  `extra_callbacks` besides the engine's) and exports it; returns metadata.
 
   The resume checkpoint (`--train_path`/backup) is deleted only once the
   model is exported: a run killed at any moment resumes when re-run. In a
   multi-worker run the chief exports and deletes the checkpoint, and the
   workers end together (`finish_workers`)."""
-  model, info = build_and_fit(system, args)
+  model, info = build_and_fit(system, args, extra_callbacks)
   strategy = model.distribute_strategy
   metadata = export(model, info, args.model_path, strategy,
                     reconstruct=getattr(args, "export_reconstruct", False))

@@ -152,16 +152,33 @@ def code_digest():
   return sha.hexdigest()
 
 
-def materialize(name, zoo_dir=None, quiet=False):
-  """The SavedModel folder of the shipped model `name`, rebuilt from its
-  weights on first use by this code (and kept in `cache_dir()`)."""
-  zoo_dir = zoo_dir or ZOO_DIR
-  record = read_record(name, zoo_dir)
+def _checked_weights_path(name, record, zoo_dir):
+  """The weights file of the shipped model `name` and its SHA-256, which
+  must be the one its record names."""
   weights_path = os.path.join(zoo_dir, name, WEIGHTS)
   digest = data.file_sha256(weights_path)
   if digest != record["weights"]["sha256"]:
     raise ZooError(f"{weights_path} is not the file {PREFIX}{name} was "
                    "shipped with (its SHA-256 differs)")
+  return weights_path, digest
+
+
+def shipped_weights(name, zoo_dir=None):
+  """(record, [(name, float32 array)]) of the shipped model `name`: its
+  training weights as shipped (what `train --init_from` starts from),
+  without building the model."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  record = read_record(name, zoo_dir)
+  weights_path, _ = _checked_weights_path(name, record, zoo_dir)
+  return record, read_weights(weights_path)
+
+
+def materialize(name, zoo_dir=None, quiet=False):
+  """The SavedModel folder of the shipped model `name`, rebuilt from its
+  weights on first use by this code (and kept in `cache_dir()`)."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  record = read_record(name, zoo_dir)
+  weights_path, digest = _checked_weights_path(name, record, zoo_dir)
   path = os.path.join(cache_dir(), "zoo", COLLECTION,
                       f"{name}-{digest[:12]}-{code_digest()[:12]}")
   if not os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -222,7 +239,7 @@ def pack(model_path, name, flags, zoo_dir=None):
   # import of TFC would not survive.
   import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
-  metadata = savedmodel.LoadedModel(model_path).metadata
+  metadata = savedmodel.read_metadata(model_path)
   shipped = round_weights(savedmodel.read_training_weights(model_path))
   folder = os.path.join(zoo_dir, name)
   os.makedirs(folder, exist_ok=True)
@@ -254,7 +271,7 @@ def pack(model_path, name, flags, zoo_dir=None):
   # Rebuilt once now (the first use): checks the flags and records the id
   # of the model the name stands for.
   path = materialize(name, zoo_dir, quiet=True)
-  record["model_id"] = savedmodel.LoadedModel(path).metadata["model_id"]
+  record["model_id"] = savedmodel.read_metadata(path)["model_id"]
   _write_record(record, zoo_dir)
   return record
 
