@@ -67,20 +67,26 @@ def load_once(monkeypatch):
   """Within the test, `savedmodel.LoadedModel(path)` loads a SavedModel once
   and returns that same object again while its saved_model.pb is unchanged
   (the commands of `run_main` each load their model: seconds for a large
-  one). Returns the loading function."""
+  one). Returns the loading function; its `add(model)` makes a model loaded
+  before the one loading gives for its path."""
   from tfc_repro import savedmodel
   load, loaded = savedmodel.LoadedModel, {}
 
+  def key(path, max_pixels):
+    stamp = os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+    return os.path.realpath(path), max_pixels, stamp
+
   def load_once(path, max_pixels=None):
     try:
-      stamp = os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+      found = key(path, max_pixels)
     except OSError:  # no model there: the real error
       return load(path, max_pixels)
-    key = (os.path.realpath(path), max_pixels, stamp)
-    if key not in loaded:
-      loaded[key] = load(path, max_pixels)
-    return loaded[key]
+    if found not in loaded:
+      loaded[found] = load(path, max_pixels)
+    return loaded[found]
 
+  load_once.add = lambda model: loaded.setdefault(key(model.path, None),
+                                                  model)
   monkeypatch.setattr(savedmodel, "LoadedModel", load_once)
   return load_once
 

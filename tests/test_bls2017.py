@@ -33,12 +33,12 @@ def test_loss_is_rate_plus_lambda_distortion():
                              rtol=1e-5)
 
 
-def test_rate_decreases_when_lambda_falls(train_dir, tmp_path):
+def test_rate_decreases_when_lambda_falls(train_image, tmp_path):
   rates = {}
   for lmbda in (1e-4, 1.0):
     args = train_args(bls2017.SYSTEM, [
         "--model_path", str(tmp_path / str(lmbda)), "train",
-        "--train_glob", train_dir, "--lambda", str(lmbda),
+        "--train_glob", train_image, "--lambda", str(lmbda),
         "--num_filters", "8", "--patchsize", "32", "--batchsize", "8",
         "--steps", "200", "--steps_per_epoch", "200", "--lr", "1e-2",
         "--seed", "3"])

@@ -24,7 +24,9 @@ def _case(name, kind):
   return pytest.param((name, kind), id=case_id(name, kind))
 
 
-def _cases():
+def export_cases():
+  """The exported cases: the first kind of every registered system, and
+  lee2019's hybrid model."""
   for name in systems.NAMES:
     for kind in CASES[name]:
       if kind == next(iter(CASES[name])) or (name, kind) == ("lee2019",
@@ -38,12 +40,10 @@ LEE2019_HYBRID = _case("lee2019", "hybrid")
 _EXPORTED = {}
 
 
-@pytest.fixture(scope="module", params=list(_cases()))
-def exported(request, tmp_path_factory):
-  """(case id, model, `LoadedModel`, `tf.saved_model.load`) of a case,
-  exported once per test process (the tests below that take one case ask
-  for it again)."""
-  name, kind = request.param
+def exported_case(name, kind, tmp_path_factory):
+  """(case id, model, `LoadedModel`, `tf.saved_model.load`) of the contract
+  case `kind` of system `name`, exported once per test process (a test of
+  another module that takes it runs in the case's group: tests/conftest.py)."""
   if (name, kind) not in _EXPORTED:
     model, _ = fixed_codec(name, kind)
     path = str(tmp_path_factory.mktemp("idiom") / "model")
@@ -52,6 +52,13 @@ def exported(request, tmp_path_factory):
                              savedmodel.LoadedModel(path),
                              tf.saved_model.load(path))
   return _EXPORTED[name, kind]
+
+
+@pytest.fixture(scope="module", params=list(export_cases()))
+def exported(request, tmp_path_factory):
+  """`exported_case` of each case (the tests below that take one case ask
+  for it again)."""
+  return exported_case(*request.param, tmp_path_factory)
 
 
 def test_the_export_writes_the_same_files_as_the_model(exported):

@@ -330,26 +330,31 @@ def test_the_zoo_sizes_are_checked(tmp_path):
 # -- The command line ------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_the_command_imports_and_the_model_codes_files(tmp_path):
+def test_the_command_imports_and_the_model_codes_files(tmp_path, capfd,
+                                                      run_main, load_once):
+  """The command's `main` (as `python -m tfc_repro.import_compressai` runs
+  it), then bmshj2018's compress and decompress on the model, in this
+  process."""
+  from tfc_repro import argutil, bmshj2018
   source = str(tmp_path / "mean.npz")
   np.savez(source, **_state("mbt2018-mean"))
   out = str(tmp_path / "mean")
-  result = run_cli("tfc_repro.import_compressai", source, out, "--quality",
-                   "2", "--num_filters", str(N), "--num_latents", str(M))
-  assert result.returncode == 0, result.stderr
-  assert "mbt2018-mean mse quality 2" in result.stdout
-  metadata = savedmodel.LoadedModel(out).metadata
+  capfd.readouterr()
+  assert argutil.run(import_compressai.main, "import_compressai", [
+      source, out, "--quality", "2", "--num_filters", str(N),
+      "--num_latents", str(M)]) == 0
+  assert "mbt2018-mean mse quality 2" in capfd.readouterr().out
+  metadata = load_once(out).metadata
   assert metadata["imported_from"]["sha256"]
   assert metadata["lmbda"] == 0.0035
   image = os.path.join(FIXTURES, "input.png")
   tfci = str(tmp_path / "x.tfci")
   png = str(tmp_path / "x.png")
-  result = run_cli("tfc_repro.bmshj2018", "--model_path", out, "compress",
-                   image, tfci)
+  result = run_main(bmshj2018.SYSTEM, "--model_path", out, "compress", image,
+                    tfci)
   assert result.returncode == 0, result.stderr
-  result = run_cli("tfc_repro.bmshj2018", "--model_path", out, "decompress",
-                   tfci, png)
+  result = run_main(bmshj2018.SYSTEM, "--model_path", out, "decompress",
+                    tfci, png)
   assert result.returncode == 0, result.stderr
   assert data.read_image(png).shape == _image().shape
 

@@ -11,6 +11,8 @@ from scipy import stats
 
 from tfc_repro import cli, container, regularized, savedmodel, training
 from conftest import smooth_image, train_args
+from test_contract import CASES
+from test_export_idiom import exported_case
 
 TINY = {
     "bmshj2018-meanscale": ["--num_filters", "8", "--num_latents", "12"],
@@ -130,12 +132,18 @@ def test_the_source_model_starts_as_wide_as_source_scale(backbone):
     args_for(backbone, "--source_scale", "0")
 
 
-@pytest.mark.parametrize("backbone", sorted(TINY))
-def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
-  model = build(backbone)
-  model.prepare_for_compression()
-  path = str(tmp_path / "m")
-  savedmodel.export(model, path)
+@pytest.fixture(scope="module", params=[
+    pytest.param(("regularized", kind), id=kind or "bmshj2018-meanscale")
+    for kind in CASES["regularized"]])
+def exported(request, tmp_path_factory):
+  """The contract suite's fixed model of each backbone, exported:
+  (model, its path, `LoadedModel`)."""
+  _, model, loaded, _ = exported_case(*request.param, tmp_path_factory)
+  return model, loaded.path, loaded
+
+
+def test_export_is_the_backbones_and_round_trips(exported):
+  model, path, loaded = exported
   reader = tf.train.load_checkpoint(os.path.join(path, "variables",
                                                  "variables"))
   names = reader.get_variable_to_shape_map()
@@ -145,7 +153,6 @@ def test_export_is_the_backbones_and_round_trips(backbone, tmp_path):
   source = sum(int(tf.size(v)) for v in model.source_model.variables)
   backbone_weights = sum(int(tf.size(v)) for v in model.backbone.variables)
   assert stored <= backbone_weights + 10 ** 5 and source > 0
-  loaded = savedmodel.LoadedModel(path)
   assert loaded.metadata["system"] == "regularized"
   image = smooth_image(17, 33, seed=4)
   decoded = loaded.decompress(container.unpack(container.pack(

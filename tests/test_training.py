@@ -395,6 +395,28 @@ def test_init_from_a_foreign_model_fails_in_one_line(tmp_path):
   assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_folder_without_a_models_record_is_refused_in_one_line(tmp_path):
+  model = training.compiled_model(bls2017.SYSTEM, train_args(
+      bls2017.SYSTEM, ["train", "--num_filters", "4"]))
+  (tmp_path / "empty").mkdir()
+  variables = tmp_path / "damaged" / "variables"
+  variables.mkdir(parents=True)
+  (variables / "variables.index").write_bytes(b"\x00" * 64)
+  checkpoint = tmp_path / "foreign" / "variables" / "variables"
+  tf.train.Checkpoint(v=tf.Variable(1.)).write(str(checkpoint))
+  for folder, message in (("empty", "cannot read the record"),
+                          ("damaged", "cannot read the record"),
+                          ("foreign", "cannot read the record")):
+    with pytest.raises(savedmodel.ModelError, match=message) as error:
+      training.init_from(model, str(tmp_path / folder), "bls2017")
+    assert "\n" not in str(error.value)
+  # A record that is not a tfc-repro model's.
+  tf.train.Checkpoint(metadata=tf.Variable('{"system": "x"}')).write(
+      str(tmp_path / "other" / "variables" / "variables"))
+  with pytest.raises(savedmodel.ModelError, match="not a tfc-repro model"):
+    training.init_from(model, str(tmp_path / "other"), "bls2017")
+
+
 @pytest.mark.parametrize("name", ["bls2017", "bmshj2018", "lee2019", "hcae",
                                   "regularized"])
 def test_paper_profiles_keep_the_papers_recipe(name):
