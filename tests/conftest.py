@@ -113,15 +113,17 @@ def train_image(train_dir):
 
 @pytest.fixture(scope="session")
 def tiny_bls2017(tmp_path_factory, train_dir):
-  """A bls2017 model (N=16) trained for 40 steps and exported: (model, path)."""
+  """A bls2017 model (N=16) trained for 40 steps and exported with
+  `reconstruct` (train --export_reconstruct): (model, path)."""
   from tfc_repro import bls2017, training
   path = str(tmp_path_factory.mktemp("models") / "bls2017")
   args = train_args(bls2017.SYSTEM, [
       "--model_path", path, "train", "--train_glob", train_dir,
       "--num_filters", "16", "--patchsize", "64", "--batchsize", "4",
-      "--steps", "40", "--steps_per_epoch", "20", "--seed", "1"])
+      "--steps", "40", "--steps_per_epoch", "20", "--seed", "1",
+      "--export_reconstruct"])
   model, info = training.build_and_fit(bls2017.SYSTEM, args)
-  training.export(model, info, path)
+  training.export(model, info, path, reconstruct=args.export_reconstruct)
   return model, path
 
 

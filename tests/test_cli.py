@@ -77,6 +77,7 @@ def test_compress_decompress_evaluate(cli_model, bls, tmp_path):
     document = json.load(f)
   row = document["points"][0]["per_image"][0]
   assert row["bytes"] == num_bytes
+  assert row["exact"] is True  # the file decodes to the model's image
   assert row["bpp"] == metrics.bits_per_pixel(num_bytes, 120, 200)
   assert abs(row["psnr-rgb"] - metrics.psnr(image, decoded)) < 1e-9
   for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",

@@ -58,7 +58,9 @@ def test_a_file_goes_through_the_commands_and_bad_files_are_refused(
   result = run("evaluate", "--images", source, "--output", output)
   assert result.returncode == 0, result.stderr
   with open(output) as f:
-    point = json.load(f)["points"][0]
+    document = json.load(f)
+  assert {f"bpp-{n}" for n in loaded.latents} <= set(document["results"])
+  point = document["points"][0]
   row = point["per_image"][0]
   assert row["bytes"] == num_bytes
   assert row["psnr-rgb"] == pytest.approx(metrics.psnr(image, decoded))

@@ -138,10 +138,11 @@ class _ZeroLevelModel(hcae.HierarchicalModel):
     return super().rate_distortion(x, x_hat, **bits)
 
 
-def test_a_collapsed_level_is_reported(train_image, tmp_path, capsys):
+def test_a_collapsed_level_is_reported(train_dir, tmp_path, capsys):
+  """(With a validation set: its rates are the ones checked.)"""
   args = train_args(hcae.SYSTEM, [
       "--model_path", str(tmp_path / "m"), "train", "--train_glob",
-      train_image, "--num_filters", "8", "--levels", "3", "--patchsize", "32",
+      train_dir, "--num_filters", "8", "--levels", "3", "--patchsize", "32",
       "--batchsize", "2", "--steps", "4", "--steps_per_epoch", "2",
       "--seed", "1"])
   system = dataclasses.replace(hcae.SYSTEM, build_model=lambda a: (

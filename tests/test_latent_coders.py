@@ -282,11 +282,14 @@ def test_a_model_whose_coders_are_not_its_latents_is_refused():
 
 
 def test_a_system_declared_here_trains_exports_codes_and_keeps_the_contract(
-    train_image, tmp_path, monkeypatch, load_once):
+    train_image, tmp_path, monkeypatch, load_once, capsys):
   path = str(tmp_path / "toy")
   run = lambda *argv: cli.main(TOY, cli.build_parser(TOY).parse_args(
       ["--model_path", path, *argv]))
+  capsys.readouterr()
   assert run("train", "--train_glob", train_image, "--seed", "1") == 0
+  assert f"exported toy model to {path} (3 steps, λ=0.01, mse)" in (
+      capsys.readouterr().out)
   loaded = load_once(path)  # and the commands below take it
   assert loaded.metadata["system"] == "toy"
   assert loaded.metadata["steps"] == 3

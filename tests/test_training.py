@@ -404,15 +404,17 @@ def test_a_folder_without_a_models_record_is_refused_in_one_line(tmp_path):
   (variables / "variables.index").write_bytes(b"\x00" * 64)
   checkpoint = tmp_path / "foreign" / "variables" / "variables"
   tf.train.Checkpoint(v=tf.Variable(1.)).write(str(checkpoint))
-  for folder, message in (("empty", "cannot read the record"),
+  tf.train.Checkpoint(metadata=tf.Variable('{"system": "x"}')).write(
+      str(tmp_path / "other" / "variables" / "variables"))
+  for folder in ("damaged", "foreign", "other"):
+    (tmp_path / folder / "saved_model.pb").write_bytes(b"")
+  for folder, message in (("empty", "no saved_model.pb"),
                           ("damaged", "cannot read the record"),
                           ("foreign", "cannot read the record")):
     with pytest.raises(savedmodel.ModelError, match=message) as error:
       training.init_from(model, str(tmp_path / folder), "bls2017")
     assert "\n" not in str(error.value)
   # A record that is not a tfc-repro model's.
-  tf.train.Checkpoint(metadata=tf.Variable('{"system": "x"}')).write(
-      str(tmp_path / "other" / "variables" / "variables"))
   with pytest.raises(savedmodel.ModelError, match="not a tfc-repro model"):
     training.init_from(model, str(tmp_path / "other"), "bls2017")
 

@@ -212,6 +212,8 @@ def read_metadata(path):
     recover(path)  # an export killed between its two renames
   if not os.path.isdir(path):
     raise ModelError(f"no model at {path} (not a directory)")
+  if not os.path.exists(os.path.join(path, "saved_model.pb")):
+    raise ModelError(f"{path} is not a SavedModel (no saved_model.pb)")
   try:
     reader = tf.train.load_checkpoint(os.path.join(path, "variables",
                                                    "variables"))

@@ -235,10 +235,9 @@ def pack(model_path, name, flags, zoo_dir=None):
   architecture; rebuilds it once to check the flags and record its model
   id. Returns the record."""
   zoo_dir = zoo_dir or ZOO_DIR
-  # TFC before its ops are loaded alone (LoadedModel), which the rebuild's
-  # import of TFC would not survive.
-  import tensorflow_compression  # pylint: disable=g-import-not-at-top,unused-import
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
+  # The record and training weights alone: the rebuild below makes the
+  # SavedModel that the name stands for from them.
   metadata = savedmodel.read_metadata(model_path)
   shipped = round_weights(savedmodel.read_training_weights(model_path))
   folder = os.path.join(zoo_dir, name)
