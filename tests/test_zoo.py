@@ -198,3 +198,16 @@ def test_the_listing_and_cards_show_each_models_training_and_kodak_results(
   assert zoo.main(["list"]) == 0
   listing = capsys.readouterr().out
   assert "cpu:bls2017-1" in listing and "30.00" in listing
+
+
+def test_a_card_states_the_levels_that_collapsed_in_training():
+  from tfc_repro import zoo
+  record = dict(name="hcae-4", system="hcae", flags=["--profile", "quick"],
+                training=dict(steps=10, lmbda=0.01, metric="mse",
+                              train_cpu_seconds=36.),
+                weights=dict(float16=1, other=0, bytes=1000))
+  assert "collapsed" not in zoo.card(record)
+  record["training"]["rate_share_warnings"] = [
+      "z3: 0.00 % of the rate at step 2 (under 0.5 %): the level may have "
+      "collapsed"]
+  assert "- z3: 0.00 % of the rate at step 2" in zoo.card(record)

@@ -338,6 +338,13 @@ def card(record):
       f"{kodak.get('dataset') or 'Kodak, not evaluated yet'}; bpp of the "
       "files) |",
       "",
+  ]
+  warnings = training.get("rate_share_warnings") or []
+  if warnings:
+    lines += ["Training warned that latent levels carried almost none of the "
+              "rate (collapsed levels code next to nothing):", "",
+              *[f"- {warning}" for warning in warnings], ""]
+  lines += [
       "Use it by name:",
       "",
       "```sh",
