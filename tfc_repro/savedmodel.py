@@ -202,28 +202,38 @@ def export(model, path, training_info=None, freeze=True, reconstruct=False,
 RECORD_KEYS = ("system", "config", "config_hash", "model_id", "latents")
 
 
+def _check_saved_model_folder(path):
+  """Refuses in one line a `path` that holds no SavedModel (after putting
+  back a model that an export killed between its two renames)."""
+  if not os.path.lexists(path):
+    recover(path)
+  if not os.path.isdir(path):
+    raise ModelError(f"no model at {path} (not a directory)")
+  if not os.path.exists(os.path.join(path, "saved_model.pb")):
+    raise ModelError(f"{path} is not a SavedModel (no saved_model.pb)")
+
+
+def _first_line(error):
+  """The first line of an exception's message, or its type's name."""
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
 def read_metadata(path):
   """The metadata record of the model exported at `path`, read from its
   variables alone, in milliseconds (loading the model takes seconds). The
   weights are not checked against it (`LoadedModel` does); a one-line
   `ModelError` when there is no such record."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if not os.path.lexists(path):
-    recover(path)  # an export killed between its two renames
-  if not os.path.isdir(path):
-    raise ModelError(f"no model at {path} (not a directory)")
-  if not os.path.exists(os.path.join(path, "saved_model.pb")):
-    raise ModelError(f"{path} is not a SavedModel (no saved_model.pb)")
+  _check_saved_model_folder(path)
   try:
     reader = tf.train.load_checkpoint(os.path.join(path, "variables",
                                                    "variables"))
     metadata = json.loads(reader.get_tensor(
         "metadata/.ATTRIBUTES/VARIABLE_VALUE").decode())
   except Exception as e:  # pylint: disable=broad-except
-    reason = str(e).strip().splitlines()[0] if str(e).strip() else type(
-        e).__name__
-    raise ModelError(f"cannot read the record of model {path}: {reason}"
-                     ) from None
+    raise ModelError(f"cannot read the record of model {path}: "
+                     f"{_first_line(e)}") from None
   missing = [key for key in RECORD_KEYS
              if not isinstance(metadata, dict) or key not in metadata]
   if missing:
@@ -528,19 +538,14 @@ class LoadedModel(Codec):
 
   def __init__(self, path, max_pixels=None):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    if not os.path.lexists(path):
-      recover(path)  # an export killed between its two renames
-    if not os.path.isdir(path):
-      raise ModelError(f"no model at {path} (not a directory)")
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-      raise ModelError(f"{path} is not a SavedModel (no saved_model.pb)")
+    _check_saved_model_folder(path)
     _load_tfc_ops()
     try:
       module = tf.saved_model.load(path)
       metadata = json.loads(module.metadata.numpy().decode())
     except Exception as e:  # pylint: disable=broad-except
-      reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-      raise ModelError(f"cannot load model {path}: {reason}") from None
+      raise ModelError(f"cannot load model {path}: {_first_line(e)}"
+                       ) from None
     for key in RECORD_KEYS:
       if key not in metadata:
         raise ModelError(f"{path} is not a tfc-repro model (no {key!r})")
