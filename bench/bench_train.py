@@ -333,7 +333,7 @@ def time_keras_step(model, batch, steps, repeats):
 def time_keras_step_xla(system, args, batch, steps, repeats):
   """`time_keras_step` of a fresh model compiled with XLA."""
   tf.keras.utils.set_random_seed(1)
-  model = training.compiled_model(system, args)
+  model, _ = training.compiled_model(system, args)
   model.compile(optimizer=model.optimizer, jit_compile=True)
   return time_keras_step(model, batch, steps, repeats)
 
@@ -398,7 +398,7 @@ def measure_case(name, flags, steps, repeats, peak):
                                            repeats)  # uint8, as fit sees it
 
   tf.keras.utils.set_random_seed(1)
-  model = training.compiled_model(system, args)
+  model, _ = training.compiled_model(system, args)
   flops = flop_report(model, tf.TensorSpec(batch.shape, batch.dtype))
   data_root = os.environ["TFC_REPRO_DATA"]
   row = {

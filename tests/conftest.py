@@ -173,3 +173,39 @@ def pytest_collection_modifyitems(config, items):
     group = _shared_setup_group(item)
     if group is not None:
       item.add_marker(pytest.mark.xdist_group(group))
+
+
+class RawWeights:
+  """A callback (`.callback`) keeping the values of `variables(model)` at
+  the start of training and after every step, keyed by the step count;
+  `moving_average(momentum)` is then what `--weight_averaging MOMENTUM`
+  should end with: a ← m·a + (1 − m)·w after every step, from the weights
+  at step 0 (or from `start`, the average at the first recorded step) to
+  the last step (or step `until`)."""
+
+  def __init__(self, variables):
+    import tensorflow as tf
+    outer = self
+    self.values = {}
+
+    class Callback(tf.keras.callbacks.Callback):
+
+      def _record(self):
+        step = int(self.model.optimizer.iterations.numpy())
+        outer.values[step] = [v.numpy() for v in variables(self.model)]
+
+      def on_train_begin(self, logs=None):
+        self._record()
+
+      def on_train_batch_end(self, batch, logs=None):
+        self._record()
+
+    self.callback = Callback()
+
+  def moving_average(self, momentum, start=None, until=None):
+    steps = [s for s in sorted(self.values) if until is None or s <= until]
+    average = start if start is not None else self.values[steps[0]]
+    for step in steps[1:]:
+      average = [momentum * a + (1 - momentum) * w
+                 for a, w in zip(average, self.values[step])]
+    return average

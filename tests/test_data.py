@@ -1,5 +1,6 @@
 """Image reading, training crops, Kodak checksums."""
 
+import math
 import os
 
 import numpy as np
@@ -148,6 +149,38 @@ def test_crops_pad_small_images(tmp_path):
   assert batch.shape == (3, 32, 32, 3) and batch.dtype.name == "uint8"
   validation = list(data.file_dataset(paths, 32, 2, training=False))
   assert [b.shape[0] for b in validation] == [2, 2]
+
+
+def test_cached_training_crops_come_from_every_image_decoded_once(tmp_path):
+  """With `cache`, each file is decoded once: later passes crop the images
+  kept in memory, even when the files are gone; every image still
+  supplies crops, and the same seed gives the same crops."""
+  paths = []
+  for i in range(3):
+    path = str(tmp_path / f"{i}.png")
+    # Constant images: a crop tells which image it came from.
+    data.write_png(path, np.full((40 + 8 * i, 48, 3), 50 * (i + 1),
+                                 np.uint8))
+    paths.append(path)
+  assert data.decoded_bytes(paths) == 3 * 48 * (40 + 48 + 56)
+  assert data.decoded_bytes(paths, limit=1) == 3 * 48 * 40  # stops early
+
+  def crops(seed, take, delete_after=None):
+    batches = iter(data.file_dataset(paths, 16, 3, training=True, seed=seed,
+                                     cache=True))
+    values = []
+    for i in range(take):
+      values.append(next(batches).numpy())
+      if i == delete_after:
+        for path in paths:
+          os.remove(path)
+    return np.concatenate(values)
+
+  first = crops(0, 4)
+  assert sorted({int(c[0, 0, 0]) for c in first}) == [50, 100, 150]
+  np.testing.assert_array_equal(first, crops(0, 4, delete_after=1))
+  # The files are gone now: an uncached pipeline cannot read them.
+  assert data.decoded_bytes(paths) == math.inf
 
 
 def test_default_photos_exist():

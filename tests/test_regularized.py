@@ -10,7 +10,7 @@ import tensorflow as tf
 from scipy import stats
 
 from tfc_repro import cli, container, regularized, savedmodel, training
-from conftest import smooth_image, train_args
+from conftest import RawWeights, smooth_image, train_args
 from test_contract import CASES
 from test_export_idiom import exported_case
 
@@ -220,6 +220,27 @@ def test_interrupted_two_stage_run_resumes_exactly(train_image, tmp_path):
   slots = [v for v in resumed.stage_optimizers["source"].variables
            if "iter" not in v.name]
   assert any(float(tf.reduce_sum(abs(v))) > 0 for v in slots)
+
+
+def test_weight_averaging_averages_each_stage_with_its_optimizer(
+    train_image, tmp_path):
+  def variables(m):
+    return [v for stage in m.stages() for v in stage.variables(m)]
+  raw = RawWeights(variables)
+  args = args_for("bmshj2018-meanscale", "--train_glob", train_image,
+                  "--patchsize", "32", "--batchsize", "2", "--steps", "3",
+                  "--seed", "5", "--weight_averaging", "0.5",
+                  path=str(tmp_path / "m"))
+  model, _ = training.build_and_fit(regularized.SYSTEM, args,
+                                    extra_callbacks=[raw.callback])
+  expected = raw.moving_average(0.5)
+  assert len(expected) == len(model.trainable_variables)
+  for variable, average in zip(variables(model), expected):
+    np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5,
+                               atol=1e-6)
+  changed = [not np.allclose(a, w) for a, w in zip(expected, raw.values[3])]
+  codec = len(model.stages()[0].variables(model))
+  assert any(changed[:codec]) and any(changed[codec:])
 
 
 def test_backbone_is_accepted_before_and_after_the_command():

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfc_repro import bls2017, savedmodel, training
-from conftest import run_cli, train_args
+from conftest import RawWeights, run_cli, train_args
 
 
 class _Interrupt(Exception):
@@ -85,6 +85,90 @@ def test_a_resumed_run_continues_where_it_stopped_on_the_same_schedule(
   assert sorted(whole.rates) == list(range(28))
   assert whole.rates[0] < whole.rates[1]   # the warm-up
   assert whole.rates[3] > whole.rates[27]  # the decay
+
+
+def test_weight_averaging_exports_the_moving_average_and_resumes_it(
+    train_image, tmp_path):
+  """--weight_averaging ends with the moving average of the weights over
+  every step (not the last weights), and a run resumed after an
+  interruption continues the average it had (kept in the checkpoint)
+  rather than starting one from its first weights."""
+  def argv(name):
+    return ["--model_path", str(tmp_path / name), "train", "--train_glob",
+            train_image, "--num_filters", "4", "--patchsize", "32",
+            "--batchsize", "2", "--steps", "6", "--steps_per_epoch", "3",
+            "--seed", "0", "--lr", "0.01", "--weight_averaging", "0.5"]
+  def trainable(m):
+    return m.trainable_variables
+  first, second = RawWeights(trainable), RawWeights(trainable)
+  with pytest.raises(_Interrupt):
+    training.build_and_fit(
+        bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),
+        extra_callbacks=[first.callback, _InterruptAfterEpoch(0)])
+  model, info = training.build_and_fit(
+      bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),
+      extra_callbacks=[second.callback])
+  assert sorted(first.values) == [0, 1, 2, 3]
+  assert sorted(second.values) == [3, 4, 5, 6]  # resumed at step 3
+  assert info["weight_averaging"] == 0.5 and info["steps"] == 6
+  expected = second.moving_average(0.5, start=first.moving_average(0.5))
+  last = second.values[6]
+  for variable, average, raw in zip(model.trainable_variables, expected,
+                                    last):
+    np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5,
+                               atol=1e-6)
+  assert any(not np.allclose(a, w) for a, w in zip(expected, last))
+  # Without it, the model ends with its last weights.
+  plain = RawWeights(trainable)
+  argv_plain = argv("plain")[:-2]
+  model, info = training.build_and_fit(
+      bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv_plain),
+      extra_callbacks=[plain.callback])
+  assert info["weight_averaging"] == 0.
+  for variable, raw in zip(model.trainable_variables, plain.values[6]):
+    np.testing.assert_array_equal(variable.numpy(), raw)
+
+
+def test_weight_averaging_is_what_validation_sees_and_the_model_keeps(
+    train_dir, tmp_path):
+  """Validation sees the averaged weights while the training steps go on
+  from the raw ones (the same as without averaging), and the model keeps
+  the averaged weights of its best validation."""
+  def run(name, *extra):
+    seen = []
+
+    class Validated(tf.keras.callbacks.Callback):
+
+      def on_test_begin(self, logs=None):
+        seen.append([v.numpy() for v in self.model.trainable_variables])
+
+    raw = RawWeights(lambda m: m.trainable_variables)
+    args = train_args(bls2017.SYSTEM, [
+        "--model_path", str(tmp_path / name), "train", "--train_glob",
+        train_dir, "--validation_glob", os.path.join(train_dir, "img0.png"),
+        "--num_filters", "4", "--patchsize", "32", "--batchsize", "2",
+        "--steps", "4", "--steps_per_epoch", "2", "--seed", "0", "--lr",
+        "0.01", *extra])
+    model, info = training.build_and_fit(
+        bls2017.SYSTEM, args, extra_callbacks=[raw.callback, Validated()])
+    return model, info, raw, seen
+
+  model, info, raw, seen = run("averaged", "--weight_averaging", "0.5")
+  _, _, plain_raw, plain_seen = run("plain")
+  averages = {step: raw.moving_average(0.5, until=step) for step in (2, 4)}
+  assert len(seen) == 2
+  for validated, step in zip(seen, (2, 4)):
+    for value, average in zip(validated, averages[step]):
+      np.testing.assert_allclose(value, average, rtol=1e-5, atol=1e-6)
+  for step in range(5):
+    for a, b in zip(raw.values[step], plain_raw.values[step]):
+      np.testing.assert_array_equal(a, b)
+  for value, raw_value in zip(plain_seen[0], plain_raw.values[2]):
+    np.testing.assert_array_equal(value, raw_value)
+  kept = averages[info["weights_from_step"]]
+  for variable, average in zip(model.trainable_variables, kept):
+    np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_nan_guard_stops_with_a_clear_error():
@@ -298,7 +382,7 @@ def test_ste_feeds_the_synthesis_rounded_latents_and_the_rate_noise(
   from tfc_repro import model as model_lib
   args = train_args(bls2017.SYSTEM, ["train", "--num_filters", "4",
                                      "--quantization", quantization])
-  model = training.compiled_model(bls2017.SYSTEM, args)
+  model, _ = training.compiled_model(bls2017.SYSTEM, args)
   assert model.training_quantization == quantization
   x = tf.random.stateless_uniform((1, 32, 32, 3), (1, 2), 0., 255.)
   first, second = (_training_terms(model, x, seed) for seed in (1, 2))
@@ -356,7 +440,7 @@ def test_init_from_copies_every_weight_and_refuses_another_architecture(
   child_args = train_args(bls2017.SYSTEM, argv(
       "child", "--num_filters", "16", "--lambda", "0.005", "--init_from",
       str(tmp_path / "parent")))
-  model = training.compiled_model(bls2017.SYSTEM, child_args)
+  model, _ = training.compiled_model(bls2017.SYSTEM, child_args)
   record = training.init_from(model, child_args.init_from, "bls2017")
   assert len(model.weights) == len(expected)
   for weight, value in zip(model.weights, expected):
@@ -367,7 +451,7 @@ def test_init_from_copies_every_weight_and_refuses_another_architecture(
   assert child_info["init_from"]["steps"] == 40
   assert child_info["steps"] == 2  # the step count restarts
   # Another architecture is refused in one line naming the weight.
-  other = training.compiled_model(bls2017.SYSTEM, train_args(
+  other, _ = training.compiled_model(bls2017.SYSTEM, train_args(
       bls2017.SYSTEM, argv("other", "--num_filters", "8")))
   with pytest.raises(savedmodel.ModelError,
                      match=r"another architecture: its weight \d+ is \S+ "
@@ -396,7 +480,7 @@ def test_init_from_a_foreign_model_fails_in_one_line(tmp_path):
 
 
 def test_a_folder_without_a_models_record_is_refused_in_one_line(tmp_path):
-  model = training.compiled_model(bls2017.SYSTEM, train_args(
+  model, _ = training.compiled_model(bls2017.SYSTEM, train_args(
       bls2017.SYSTEM, ["train", "--num_filters", "4"]))
   (tmp_path / "empty").mkdir()
   variables = tmp_path / "damaged" / "variables"

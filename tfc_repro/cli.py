@@ -33,7 +33,8 @@ from tfc_repro.transforms import GDN_FORMS
 # (sizes, steps, learning rate): the papers' recipe under --profile paper,
 # the CPU recipe under --profile quick (chosen on held-out photos by
 # scripts/sweep_cpu_recipe.sh; results/recipe/). Explicit flags override.
-PAPER_RECIPE = dict(lr_schedule="step", warmup_steps=0, clip_norm=0.)
+PAPER_RECIPE = dict(lr_schedule="step", warmup_steps=0, clip_norm=0.,
+                    weight_averaging=0.)
 CPU_RECIPE = dict(lr_schedule="cosine", warmup_steps=100, lr_decay_factor=0.01,
                   clip_norm=1., quantization="ste")
 RECIPES = {"paper": PAPER_RECIPE, "quick": CPU_RECIPE}
@@ -228,6 +229,12 @@ def build_parser(system):
   train.add_argument("--clip_norm", type=float, default=None,
                      help="Clip the gradients to this global norm (0 = no "
                           "clipping).")
+  train.add_argument("--weight_averaging", type=float, default=None,
+                     metavar="MOMENTUM",
+                     help="Validate and export an exponential moving average "
+                          "of the weights, updated after every step with "
+                          "this momentum, e.g. 0.99 (0 = the last weights, "
+                          "the papers').")
   train.add_argument("--quantization", choices=TRAINING_QUANTIZATIONS,
                      default=None,
                      help="What the synthesis sees of a latent in training: "
@@ -242,6 +249,11 @@ def build_parser(system):
                           "a random start; the optimizer and the step count "
                           "start afresh, and the exported metadata names "
                           "the parent.")
+  train.add_argument("--cache_gib", type=float, default=4.,
+                     help="Keep the decoded training images (--train_glob) "
+                          "in memory when they take at most this many GiB, "
+                          "instead of decoding a file at every use (0: "
+                          "never).")
   train.add_argument("--validation_batches", type=int, default=4,
                      help="Validation batches (tfds data sets only).")
   train.add_argument("--train_path", default=None,
@@ -353,6 +365,10 @@ def resolve_train_args(system, args):
       setattr(args, key, paper_value)
   if args.warmup_steps < 0 or args.clip_norm < 0:
     raise ValueError("--warmup_steps and --clip_norm must be at least 0")
+  if not args.cache_gib >= 0.:
+    raise ValueError("--cache_gib must be at least 0")
+  if not 0. <= args.weight_averaging < 1.:
+    raise ValueError("--weight_averaging must be at least 0 and below 1")
   if args.epochs is not None:
     args.steps = args.epochs * args.steps_per_epoch
   for key in ("patchsize", "batchsize", "steps", "steps_per_epoch"):

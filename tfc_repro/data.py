@@ -366,19 +366,42 @@ def center_crop(image, patchsize):
   return image[top:top + patchsize, left:left + patchsize]
 
 
+def decoded_bytes(paths, limit=math.inf):
+  """The bytes that `paths` take decoded to 8-bit RGB, from their headers
+  (without decoding them); counting stops once over `limit`. An image whose
+  header cannot be read counts as infinitely large."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  total = 0
+  for path in paths:
+    try:
+      with Image.open(path) as image:
+        width, height = image.size
+    except Exception:  # pylint: disable=broad-except
+      return math.inf
+    total += 3 * width * height
+    if total > limit:
+      break
+  return total
+
+
 def file_dataset(paths, patchsize, batchsize, training=True, seed=None,
-                 crops_per_image=1):
+                 cache=False):
   """Batched crops of image files: random crops for training, centre crops
-  of the held-out images for validation."""
+  of the held-out images for validation. With `cache`, training decodes
+  each file once and keeps the decoded images in memory (see
+  `decoded_bytes`), cropping them afresh at every pass; without, it decodes
+  a file at every use."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   dataset = tf.data.Dataset.from_tensor_slices(list(paths))
   if training:
-    dataset = dataset.shuffle(len(paths), seed=seed,
-                              reshuffle_each_iteration=True).repeat()
-    images = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
-    if crops_per_image > 1:
-      images = images.flat_map(
-          lambda x: tf.data.Dataset.from_tensors(x).repeat(crops_per_image))
+    if cache:
+      images = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+      images = images.cache().shuffle(
+          len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+    else:
+      dataset = dataset.shuffle(len(paths), seed=seed,
+                                reshuffle_each_iteration=True).repeat()
+      images = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
     crops = images.map(lambda x: random_crop(x, patchsize),
                        num_parallel_calls=tf.data.AUTOTUNE)
     crops = crops.shuffle(max(64, 8 * batchsize), seed=seed)

@@ -43,11 +43,13 @@ class BestWeights(tf.keras.callbacks.Callback):
   loss spike), saying so on stderr. `step` is then the step those weights
   are from (the run's last step otherwise). Best weights of a previous,
   interrupted process are not known: a resumed run compares its own
-  epochs."""
+  epochs. With `averages` (a `WeightAverages`), the weights kept are the
+  averaged weights that were validated."""
 
-  def __init__(self, monitor="val_loss"):
+  def __init__(self, monitor="val_loss", averages=None):
     super().__init__()
     self.monitor = monitor
+    self.averages = averages
     self.best = math.inf
     self.best_step = None
     self.best_weights = None
@@ -66,7 +68,8 @@ class BestWeights(tf.keras.callbacks.Callback):
     self.last = value
     if value < self.best:
       self.best, self.best_step = value, self.last_step
-      self.best_weights = self.model.get_weights()
+      self.best_weights = (self.averages.validated_weights if self.averages
+                           else self.model.get_weights())
 
   def on_train_end(self, logs=None):
     if self.best_weights is None or self.best_step == self.last_step:
@@ -81,6 +84,56 @@ class BestWeights(tf.keras.callbacks.Callback):
   @property
   def step(self):
     return self.best_step if self.restored else self.last_step
+
+
+class Adam(tf.keras.optimizers.Adam):
+  """Keras's Adam, except that with weight averaging (`use_ema`) the
+  averages enter the model only when `put_averages` says: Keras would put
+  them in at the end of `fit` itself, handing the first optimizer the
+  variables of every stage, and the engine does it for each stage with its
+  own optimizer (`WeightAverages`)."""
+
+  def finalize_variable_values(self, var_list):
+    del var_list  # See the class docstring.
+
+  def put_averages(self, var_list):
+    """Sets the variables to their moving averages."""
+    super().finalize_variable_values(var_list)
+
+
+class WeightAverages(tf.keras.callbacks.Callback):
+  """Validates and ends training with the moving averages of the weights
+  that each stage's optimizer keeps (`Adam(use_ema=True)`): the training
+  steps go on from the raw weights; validation sees the averages; at the
+  end of training the model keeps the averages. `validated_weights` are
+  the model's weights (averages in) at the last validation."""
+
+  def __init__(self, stages):
+    super().__init__()
+    self.stages = stages
+    self.raw = None
+    self.validated_weights = None
+
+  def _variables(self):
+    return [v for stage in self.stages for v in stage.variables(self.model)]
+
+  def put_averages(self):
+    for stage in self.stages:
+      self.model.stage_optimizer(stage).put_averages(
+          stage.variables(self.model))
+
+  def on_test_begin(self, logs=None):
+    self.raw = [v.numpy() for v in self._variables()]
+    self.put_averages()
+
+  def on_test_end(self, logs=None):
+    self.validated_weights = self.model.get_weights()
+    for variable, value in zip(self._variables(), self.raw):
+      variable.assign(value)
+    self.raw = None
+
+  def on_train_end(self, logs=None):
+    self.put_averages()
 
 
 class ProgressLog(tf.keras.callbacks.Callback):
@@ -340,12 +393,14 @@ def optimizer(args, lr=None):
   """Adam with the schedule and gradient clipping `args` say (`lr`
   replaces --lr, e.g. for a further stage's own rate)."""
   lr = args.lr if lr is None else lr
-  return tf.keras.optimizers.Adam(
+  momentum = getattr(args, "weight_averaging", 0.) or 0.
+  return Adam(
       learning_rate=learning_rate(
           lr, args.steps, args.lr_decay_steps, args.lr_decay_factor,
           warmup_steps=getattr(args, "warmup_steps", 0) or 0,
           schedule=getattr(args, "lr_schedule", "step") or "step"),
-      global_clipnorm=getattr(args, "clip_norm", 0.) or None)
+      global_clipnorm=getattr(args, "clip_norm", 0.) or None,
+      use_ema=bool(momentum), ema_momentum=momentum or 0.99)
 
 
 def datasets(args):
@@ -375,8 +430,14 @@ def datasets(args):
     source += f", validation:{validation_glob}"
   else:
     train_paths, validation_paths = data.split_paths(paths)
+  cache_bytes = (getattr(args, "cache_gib", 0.) or 0.) * 2**30
+  decoded = data.decoded_bytes(train_paths, cache_bytes) if cache_bytes else 0
+  cache = bool(cache_bytes) and decoded <= cache_bytes
+  if cache:
+    print(f"keeping the {len(train_paths)} training images in memory once "
+          f"decoded ({decoded / 2**20:.0f} MiB)", flush=True)
   train = data.file_dataset(train_paths, args.patchsize, args.batchsize,
-                            training=True, seed=args.seed)
+                            training=True, seed=args.seed, cache=cache)
   validation = None
   if validation_paths:
     validation = data.file_dataset(validation_paths, args.patchsize,
@@ -387,11 +448,17 @@ def datasets(args):
 
 
 def compiled_model(system, args):
-  """`system`'s model, compiled with one Adam optimizer per stage and the
-  learning-rate schedule `args` say (call within the strategy's scope)."""
+  """(`system`'s model, compiled with one Adam optimizer per stage and the
+  learning-rate schedule `args` say, what `init_from` returned of the
+  parent or None). Call within the strategy's scope."""
   model = system.build_model(args)
   if getattr(args, "quantization", None):
     model_lib.set_training_quantization(model, args.quantization)
+  parent = None
+  if getattr(args, "init_from", None):
+    # Before the optimizers: weight averages start from the parent's
+    # weights. Before fit: a resumed run then restores its own later weights.
+    parent = init_from(model, args.init_from, system.name)
   stages = model.stages()
   model.compile(optimizer=optimizer(args))
   if len(stages) > 1:
@@ -405,7 +472,7 @@ def compiled_model(system, args):
   # model's training step takes seconds to a minute to trace.
   for stage in stages:
     model.stage_optimizer(stage).build(stage.variables(model))
-  return model
+  return model, parent
 
 
 def build_and_fit(system, args, extra_callbacks=()):
@@ -423,26 +490,30 @@ def build_and_fit(system, args, extra_callbacks=()):
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
   with strategy.scope():
-    model = compiled_model(system, args)
-    parent = None
-    if getattr(args, "init_from", None):
-      # Before fit: a resumed run then restores its own later weights.
-      parent = init_from(model, args.init_from, system.name)
+    model, parent = compiled_model(system, args)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
   print(f"training {args.steps} steps of batch {args.batchsize} "
         f"({args.patchsize}² crops, {data_description}), learning rate "
         + describe_schedule(args.lr, args.steps, args.lr_decay_steps,
                             args.lr_decay_factor, args.warmup_steps,
-                            args.lr_schedule, args.clip_norm), flush=True)
+                            args.lr_schedule, args.clip_norm)
+        + (f"; validating and exporting the weights' moving average "
+           f"(momentum {args.weight_averaging:g})"
+           if getattr(args, "weight_averaging", 0.) else ""), flush=True)
   train_path = args.train_path or args.model_path + ".train"
-  best = BestWeights()
+  averages = (WeightAverages(model.stages())
+              if getattr(args, "weight_averaging", 0.) else None)
+  best = BestWeights(averages=averages)
   os.makedirs(train_path, exist_ok=True)
   progress = ProgressLog(os.path.join(train_path, "progress.csv"))
   callbacks = [
       progress,
       NanGuard(),
       StopAtStep(args.steps),
+      # Before `best`: its end of training then has the last averages to
+      # compare with.
+      *([averages] if averages else []),
       best,
       # Kept after fit (deleted once the model is exported): a run killed
       # during export resumes from its last step instead of step 0.
@@ -472,6 +543,7 @@ def build_and_fit(system, args, extra_callbacks=()):
       lr_decay_steps=list(args.lr_decay_steps),
       lr_decay_factor=args.lr_decay_factor, warmup_steps=args.warmup_steps,
       lr_schedule=args.lr_schedule, clip_norm=args.clip_norm,
+      weight_averaging=getattr(args, "weight_averaging", 0.),
       quantization=model.training_quantization, seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1),
