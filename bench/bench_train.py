@@ -25,7 +25,9 @@ trains, built as `train` builds it (`cli.resolve_train_args`,
     values they output, an estimate of what the floor misses;
   * seconds per step, after warm-up (median over --repeats rounds of --steps
     steps): the input pipeline alone (the training crops of
-    $TFC_REPRO_DATA/train as training builds them: its batches per second),
+    $TFC_REPRO_DATA/train as training builds them, decoded images kept in
+    memory, and decoding every file at every use (`--cache_gib 0`): its
+    batches per second and CPU seconds per batch),
     the forward pass (training=True), forward and backward (GradientTape),
     the full Keras step (`model.fit` on one real batch repeated: optimizer(s)
     and metrics included), and the full step compiled with XLA
@@ -278,19 +280,21 @@ def flop_report(model, batch_spec):
 
 def time_input_pipeline(dataset, steps, repeats):
   """Median and all rounds of the batches per second the training dataset
-  delivers on its own, and its last batch."""
+  delivers on its own, the median CPU seconds (all threads) it spends per
+  batch, and its last batch."""
   iterator = iter(dataset)
   batches = max(steps, 10)
   for _ in range(batches):  # fills the prefetch buffer, tunes AUTOTUNE
     next(iterator)
-  rates = []
+  rates, cpu = [], []
   for _ in range(repeats):
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(batches):
       batch = next(iterator)
     batch.numpy()
     rates.append(batches / (time.perf_counter() - start))
-  return statistics.median(rates), rates, batch
+    cpu.append((time.process_time() - cpu_start) / batches)
+  return statistics.median(rates), rates, statistics.median(cpu), batch
 
 
 def time_forward(model, batch, steps, repeats):
@@ -394,8 +398,14 @@ def measure_case(name, flags, steps, repeats, peak):
   system_name, case_flags = CASES[name]
   system = systems.system(system_name)
   args = train_args(system, ["--profile", "quick", *case_flags, *flags])
-  rate, rates, batch = time_input_pipeline(training.datasets(args)[0], steps,
-                                           repeats)  # uint8, as fit sees it
+  # As training reads it (decoded images kept in memory when they fit
+  # --cache_gib), and decoding every file at every use (--cache_gib 0).
+  rate, rates, cpu, batch = time_input_pipeline(
+      training.datasets(args)[0], steps, repeats)  # uint8, as fit sees it
+  uncached = train_args(system, ["--profile", "quick", *case_flags, *flags,
+                                 "--cache_gib", "0"])
+  uncached_rate, _, uncached_cpu, _ = time_input_pipeline(
+      training.datasets(uncached)[0], steps, repeats)
 
   tf.keras.utils.set_random_seed(1)
   model, _ = training.compiled_model(system, args)
@@ -416,6 +426,9 @@ def measure_case(name, flags, steps, repeats, peak):
   }
   row["input_pipeline_batches_per_second"] = rate
   row["input_pipeline_batches_per_second_all"] = rates
+  row["input_pipeline_cpu_seconds_per_batch"] = cpu
+  row["input_pipeline_uncached_batches_per_second"] = uncached_rate
+  row["input_pipeline_uncached_cpu_seconds_per_batch"] = uncached_cpu
   seconds, rounds, warmup = {}, {}, {}
   timings = (("forward", lambda: time_forward(model, batch, steps, repeats)),
              ("forward_backward", lambda: time_forward_backward(
