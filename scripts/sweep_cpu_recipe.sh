@@ -15,7 +15,11 @@
 #         decay to 1/100, gradients clipped to norm 1, straight-through
 #         rounding for the synthesis
 #   noise the CPU recipe with the papers' noise for the synthesis
-# Every arm spells its recipe out, so that it does not follow the defaults.
+#   ema   the CPU recipe, validating and exporting the weights' moving
+#         average (--weight_averaging 0.99)
+# Every arm spells its recipe out, so that it does not follow the defaults,
+# and decodes every training file at every use (--cache_gib 0), as the first
+# arms did: the same crops in the same order for every arm.
 source "$(dirname "$0")/env.sh"
 : "${TFC_REPRO_DATA:?set TFC_REPRO_DATA to the folder holding train/}"
 systems=${SYSTEMS:-"bls2017 bmshj2018 lee2019"}
@@ -40,6 +44,7 @@ for system in $systems; do
                   --quantization "$paper_quantization") ;;
       new) flags=("${recipe[@]}" --quantization ste) ;;
       noise) flags=("${recipe[@]}" --quantization noise) ;;
+      ema) flags=("${recipe[@]}" --quantization ste --weight_averaging 0.99) ;;
       *) echo "unknown arm $arm" >&2; exit 2 ;;
     esac
     model="$out/$system-$arm"
@@ -48,7 +53,7 @@ for system in $systems; do
       python -m tfc_repro."$system" --model_path "$model" train \
         --profile quick "${quality[@]}" --seed 1 ${STEPS:+--steps "$STEPS"} \
         --train_glob "$TFC_REPRO_DATA/train" --validation_glob "$held_out" \
-        "${flags[@]}" >> "$model.log" 2>&1
+        --cache_gib 0 "${flags[@]}" >> "$model.log" 2>&1
     fi
     cp "$model.train/progress.csv" "$results/$system-$arm.csv"
   done
