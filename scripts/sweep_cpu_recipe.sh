@@ -17,6 +17,8 @@
 #   noise the CPU recipe with the papers' noise for the synthesis
 #   ema   the CPU recipe, validating and exporting the weights' moving
 #         average (--weight_averaging 0.99)
+#   crops the CPU recipe whose last fifth trains on 256² crops, 2 per step
+#         (--final_patchsize 256: as many pixels per step)
 # Every arm spells its recipe out, so that it does not follow the defaults,
 # and decodes every training file at every use (--cache_gib 0), as the first
 # arms did: the same crops in the same order for every arm.
@@ -45,6 +47,8 @@ for system in $systems; do
       new) flags=("${recipe[@]}" --quantization ste) ;;
       noise) flags=("${recipe[@]}" --quantization noise) ;;
       ema) flags=("${recipe[@]}" --quantization ste --weight_averaging 0.99) ;;
+      crops) flags=("${recipe[@]}" --quantization ste --final_patchsize 256
+                    --final_patchsize_from 0.8) ;;
       *) echo "unknown arm $arm" >&2; exit 2 ;;
     esac
     model="$out/$system-$arm"

@@ -171,6 +171,42 @@ def test_weight_averaging_is_what_validation_sees_and_the_model_keeps(
                                atol=1e-6)
 
 
+def test_crop_size_schedule_trains_on_the_final_crops_from_its_step(
+    train_image, tmp_path):
+  """--final_patchsize: the training data are pairs (crops, larger crops
+  with as many pixels per step) and the model trains on the first of each
+  pair before the schedule's step, on the second from it."""
+  args = train_args(bls2017.SYSTEM, [
+      "--model_path", str(tmp_path / "m"), "train", "--train_glob",
+      train_image, "--num_filters", "4", "--patchsize", "32",
+      "--batchsize", "4", "--steps", "4", "--steps_per_epoch", "4",
+      "--seed", "0", "--final_patchsize", "64", "--final_patchsize_from",
+      "0.5"])
+  crops, final = next(iter(training.datasets(args)[0]))
+  assert crops.shape == (4, 32, 32, 3) and final.shape == (1, 64, 64, 3)
+  model, info = training.build_and_fit(bls2017.SYSTEM, args)
+  assert info["final_patchsize"] == 64 and info["final_batchsize"] == 1
+  assert info["final_patchsize_from_step"] == 2 and info["steps"] == 4
+  # Which of the pair a step trains on: black crops or white final crops
+  # (a model reconstructs them with very different errors).
+  black = tf.zeros((4, 32, 32, 3), tf.uint8)
+  white = tf.fill((1, 64, 64, 3), tf.constant(255, tf.uint8))
+  terms = tf.function(lambda: model._training_terms((black, white)))
+  for step, image in ((0, black), (1, black), (2, white), (3, white)):
+    model.optimizer.iterations.assign(step)
+    expected = float(model(image, training=True)["mse"])
+    assert float(terms()["mse"]) == pytest.approx(expected, rel=0.2)
+  assert float(model(white, training=True)["mse"]) > 2 * float(
+      model(black, training=True)["mse"])
+  with pytest.raises(ValueError, match="multiple of its square"):
+    train_args(bls2017.SYSTEM, ["train", "--patchsize", "32", "--batchsize",
+                                "4", "--final_patchsize", "48"])
+  with pytest.raises(ValueError, match="between 0 and 1"):
+    train_args(bls2017.SYSTEM, ["train", "--patchsize", "32", "--batchsize",
+                                "4", "--final_patchsize", "64",
+                                "--final_patchsize_from", "1"])
+
+
 def test_nan_guard_stops_with_a_clear_error():
   model = bls2017.BLS2017Model(num_filters=4)
   model.compile(optimizer=tf.keras.optimizers.Adam())

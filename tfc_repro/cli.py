@@ -34,9 +34,10 @@ from tfc_repro.transforms import GDN_FORMS
 # the CPU recipe under --profile quick (chosen on held-out photos by
 # scripts/sweep_cpu_recipe.sh; results/recipe/). Explicit flags override.
 PAPER_RECIPE = dict(lr_schedule="step", warmup_steps=0, clip_norm=0.,
-                    weight_averaging=0.)
+                    weight_averaging=0., final_patchsize=0)
 CPU_RECIPE = dict(lr_schedule="cosine", warmup_steps=100, lr_decay_factor=0.01,
-                  clip_norm=1., quantization="ste")
+                  clip_norm=1., quantization="ste", weight_averaging=0.,
+                  final_patchsize=0)
 RECIPES = {"paper": PAPER_RECIPE, "quick": CPU_RECIPE}
 
 
@@ -200,6 +201,15 @@ def build_parser(system):
                      help="Side of the square training crops.")
   train.add_argument("--batchsize", type=int, default=None,
                      help="Crops per training step.")
+  train.add_argument("--final_patchsize", type=int, default=None,
+                     help="From --final_patchsize_from of the steps on, "
+                          "train on crops of this side instead, fewer per "
+                          "step so that a step sees as many pixels (e.g. "
+                          "256 with --patchsize 128 and --batchsize 8: 2 "
+                          "crops); 0 = one crop size.")
+  train.add_argument("--final_patchsize_from", type=float, default=0.8,
+                     help="The fraction of the steps after which crops are "
+                          "--final_patchsize.")
   train.add_argument("--steps", type=int, default=None,
                      help="Total training steps.")
   train.add_argument("--epochs", type=int, default=None,
@@ -365,6 +375,16 @@ def resolve_train_args(system, args):
       setattr(args, key, paper_value)
   if args.warmup_steps < 0 or args.clip_norm < 0:
     raise ValueError("--warmup_steps and --clip_norm must be at least 0")
+  if args.final_patchsize:
+    pixels = args.batchsize * args.patchsize**2
+    if (args.final_patchsize <= args.patchsize
+        or pixels % args.final_patchsize**2):
+      raise ValueError(
+          "--final_patchsize must be larger than --patchsize, with "
+          "--batchsize × --patchsize² a multiple of its square (the final "
+          "crops take as many pixels per step)")
+    if not 0. < args.final_patchsize_from < 1.:
+      raise ValueError("--final_patchsize_from must be between 0 and 1")
   if not args.cache_gib >= 0.:
     raise ValueError("--cache_gib must be at least 0")
   if not 0. <= args.weight_averaging < 1.:

@@ -221,10 +221,32 @@ class CompressionModel(tf.keras.Model):
       return self.optimizer
     return self.stage_optimizers[stage.name]
 
+  # With a crop-size schedule (set by the training engine), the step from
+  # which training takes the second, larger crops of each batch pair.
+  final_crops_from_step = None
+
+  def _training_terms(self, x):
+    """The terms of a training step on `x`: a batch of crops or, with a
+    crop-size schedule, a pair (crops, larger crops) of which the step
+    count picks one (the scalar terms only: the pair's images differ in
+    shape)."""
+    if not isinstance(x, (tuple, list)):
+      return self(x, training=True)
+    crops, final_crops = x
+
+    def scalar_terms(batch):
+      terms = self(batch, training=True)
+      return {name: value for name, value in terms.items()
+              if value.shape.rank == 0}
+
+    return tf.cond(self.optimizer.iterations >= self.final_crops_from_step,
+                   lambda: scalar_terms(final_crops),
+                   lambda: scalar_terms(crops))
+
   def train_step(self, x):
     stages = self.stages()
     with tf.GradientTape() as tape:
-      terms = self(x, training=True)
+      terms = self._training_terms(x)
       # Keras sums gradients over replicas; scale so that they average.
       replicas = tf.distribute.get_strategy().num_replicas_in_sync
       # Stages are independent: no stage's loss depends on another stage's

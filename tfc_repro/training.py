@@ -403,11 +403,37 @@ def optimizer(args, lr=None):
       use_ema=bool(momentum), ema_momentum=momentum or 0.99)
 
 
+def final_crops(args):
+  """(side, batch) of the final crops of a crop-size schedule, or None."""
+  if not getattr(args, "final_patchsize", 0):
+    return None
+  return args.final_patchsize, (args.batchsize * args.patchsize**2
+                                // args.final_patchsize**2)
+
+
 def datasets(args):
-  """(training dataset, validation dataset, description of the data)."""
+  """(training dataset, validation dataset, description of the data). With
+  a crop-size schedule, the training dataset gives pairs (crops, final
+  crops), drawn independently, and the model trains on one of each pair."""
+  train, validation, description = _datasets(args, args.patchsize,
+                                             args.batchsize, args.seed)
+  final = final_crops(args)
+  if final:
+    final_seed = None if args.seed is None else args.seed + 1
+    final_train = _datasets(args, *final, final_seed,
+                            with_validation=False)[0]
+    train = tf.data.Dataset.zip((train, final_train))
+  return train, validation, description
+
+
+def _datasets(args, patchsize, batchsize, seed, with_validation=True):
+  """`datasets` with training crops of one size (the training dataset
+  alone, in a triple, unless `with_validation`)."""
   if args.tfds:
-    train = data.tfds_dataset(args.tfds, "train", args.patchsize,
-                              args.batchsize, training=True, seed=args.seed)
+    train = data.tfds_dataset(args.tfds, "train", patchsize, batchsize,
+                              training=True, seed=seed)
+    if not with_validation:
+      return train, None, None
     validation = data.tfds_dataset(args.tfds, "validation", args.patchsize,
                                    args.batchsize, training=False).take(
                                        args.validation_batches)
@@ -433,11 +459,13 @@ def datasets(args):
   cache_bytes = (getattr(args, "cache_gib", 0.) or 0.) * 2**30
   decoded = data.decoded_bytes(train_paths, cache_bytes) if cache_bytes else 0
   cache = bool(cache_bytes) and decoded <= cache_bytes
-  if cache:
+  if cache and with_validation:
     print(f"keeping the {len(train_paths)} training images in memory once "
           f"decoded ({decoded / 2**20:.0f} MiB)", flush=True)
-  train = data.file_dataset(train_paths, args.patchsize, args.batchsize,
-                            training=True, seed=args.seed, cache=cache)
+  train = data.file_dataset(train_paths, patchsize, batchsize,
+                            training=True, seed=seed, cache=cache)
+  if not with_validation:
+    return train, None, None
   validation = None
   if validation_paths:
     validation = data.file_dataset(validation_paths, args.patchsize,
@@ -459,6 +487,8 @@ def compiled_model(system, args):
     # Before the optimizers: weight averages start from the parent's
     # weights. Before fit: a resumed run then restores its own later weights.
     parent = init_from(model, args.init_from, system.name)
+  if final_crops(args):
+    model.final_crops_from_step = int(args.final_patchsize_from * args.steps)
   stages = model.stages()
   model.compile(optimizer=optimizer(args))
   if len(stages) > 1:
@@ -498,6 +528,9 @@ def build_and_fit(system, args, extra_callbacks=()):
         + describe_schedule(args.lr, args.steps, args.lr_decay_steps,
                             args.lr_decay_factor, args.warmup_steps,
                             args.lr_schedule, args.clip_norm)
+        + (f"; from step {model.final_crops_from_step}, "
+           f"{final_crops(args)[1]} crops of {final_crops(args)[0]}²"
+           if final_crops(args) else "")
         + (f"; validating and exporting the weights' moving average "
            f"(momentum {args.weight_averaging:g})"
            if getattr(args, "weight_averaging", 0.) else ""), flush=True)
@@ -544,10 +577,14 @@ def build_and_fit(system, args, extra_callbacks=()):
       lr_decay_factor=args.lr_decay_factor, warmup_steps=args.warmup_steps,
       lr_schedule=args.lr_schedule, clip_norm=args.clip_norm,
       weight_averaging=getattr(args, "weight_averaging", 0.),
+      final_patchsize=getattr(args, "final_patchsize", 0),
       quantization=model.training_quantization, seed=args.seed,
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1),
       train_cpu_seconds=round(progress.cpu_seconds, 1))
+  if final_crops(args):
+    info.update(final_batchsize=final_crops(args)[1],
+                final_patchsize_from_step=model.final_crops_from_step)
   if monitor is not None:
     info["rate_share_warnings"] = monitor.warnings
   if parent is not None:
