@@ -200,9 +200,15 @@ def test_both_arms_start_from_one_trained_backbone(tmp_path, monkeypatch):
 
 
 def test_interrupted_two_stage_run_resumes_exactly(train_image, tmp_path):
+  """Both stages' optimizers resume, each stage's weights averaged by its
+  own optimizer (--weight_averaging) across the interruption."""
   common = ["--train_glob", train_image, "--patchsize", "32", "--batchsize",
             "2", "--steps", "6", "--steps_per_epoch", "3", "--seed", "5",
-            "--train_path", str(tmp_path / "t")]
+            "--train_path", str(tmp_path / "t"), "--weight_averaging", "0.5"]
+
+  def variables(m):
+    return [v for stage in m.stages() for v in stage.variables(m)]
+  first, second = RawWeights(variables), RawWeights(variables)
 
   class Interrupt(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
@@ -211,8 +217,9 @@ def test_interrupted_two_stage_run_resumes_exactly(train_image, tmp_path):
   args = args_for("bmshj2018-meanscale", *common, path=str(tmp_path / "a"))
   with pytest.raises(KeyboardInterrupt):
     training.build_and_fit(regularized.SYSTEM, args,
-                           extra_callbacks=[Interrupt()])
-  resumed, _ = training.build_and_fit(regularized.SYSTEM, args)
+                           extra_callbacks=[first.callback, Interrupt()])
+  resumed, _ = training.build_and_fit(regularized.SYSTEM, args,
+                                      extra_callbacks=[second.callback])
   assert int(resumed.optimizer.iterations) == 6
   assert int(resumed.stage_optimizers["source"].iterations) == 6
   # Both optimizers' states were restored: the source optimizer's moments
@@ -220,26 +227,13 @@ def test_interrupted_two_stage_run_resumes_exactly(train_image, tmp_path):
   slots = [v for v in resumed.stage_optimizers["source"].variables
            if "iter" not in v.name]
   assert any(float(tf.reduce_sum(abs(v))) > 0 for v in slots)
-
-
-def test_weight_averaging_averages_each_stage_with_its_optimizer(
-    train_image, tmp_path):
-  def variables(m):
-    return [v for stage in m.stages() for v in stage.variables(m)]
-  raw = RawWeights(variables)
-  args = args_for("bmshj2018-meanscale", "--train_glob", train_image,
-                  "--patchsize", "32", "--batchsize", "2", "--steps", "3",
-                  "--seed", "5", "--weight_averaging", "0.5",
-                  path=str(tmp_path / "m"))
-  model, _ = training.build_and_fit(regularized.SYSTEM, args,
-                                    extra_callbacks=[raw.callback])
-  expected = raw.moving_average(0.5)
-  assert len(expected) == len(model.trainable_variables)
-  for variable, average in zip(variables(model), expected):
+  expected = second.moving_average(0.5, start=first.moving_average(0.5))
+  assert len(expected) == len(resumed.trainable_variables)
+  for variable, average in zip(variables(resumed), expected):
     np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5,
                                atol=1e-6)
-  changed = [not np.allclose(a, w) for a, w in zip(expected, raw.values[3])]
-  codec = len(model.stages()[0].variables(model))
+  changed = [not np.allclose(a, w) for a, w in zip(expected, second.values[6])]
+  codec = len(resumed.stages()[0].variables(resumed))
   assert any(changed[:codec]) and any(changed[codec:])
 
 

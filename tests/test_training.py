@@ -56,29 +56,42 @@ def test_a_resumed_run_continues_where_it_stopped_on_the_same_schedule(
     train_image, tmp_path):
   """A run interrupted after its first epoch resumes from its backup: it
   trains only the epochs left and exactly the steps asked (28, not a
-  multiple of the epoch's 10), and warm-up and cosine decay go on from the
-  step it starts at."""
+  multiple of the epoch's 10), warm-up and cosine decay go on from the step
+  it starts at, and the moving average of the weights (--weight_averaging)
+  goes on from the average it had (kept in the checkpoint) rather than
+  from its first weights; the model ends with that average."""
   def argv(name):
     return ["--model_path", str(tmp_path / name), "train", "--train_glob",
             train_image, "--num_filters", "4", "--patchsize", "32",
             "--batchsize", "2", "--steps", "28", "--steps_per_epoch", "10",
             "--seed", "0", "--lr_schedule", "cosine", "--warmup_steps", "3",
-            "--clip_norm", "1"]
+            "--clip_norm", "1", "--weight_averaging", "0.5"]
   whole = _RecordLearningRates()
   training.build_and_fit(bls2017.SYSTEM,
                          train_args(bls2017.SYSTEM, argv("whole")),
                          extra_callbacks=[whole])
+  def trainable(m):
+    return m.trainable_variables
+  first, second = RawWeights(trainable), RawWeights(trainable)
   with pytest.raises(_Interrupt):
-    training.build_and_fit(bls2017.SYSTEM,
-                           train_args(bls2017.SYSTEM, argv("cut")),
-                           extra_callbacks=[_InterruptAfterEpoch(0)])
+    training.build_and_fit(
+        bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),
+        extra_callbacks=[first.callback, _InterruptAfterEpoch(0)])
   assert os.path.isdir(str(tmp_path / "cut.train" / "backup"))
   resumed, epochs = _RecordLearningRates(), _RecordEpochs()
-  _, info = training.build_and_fit(bls2017.SYSTEM,
-                                   train_args(bls2017.SYSTEM, argv("cut")),
-                                   extra_callbacks=[resumed, epochs])
+  model, info = training.build_and_fit(
+      bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),
+      extra_callbacks=[resumed, epochs, second.callback])
   assert epochs.epochs == [1, 2]  # epoch 0 was not trained again
-  assert info["steps"] == 28
+  assert info["steps"] == 28 and info["weight_averaging"] == 0.5
+  assert min(second.values) == 10  # resumed at step 10
+  expected = second.moving_average(0.5, start=first.moving_average(
+      0.5, until=10))
+  for variable, average in zip(model.trainable_variables, expected):
+    np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5,
+                               atol=1e-6)
+  assert any(not np.allclose(a, w)
+             for a, w in zip(expected, second.values[28]))
   assert sorted(resumed.rates) == list(range(10, 28))
   for step, rate in resumed.rates.items():
     assert math.isclose(rate, whole.rates[step], rel_tol=1e-6)
@@ -87,83 +100,40 @@ def test_a_resumed_run_continues_where_it_stopped_on_the_same_schedule(
   assert whole.rates[3] > whole.rates[27]  # the decay
 
 
-def test_weight_averaging_exports_the_moving_average_and_resumes_it(
-    train_image, tmp_path):
-  """--weight_averaging ends with the moving average of the weights over
-  every step (not the last weights), and a run resumed after an
-  interruption continues the average it had (kept in the checkpoint)
-  rather than starting one from its first weights."""
-  def argv(name):
-    return ["--model_path", str(tmp_path / name), "train", "--train_glob",
-            train_image, "--num_filters", "4", "--patchsize", "32",
-            "--batchsize", "2", "--steps", "6", "--steps_per_epoch", "3",
-            "--seed", "0", "--lr", "0.01", "--weight_averaging", "0.5"]
-  def trainable(m):
-    return m.trainable_variables
-  first, second = RawWeights(trainable), RawWeights(trainable)
-  with pytest.raises(_Interrupt):
-    training.build_and_fit(
-        bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),
-        extra_callbacks=[first.callback, _InterruptAfterEpoch(0)])
-  model, info = training.build_and_fit(
-      bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),
-      extra_callbacks=[second.callback])
-  assert sorted(first.values) == [0, 1, 2, 3]
-  assert sorted(second.values) == [3, 4, 5, 6]  # resumed at step 3
-  assert info["weight_averaging"] == 0.5 and info["steps"] == 6
-  expected = second.moving_average(0.5, start=first.moving_average(0.5))
-  last = second.values[6]
-  for variable, average, raw in zip(model.trainable_variables, expected,
-                                    last):
-    np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5,
-                               atol=1e-6)
-  assert any(not np.allclose(a, w) for a, w in zip(expected, last))
-  # Without it, the model ends with its last weights.
-  plain = RawWeights(trainable)
-  argv_plain = argv("plain")[:-2]
-  model, info = training.build_and_fit(
-      bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv_plain),
-      extra_callbacks=[plain.callback])
-  assert info["weight_averaging"] == 0.
-  for variable, raw in zip(model.trainable_variables, plain.values[6]):
-    np.testing.assert_array_equal(variable.numpy(), raw)
-
-
 def test_weight_averaging_is_what_validation_sees_and_the_model_keeps(
     train_dir, tmp_path):
-  """Validation sees the averaged weights while the training steps go on
-  from the raw ones (the same as without averaging), and the model keeps
-  the averaged weights of its best validation."""
-  def run(name, *extra):
-    seen = []
+  """Validation sees the averaged weights, the training steps go on from
+  the raw ones, and the model keeps the averaged weights of its best
+  validation."""
+  seen, after_validation = [], []
 
-    class Validated(tf.keras.callbacks.Callback):
+  class Validated(tf.keras.callbacks.Callback):
 
-      def on_test_begin(self, logs=None):
-        seen.append([v.numpy() for v in self.model.trainable_variables])
+    def on_test_begin(self, logs=None):
+      seen.append([v.numpy() for v in self.model.trainable_variables])
 
-    raw = RawWeights(lambda m: m.trainable_variables)
-    args = train_args(bls2017.SYSTEM, [
-        "--model_path", str(tmp_path / name), "train", "--train_glob",
-        train_dir, "--validation_glob", os.path.join(train_dir, "img0.png"),
-        "--num_filters", "4", "--patchsize", "32", "--batchsize", "2",
-        "--steps", "4", "--steps_per_epoch", "2", "--seed", "0", "--lr",
-        "0.01", *extra])
-    model, info = training.build_and_fit(
-        bls2017.SYSTEM, args, extra_callbacks=[raw.callback, Validated()])
-    return model, info, raw, seen
+    def on_epoch_begin(self, epoch, logs=None):
+      after_validation.append(
+          [v.numpy() for v in self.model.trainable_variables])
 
-  model, info, raw, seen = run("averaged", "--weight_averaging", "0.5")
-  _, _, plain_raw, plain_seen = run("plain")
+  raw = RawWeights(lambda m: m.trainable_variables)
+  args = train_args(bls2017.SYSTEM, [
+      "--model_path", str(tmp_path / "m"), "train", "--train_glob",
+      train_dir, "--validation_glob", os.path.join(train_dir, "img0.png"),
+      "--num_filters", "4", "--patchsize", "32", "--batchsize", "2",
+      "--steps", "4", "--steps_per_epoch", "2", "--seed", "0", "--lr",
+      "0.01", "--weight_averaging", "0.5"])
+  model, info = training.build_and_fit(
+      bls2017.SYSTEM, args, extra_callbacks=[raw.callback, Validated()])
   averages = {step: raw.moving_average(0.5, until=step) for step in (2, 4)}
   assert len(seen) == 2
   for validated, step in zip(seen, (2, 4)):
     for value, average in zip(validated, averages[step]):
       np.testing.assert_allclose(value, average, rtol=1e-5, atol=1e-6)
-  for step in range(5):
-    for a, b in zip(raw.values[step], plain_raw.values[step]):
-      np.testing.assert_array_equal(a, b)
-  for value, raw_value in zip(plain_seen[0], plain_raw.values[2]):
+    assert any(not np.allclose(v, w) for v, w in zip(validated,
+                                                     raw.values[step]))
+  # The second epoch started from the raw weights of step 2.
+  for value, raw_value in zip(after_validation[1], raw.values[2]):
     np.testing.assert_array_equal(value, raw_value)
   kept = averages[info["weights_from_step"]]
   for variable, average in zip(model.trainable_variables, kept):
