@@ -71,7 +71,7 @@ def _arms(backbone, size, quality):
 def time_steps(system, args, batch, steps, repeats):
   """Seconds per train step (best and median over `repeats` rounds)."""
   tf.keras.utils.set_random_seed(1)
-  model = training.compiled_model(system, args)
+  model, _ = training.compiled_model(system, args)
   step = tf.function(model.train_step)
   for _ in range(2):
     step(batch)

@@ -8,7 +8,8 @@ source "$(dirname "$0")/env.sh"
 for conv in signal keras; do
   model="models/conv-$conv"
   python -m tfc_repro.bmshj2018 --model_path "$model" train --conv "$conv" \
-    --steps 1000 --seed 1 --train_glob "$TFC_REPRO_DATA/train/bsds500/*.jpg"
+    --steps 1000 --seed 1 --train_glob "$TFC_REPRO_DATA/train/bsds500/*.jpg" \
+    --cache_gib 0
   python -m tfc_repro.bmshj2018 --model_path "$model" evaluate \
     --images "$TFC_REPRO_DATA/train/wikipedia_photos/00[1-8].png" \
     --output "$model.json"

@@ -21,7 +21,7 @@ for form in $forms; do
   if [ ! -f "$model/saved_model.pb" ]; then
     python -m tfc_repro.bls2017 --model_path "$model" train --profile quick \
       --gdn "$form" --lambda "$lmbda" --steps "$steps" --seed 1 \
-      --train_glob "$TFC_REPRO_DATA/train/bsds500" > "$model.log" 2>&1
+      --train_glob "$TFC_REPRO_DATA/train/bsds500" --cache_gib 0 > "$model.log" 2>&1
   fi
   for set in kodak held-out; do
     images=kodak; [ "$set" = held-out ] && images=$held_out

@@ -13,7 +13,8 @@ steps=${STEPS:-800}
 models_dir=${MODELS:-models}
 train_glob=${TRAIN_GLOB:-${TFC_REPRO_DATA:+$TFC_REPRO_DATA/train}}
 flags=(--variant tfc --num_filters 128 --lambda 0.01 --lr 1e-4
-       --patchsize 128 --batchsize 8 --steps "$steps" --seed "$seed")
+       --patchsize 128 --batchsize 8 --steps "$steps" --seed "$seed"
+       --cache_gib 0)
 [ -n "$train_glob" ] && flags+=(--train_glob "$train_glob")
 mkdir -p results/tfc-peer
 for arm in ${ARMS:-const decay}; do

@@ -8,7 +8,7 @@ mkdir -p models/sweep
 run() {
   name=$1; shift
   python -m tfc_repro.bls2017 --model_path "models/sweep/$name" train \
-    --seed 1 --lambda 0.01 "$@" > "models/sweep/$name.log" 2>&1
+    --seed 1 --lambda 0.01 --cache_gib 0 "$@" > "models/sweep/$name.log" 2>&1
   echo "$name ($*): $(grep -o 'val_loss: [0-9.]* - val_bpp: [0-9.]* - val_mse: [0-9.]*' "models/sweep/$name.log" | tail -1)"
 }
 run A --num_filters 64 --patchsize 128 --steps 1500 --lr 1e-3 --lr_decay_steps 0.8

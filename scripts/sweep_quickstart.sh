@@ -23,7 +23,7 @@ for lmbda in $lambdas; do
   model="$out/bls2017-lambda$lmbda"
   if [ ! -f "$model/saved_model.pb" ]; then
     python -m tfc_repro.bls2017 --model_path "$model" train --profile quick \
-      --seed 1 --lambda "$lmbda" > "$model.log" 2>&1
+      --seed 1 --lambda "$lmbda" --cache_gib 0 > "$model.log" 2>&1
   fi
   [ -f "$model.json" ] || python -m tfc_repro.bls2017 --model_path "$model" \
     evaluate --images "$held_out" --output "$model.json" >> "$model.log" 2>&1

@@ -153,34 +153,45 @@ def test_crops_pad_small_images(tmp_path):
 
 def test_cached_training_crops_come_from_every_image_decoded_once(tmp_path):
   """With `cache`, each file is decoded once: later passes crop the images
-  kept in memory, even when the files are gone; every image still
-  supplies crops, and the same seed gives the same crops."""
-  paths = []
-  for i in range(3):
-    path = str(tmp_path / f"{i}.png")
-    # Constant images: a crop tells which image it came from.
-    data.write_png(path, np.full((40 + 8 * i, 48, 3), 50 * (i + 1),
-                                 np.uint8))
-    paths.append(path)
+  kept in memory, even when the files are gone (without it, reading goes
+  on and fails); every image still supplies crops, the same seed gives the
+  same crops, and a crop-size schedule's pairs share the images."""
+  def write():
+    paths = []
+    for i in range(3):
+      path = str(tmp_path / f"{i}.png")
+      # Constant images: a crop tells which image it came from.
+      data.write_png(path, np.full((40 + 8 * i, 48, 3), 50 * (i + 1),
+                                   np.uint8))
+      paths.append(path)
+    return paths
+
+  paths = write()
   assert data.decoded_bytes(paths) == 3 * 48 * (40 + 48 + 56)
   assert data.decoded_bytes(paths, limit=1) == 3 * 48 * 40  # stops early
 
-  def crops(seed, take, delete_after=None):
-    batches = iter(data.file_dataset(paths, 16, 3, training=True, seed=seed,
-                                     cache=True))
+  def crops(cache, delete_after=None, final=None):
+    batches = iter(data.file_dataset(write(), 16, 3, training=True, seed=0,
+                                     cache=cache, final=final))
     values = []
-    for i in range(take):
-      values.append(next(batches).numpy())
+    for i in range(60):  # many passes over the 3 images
+      values.append(next(batches))
       if i == delete_after:
         for path in paths:
           os.remove(path)
-    return np.concatenate(values)
+    return values
 
-  first = crops(0, 4)
+  first = np.concatenate(crops(True))
   assert sorted({int(c[0, 0, 0]) for c in first}) == [50, 100, 150]
-  np.testing.assert_array_equal(first, crops(0, 4, delete_after=1))
-  # The files are gone now: an uncached pipeline cannot read them.
-  assert data.decoded_bytes(paths) == math.inf
+  np.testing.assert_array_equal(
+      first, np.concatenate(crops(True, delete_after=1)))
+  assert data.decoded_bytes(paths) == math.inf  # the files are gone
+  with pytest.raises(Exception, match="(?i)not found|no such file"):
+    crops(False, delete_after=1)
+  pairs = crops(True, delete_after=1, final=(32, 1))
+  assert [tuple(x.shape) for x in pairs[-1]] == [(3, 16, 16, 3),
+                                                (1, 32, 32, 3)]
+  assert sorted({int(p[1][0, 0, 0, 0]) for p in pairs}) == [50, 100, 150]
 
 
 def test_default_photos_exist():

@@ -104,7 +104,8 @@ def test_weight_averaging_is_what_validation_sees_and_the_model_keeps(
     train_dir, tmp_path):
   """Validation sees the averaged weights, the training steps go on from
   the raw ones, and the model keeps the averaged weights of its best
-  validation."""
+  validation (here the first: the weights are spoilt before the second
+  epoch)."""
   seen, after_validation = [], []
 
   class Validated(tf.keras.callbacks.Callback):
@@ -115,6 +116,10 @@ def test_weight_averaging_is_what_validation_sees_and_the_model_keeps(
     def on_epoch_begin(self, epoch, logs=None):
       after_validation.append(
           [v.numpy() for v in self.model.trainable_variables])
+      if epoch == 1:  # the synthesis's output bias (3 channels) shifted
+        for v in self.model.trainable_variables:
+          if "bias" in v.name and v.shape == (3,):
+            v.assign(v + 100.)
 
   raw = RawWeights(lambda m: m.trainable_variables)
   args = train_args(bls2017.SYSTEM, [
@@ -135,8 +140,8 @@ def test_weight_averaging_is_what_validation_sees_and_the_model_keeps(
   # The second epoch started from the raw weights of step 2.
   for value, raw_value in zip(after_validation[1], raw.values[2]):
     np.testing.assert_array_equal(value, raw_value)
-  kept = averages[info["weights_from_step"]]
-  for variable, average in zip(model.trainable_variables, kept):
+  assert info["weights_from_step"] == 2
+  for variable, average in zip(model.trainable_variables, averages[2]):
     np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5,
                                atol=1e-6)
 
@@ -446,11 +451,21 @@ def test_init_from_copies_every_weight_and_refuses_another_architecture(
   child_args = train_args(bls2017.SYSTEM, argv(
       "child", "--num_filters", "16", "--lambda", "0.005", "--init_from",
       str(tmp_path / "parent")))
-  model, _ = training.compiled_model(bls2017.SYSTEM, child_args)
-  record = training.init_from(model, child_args.init_from, "bls2017")
+  model, record = training.compiled_model(bls2017.SYSTEM, child_args)
   assert len(model.weights) == len(expected)
   for weight, value in zip(model.weights, expected):
     np.testing.assert_array_equal(weight.numpy(), value)
+  # With weight averaging, the average starts from the parent's weights.
+  averaging, _ = training.compiled_model(bls2017.SYSTEM, train_args(
+      bls2017.SYSTEM, argv("averaged", "--num_filters", "16", "--init_from",
+                           str(tmp_path / "parent"), "--weight_averaging",
+                           "0.9")))
+  for weight in averaging.trainable_variables:
+    weight.assign(tf.zeros_like(weight))
+  averaging.optimizer.put_averages(averaging.trainable_variables)
+  for weight, value in zip(averaging.weights, expected):
+    if weight.trainable:
+      np.testing.assert_array_equal(weight.numpy(), value)
   assert record["steps"] == 40 and record["lmbda"] == 0.01
   # Trained further and exported, the child names its parent.
   child, child_info = training.build_and_fit(bls2017.SYSTEM, child_args)

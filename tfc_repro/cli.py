@@ -207,9 +207,9 @@ def build_parser(system):
                           "step so that a step sees as many pixels (e.g. "
                           "256 with --patchsize 128 and --batchsize 8: 2 "
                           "crops); 0 = one crop size.")
-  train.add_argument("--final_patchsize_from", type=float, default=0.8,
+  train.add_argument("--final_patchsize_from", type=float, default=None,
                      help="The fraction of the steps after which crops are "
-                          "--final_patchsize.")
+                          "--final_patchsize (0.8 unless given).")
   train.add_argument("--steps", type=int, default=None,
                      help="Total training steps.")
   train.add_argument("--epochs", type=int, default=None,
@@ -260,10 +260,10 @@ def build_parser(system):
                           "start afresh, and the exported metadata names "
                           "the parent.")
   train.add_argument("--cache_gib", type=float, default=4.,
-                     help="Keep the decoded training images (--train_glob) "
-                          "in memory when they take at most this many GiB, "
-                          "instead of decoding a file at every use (0: "
-                          "never).")
+                     help="Decode the training image files once, before "
+                          "the first step, and keep them in memory when they "
+                          "take at most this many GiB, instead of decoding a "
+                          "file at every use (0: never; not for --tfds).")
   train.add_argument("--validation_batches", type=int, default=4,
                      help="Validation batches (tfds data sets only).")
   train.add_argument("--train_path", default=None,
@@ -373,9 +373,13 @@ def resolve_train_args(system, args):
   for key, paper_value in PAPER_RECIPE.items():
     if getattr(args, key, None) is None:
       setattr(args, key, paper_value)
-  if args.warmup_steps < 0 or args.clip_norm < 0:
+  if not (args.warmup_steps >= 0 and args.clip_norm >= 0):
     raise ValueError("--warmup_steps and --clip_norm must be at least 0")
+  if args.final_patchsize_from is not None and not args.final_patchsize:
+    raise ValueError("--final_patchsize_from needs --final_patchsize")
   if args.final_patchsize:
+    if args.final_patchsize_from is None:
+      args.final_patchsize_from = 0.8
     pixels = args.batchsize * args.patchsize**2
     if (args.final_patchsize <= args.patchsize
         or pixels % args.final_patchsize**2):
@@ -394,9 +398,9 @@ def resolve_train_args(system, args):
   for key in ("patchsize", "batchsize", "steps", "steps_per_epoch"):
     if getattr(args, key) <= 0:
       raise ValueError(f"--{key} must be positive")
-  if args.lr <= 0 or args.lmbda <= 0:
+  if not (args.lr > 0 and args.lmbda > 0):  # NaN too
     raise ValueError("--lr and --lambda must be positive")
-  if args.lr_decay_factor <= 0:
+  if not args.lr_decay_factor > 0:
     raise ValueError("--lr_decay_factor must be positive")
   if args.metric == "ms-ssim" and args.patchsize < 161:
     raise ValueError("--metric ms-ssim needs --patchsize of at least 161 "

@@ -385,35 +385,49 @@ def decoded_bytes(paths, limit=math.inf):
 
 
 def file_dataset(paths, patchsize, batchsize, training=True, seed=None,
-                 cache=False):
+                 cache=False, final=None):
   """Batched crops of image files: random crops for training, centre crops
   of the held-out images for validation. With `cache`, training decodes
-  each file once and keeps the decoded images in memory (see
-  `decoded_bytes`), cropping them afresh at every pass; without, it decodes
-  a file at every use."""
+  each file once (every file before the first batch) and keeps the decoded
+  images in memory (see `decoded_bytes`), cropping them afresh at every
+  pass; without, it decodes a file at every use. With `final` = (patch
+  size, batch size), training batches are pairs (crops, final crops), the
+  final crops drawn independently (seed + 1) from the same images (the same
+  memory when cached; decoded again when not)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   dataset = tf.data.Dataset.from_tensor_slices(list(paths))
-  if training:
-    if cache:
-      images = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
-      images = images.cache().shuffle(
-          len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
-    else:
-      dataset = dataset.shuffle(len(paths), seed=seed,
-                                reshuffle_each_iteration=True).repeat()
-      images = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
-    crops = images.map(lambda x: random_crop(x, patchsize),
-                       num_parallel_calls=tf.data.AUTOTUNE)
-    crops = crops.shuffle(max(64, 8 * batchsize), seed=seed)
-  else:
+  if not training:
     # Full batches only (a partial batch would leave a replica of a
     # distributed run empty): the last batch is completed with the first
     # images again.
     crops = dataset.map(_decode).map(lambda x: center_crop(x, patchsize))
     crops = crops.cache().repeat().take(
         num_batches(len(paths), batchsize) * batchsize)
-  return crops.batch(batchsize, drop_remainder=True).prefetch(
-      tf.data.AUTOTUNE)
+    return crops.batch(batchsize, drop_remainder=True).prefetch(
+        tf.data.AUTOTUNE)
+  if cache:
+    decoded = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+
+  def images(seed):
+    """An endless stream of the decoded images, reshuffled at every pass."""
+    if cache:
+      return decoded.shuffle(len(paths), seed=seed,
+                             reshuffle_each_iteration=True).repeat()
+    return dataset.shuffle(len(paths), seed=seed,
+                           reshuffle_each_iteration=True).repeat().map(
+                               _decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+  def batches(patchsize, batchsize, seed):
+    crops = images(seed).map(lambda x: random_crop(x, patchsize),
+                             num_parallel_calls=tf.data.AUTOTUNE)
+    crops = crops.shuffle(max(64, 8 * batchsize), seed=seed)
+    return crops.batch(batchsize, drop_remainder=True)
+
+  train = batches(patchsize, batchsize, seed)
+  if final:
+    train = tf.data.Dataset.zip(
+        (train, batches(*final, None if seed is None else seed + 1)))
+  return train.prefetch(tf.data.AUTOTUNE)
 
 
 def tfds_dataset(name, split, patchsize, batchsize, training=True, seed=None,

@@ -228,16 +228,18 @@ class CompressionModel(tf.keras.Model):
   def _training_terms(self, x):
     """The terms of a training step on `x`: a batch of crops or, with a
     crop-size schedule, a pair (crops, larger crops) of which the step
-    count picks one (the scalar terms only: the pair's images differ in
-    shape)."""
+    count picks one (the terms the step uses only: the pair's
+    reconstructions differ in shape)."""
     if not isinstance(x, (tuple, list)):
       return self(x, training=True)
     crops, final_crops = x
 
+    # What the step uses: each stage's loss and the terms it reports.
+    names = set(self._trackers) | {stage.loss for stage in self.stages()}
+
     def scalar_terms(batch):
       terms = self(batch, training=True)
-      return {name: value for name, value in terms.items()
-              if value.shape.rank == 0}
+      return {name: terms[name] for name in names}
 
     return tf.cond(self.optimizer.iterations >= self.final_crops_from_step,
                    lambda: scalar_terms(final_crops),

@@ -415,25 +415,14 @@ def datasets(args):
   """(training dataset, validation dataset, description of the data). With
   a crop-size schedule, the training dataset gives pairs (crops, final
   crops), drawn independently, and the model trains on one of each pair."""
-  train, validation, description = _datasets(args, args.patchsize,
-                                             args.batchsize, args.seed)
   final = final_crops(args)
-  if final:
-    final_seed = None if args.seed is None else args.seed + 1
-    final_train = _datasets(args, *final, final_seed,
-                            with_validation=False)[0]
-    train = tf.data.Dataset.zip((train, final_train))
-  return train, validation, description
-
-
-def _datasets(args, patchsize, batchsize, seed, with_validation=True):
-  """`datasets` with training crops of one size (the training dataset
-  alone, in a triple, unless `with_validation`)."""
   if args.tfds:
-    train = data.tfds_dataset(args.tfds, "train", patchsize, batchsize,
-                              training=True, seed=seed)
-    if not with_validation:
-      return train, None, None
+    train = data.tfds_dataset(args.tfds, "train", args.patchsize,
+                              args.batchsize, training=True, seed=args.seed)
+    if final:
+      train = tf.data.Dataset.zip((train, data.tfds_dataset(
+          args.tfds, "train", *final, training=True,
+          seed=None if args.seed is None else args.seed + 1)))
     validation = data.tfds_dataset(args.tfds, "validation", args.patchsize,
                                    args.batchsize, training=False).take(
                                        args.validation_batches)
@@ -459,13 +448,12 @@ def _datasets(args, patchsize, batchsize, seed, with_validation=True):
   cache_bytes = (getattr(args, "cache_gib", 0.) or 0.) * 2**30
   decoded = data.decoded_bytes(train_paths, cache_bytes) if cache_bytes else 0
   cache = bool(cache_bytes) and decoded <= cache_bytes
-  if cache and with_validation:
-    print(f"keeping the {len(train_paths)} training images in memory once "
-          f"decoded ({decoded / 2**20:.0f} MiB)", flush=True)
-  train = data.file_dataset(train_paths, patchsize, batchsize,
-                            training=True, seed=seed, cache=cache)
-  if not with_validation:
-    return train, None, None
+  if cache:
+    print(f"decoding the {len(train_paths)} training images once into "
+          f"memory ({decoded / 2**20:.0f} MiB)", flush=True)
+  train = data.file_dataset(train_paths, args.patchsize, args.batchsize,
+                            training=True, seed=args.seed, cache=cache,
+                            final=final)
   validation = None
   if validation_paths:
     validation = data.file_dataset(validation_paths, args.patchsize,
@@ -519,6 +507,12 @@ def build_and_fit(system, args, extra_callbacks=()):
     tf.config.experimental.enable_op_determinism()
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
+  replicas = strategy.num_replicas_in_sync
+  if final_crops(args) and final_crops(args)[1] % replicas:
+    raise ValueError(
+        f"the final crops' batch ({final_crops(args)[1]}: --batchsize × "
+        "--patchsize² / --final_patchsize²) must be a multiple of the "
+        f"{replicas} replicas training it")
   with strategy.scope():
     model, parent = compiled_model(system, args)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
@@ -528,8 +522,8 @@ def build_and_fit(system, args, extra_callbacks=()):
         + describe_schedule(args.lr, args.steps, args.lr_decay_steps,
                             args.lr_decay_factor, args.warmup_steps,
                             args.lr_schedule, args.clip_norm)
-        + (f"; from step {model.final_crops_from_step}, "
-           f"{final_crops(args)[1]} crops of {final_crops(args)[0]}²"
+        + (f"; from step {model.final_crops_from_step}, crops of "
+           f"{final_crops(args)[0]}² (batch {final_crops(args)[1]})"
            if final_crops(args) else "")
         + (f"; validating and exporting the weights' moving average "
            f"(momentum {args.weight_averaging:g})"
