@@ -78,6 +78,16 @@ def test_a_resumed_run_continues_where_it_stopped_on_the_same_schedule(
         bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),
         extra_callbacks=[first.callback, _InterruptAfterEpoch(0)])
   assert os.path.isdir(str(tmp_path / "cut.train" / "backup"))
+  # A resumed run must keep the model and the recipe it was started with.
+  for changed, message in (("--lambda", "lmbda 0.01, not 0.02"),
+                           ("--weight_averaging", "weight_averaging 0.5, "
+                                                  "not 0.02")):
+    other = argv("cut")
+    other += [changed, "0.02"]
+    with pytest.raises(ValueError, match=message) as error:
+      training.build_and_fit(bls2017.SYSTEM,
+                             train_args(bls2017.SYSTEM, other))
+    assert "\n" not in str(error.value)
   resumed, epochs = _RecordLearningRates(), _RecordEpochs()
   model, info = training.build_and_fit(
       bls2017.SYSTEM, train_args(bls2017.SYSTEM, argv("cut")),

@@ -493,6 +493,41 @@ def compiled_model(system, args):
   return model, parent
 
 
+# What a run must keep when it resumes from its checkpoint: the model's
+# configuration (architecture, λ) and the flags that change what the
+# checkpoint holds or what the model trains on. (--steps may change: a
+# finished run can be trained further.)
+RUN_KEYS = ("quantization", "weight_averaging", "patchsize", "batchsize",
+            "final_patchsize")
+
+
+def check_resumed_run(train_path, model, args):
+  """Writes the run's configuration to TRAIN_PATH/run.json, or, when a
+  checkpoint of an earlier run is there to resume, refuses in one line a
+  run whose configuration differs from the one it recorded."""
+  import json  # pylint: disable=g-import-not-at-top
+  run = dict(config=model.config,
+             **{key: getattr(args, key, None) for key in RUN_KEYS})
+  run = json.loads(json.dumps(run))  # as read back
+  path = os.path.join(train_path, "run.json")
+  if os.path.isdir(os.path.join(train_path, "backup")) and os.path.exists(
+      path):
+    with open(path) as f:
+      recorded = json.load(f)
+    ours = dict(run.pop("config"), **run)
+    theirs = dict(recorded.pop("config", {}), **recorded)
+    for key in sorted(set(ours) | set(theirs)):
+      if ours.get(key) != theirs.get(key):
+        raise ValueError(
+            f"{train_path} holds a run with {key} {theirs.get(key)!r}, not "
+            f"{ours.get(key)!r}: resume it with the same settings, or train "
+            "elsewhere (--train_path, or remove it)")
+    return
+  os.makedirs(train_path, exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(run, f, indent=1, sort_keys=True)
+
+
 def build_and_fit(system, args, extra_callbacks=()):
   """Builds `system`'s model and trains it as `args` say.
 
@@ -529,10 +564,10 @@ def build_and_fit(system, args, extra_callbacks=()):
            f"(momentum {args.weight_averaging:g})"
            if getattr(args, "weight_averaging", 0.) else ""), flush=True)
   train_path = args.train_path or args.model_path + ".train"
+  check_resumed_run(train_path, model, args)
   averages = (WeightAverages(model.stages())
               if getattr(args, "weight_averaging", 0.) else None)
   best = BestWeights(averages=averages)
-  os.makedirs(train_path, exist_ok=True)
   progress = ProgressLog(os.path.join(train_path, "progress.csv"))
   callbacks = [
       progress,
