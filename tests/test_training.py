@@ -274,17 +274,29 @@ def test_learning_rate_decay_factor_defaults_to_a_tenth_and_is_checked():
 
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(train_image, tmp_path):
+  """Two replicas train (through a crop-size schedule's switch, each
+  replica taking one of the two final crops) and export; a final batch
+  that the replicas cannot split is refused before training."""
   path = str(tmp_path / "mirrored")
-  result = run_cli(
-      "tfc_repro.bls2017", "--model_path", path, "train", "--train_glob",
-      train_image, "--num_filters", "8", "--patchsize", "32", "--batchsize",
-      "4", "--steps", "4", "--steps_per_epoch", "2", "--strategy",
-      "mirrored", "--logical_cpus", "2")
+  argv = ["tfc_repro.bls2017", "--model_path", path, "train", "--train_glob",
+          train_image, "--num_filters", "8", "--patchsize", "32",
+          "--batchsize", "8", "--steps", "4", "--steps_per_epoch", "2",
+          "--strategy", "mirrored", "--logical_cpus", "2",
+          "--final_patchsize", "64", "--final_patchsize_from", "0.5"]
+  result = run_cli(*argv)
   assert result.returncode == 0, result.stderr
   model = savedmodel.LoadedModel(path)
   assert model.metadata["replicas"] == 2
   assert model.metadata["steps"] == 4
+  assert model.metadata["final_batchsize"] == 2
   assert json.dumps(model.metadata)  # metadata is plain JSON
+  argv[argv.index("--batchsize") + 1] = "4"
+  argv[argv.index("--model_path") + 1] = str(tmp_path / "uneven")
+  result = run_cli(*argv)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      "error: the final crops' batch (1: --batchsize × --patchsize² / "
+      "--final_patchsize²) must be a multiple of the 2 replicas training it"]
 
 
 class _Killed(BaseException):
