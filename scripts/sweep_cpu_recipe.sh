@@ -19,6 +19,8 @@
 #         average (--weight_averaging 0.99)
 #   crops the CPU recipe whose last fifth trains on 256² crops, 2 per step
 #         (--final_patchsize 256: as many pixels per step)
+#   batch4 the CPU recipe on batches of 4 crops for twice the steps (about
+#         the same CPU time)
 # Every arm spells its recipe out, so that it does not follow the defaults,
 # and decodes every training file at every use (--cache_gib 0), as the first
 # arms did: the same crops in the same order for every arm.
@@ -37,6 +39,8 @@ for system in $systems; do
     bls2017) quality=(--lambda 0.01) ;;
     *) quality=(--quality 3) ;;
   esac
+  profile_steps=$(python -c "from tfc_repro import systems
+print(systems.system('$system').profiles['quick']['steps'])")
   paper_quantization=noise
   [ "$system" = lee2019 ] && paper_quantization=ste
   for arm in $arms; do
@@ -49,6 +53,8 @@ for system in $systems; do
       ema) flags=("${recipe[@]}" --quantization ste --weight_averaging 0.99) ;;
       crops) flags=("${recipe[@]}" --quantization ste --final_patchsize 256
                     --final_patchsize_from 0.8) ;;
+      batch4) flags=("${recipe[@]}" --quantization ste --batchsize 4
+                     --steps $((2 * ${STEPS:-$profile_steps}))) ;;
       *) echo "unknown arm $arm" >&2; exit 2 ;;
     esac
     model="$out/$system-$arm"
