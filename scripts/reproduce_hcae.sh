@@ -25,7 +25,7 @@ train_glob=${TRAIN_GLOB:-}
 if [ -z "$train_glob" ] && [ -n "${TFC_REPRO_DATA:-}" ]; then
   train_glob="$TFC_REPRO_DATA/train"
 fi
-flags=(--profile quick --metric mse --patchsize 128 --batchsize 8
+flags=(--profile quick --metric mse --patchsize 128 --batchsize 8 --cache_gib 0
        --steps "$steps" --lr 1e-3 --lr_decay_steps 0.8 --lr_decay_factor 0.1
        --seed 1)
 [ -n "$train_glob" ] && flags+=(--train_glob "$train_glob")

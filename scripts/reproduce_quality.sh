@@ -23,7 +23,7 @@ train_glob=${TRAIN_GLOB:-}
 if [ -z "$train_glob" ] && [ -n "${TFC_REPRO_DATA:-}" ]; then
   train_glob="$TFC_REPRO_DATA/train"
 fi
-flags=(--profile "$profile" --metric "$metric" --seed 1)
+flags=(--profile "$profile" --metric "$metric" --seed 1 --cache_gib 0)
 [ -n "$train_glob" ] && flags+=(--train_glob "$train_glob")
 [ -n "${STEPS:-}" ] && flags+=(--steps "$STEPS")
 # shellcheck disable=SC2206

@@ -45,7 +45,7 @@ train_glob=${TRAIN_GLOB:-}
 if [ -z "$train_glob" ] && [ -n "${TFC_REPRO_DATA:-}" ]; then
   train_glob="$TFC_REPRO_DATA/train"
 fi
-flags=(--profile quick --metric mse --steps "$steps")
+flags=(--profile quick --metric mse --steps "$steps" --cache_gib 0)
 [ -n "$train_glob" ] && flags+=(--train_glob "$train_glob")
 for backbone in $backbones; do
   case "$backbone" in
