@@ -151,6 +151,9 @@ def test_a_collapsed_level_is_reported(train_dir, tmp_path, capsys):
   assert len(info["rate_share_warnings"]) == 1
   assert info["rate_share_warnings"][0].startswith("z1: 0.00 %")
   assert "latent z1" in capsys.readouterr().err
-  # A healthy model reports nothing.
+  # A healthy model reports nothing (trained afresh, not resumed from the
+  # first model's checkpoint).
+  args.model_path = str(tmp_path / "healthy")
   _, info = training.build_and_fit(hcae.SYSTEM, args)
+  assert info["steps"] == 4
   assert info["rate_share_warnings"] == []
