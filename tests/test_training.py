@@ -276,7 +276,7 @@ def test_learning_rate_decay_factor_defaults_to_a_tenth_and_is_checked():
 def test_mirrored_strategy_on_two_logical_cpus(train_image, tmp_path):
   """Two replicas train (through a crop-size schedule's switch, each
   replica taking one of the two final crops) and export; a final batch
-  that the replicas cannot split is refused before training."""
+  that the replicas cannot split is refused."""
   path = str(tmp_path / "mirrored")
   argv = ["tfc_repro.bls2017", "--model_path", path, "train", "--train_glob",
           train_image, "--num_filters", "8", "--patchsize", "32",
@@ -291,12 +291,11 @@ def test_mirrored_strategy_on_two_logical_cpus(train_image, tmp_path):
   assert model.metadata["final_batchsize"] == 2
   assert json.dumps(model.metadata)  # metadata is plain JSON
   argv[argv.index("--batchsize") + 1] = "4"
-  argv[argv.index("--model_path") + 1] = str(tmp_path / "uneven")
-  result = run_cli(*argv)
-  assert result.returncode == 1
-  assert result.stderr.strip().splitlines() == [
-      "error: the final crops' batch (1: --batchsize × --patchsize² / "
-      "--final_patchsize²) must be a multiple of the 2 replicas training it"]
+  uneven = train_args(bls2017.SYSTEM, argv[1:])
+  training.check_final_batch(uneven, 1)
+  with pytest.raises(ValueError, match=r"the final crops' batch \(1: "
+                     r".*must be a multiple of the 2 replicas"):
+    training.check_final_batch(uneven, 2)
 
 
 class _Killed(BaseException):

@@ -411,6 +411,17 @@ def final_crops(args):
                                 // args.final_patchsize**2)
 
 
+def check_final_batch(args, replicas):
+  """Refuses a crop-size schedule whose final batch the replicas cannot
+  split evenly (a replica without a crop would fail at the switch)."""
+  final = final_crops(args)
+  if final and final[1] % replicas:
+    raise ValueError(
+        f"the final crops' batch ({final[1]}: --batchsize × --patchsize² / "
+        f"--final_patchsize²) must be a multiple of the {replicas} replicas "
+        "training it")
+
+
 def datasets(args):
   """(training dataset, validation dataset, description of the data). With
   a crop-size schedule, the training dataset gives pairs (crops, final
@@ -542,12 +553,7 @@ def build_and_fit(system, args, extra_callbacks=()):
     tf.config.experimental.enable_op_determinism()
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
-  replicas = strategy.num_replicas_in_sync
-  if final_crops(args) and final_crops(args)[1] % replicas:
-    raise ValueError(
-        f"the final crops' batch ({final_crops(args)[1]}: --batchsize × "
-        "--patchsize² / --final_patchsize²) must be a multiple of the "
-        f"{replicas} replicas training it")
+  check_final_batch(args, strategy.num_replicas_in_sync)
   with strategy.scope():
     model, parent = compiled_model(system, args)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
