@@ -243,3 +243,33 @@ def test_tfds_fails_fast_when_absent_and_offline(tmp_path, monkeypatch):
   with pytest.raises(data.DataError, match="unknown tfds data set"):
     data.tfds_dataset("no_such_dataset_xyz", "train", 64, 2,
                       data_dir=str(tmp_path))
+
+
+def test_tfds_crops_as_files_give_them(monkeypatch):
+  """A prepared tfds data set gives the training batches (and a crop-size
+  schedule's pairs) and the validation batches that image files give."""
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+  images = np.stack([np.full((40, 48, 3), 50 * (i + 1), np.uint8)
+                     for i in range(3)])
+
+  class Builder:
+    data_dir = "prepared"
+
+    def is_prepared(self):
+      return True
+
+    def as_dataset(self, split, shuffle_files):
+      del split, shuffle_files
+      return tf.data.Dataset.from_tensor_slices({"image": images})
+
+  monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: Builder())
+  crops, final = next(iter(data.tfds_dataset("x", "train", 16, 3, seed=0,
+                                             final=(32, 1))))
+  assert crops.shape == (3, 16, 16, 3) and final.shape == (1, 32, 32, 3)
+  assert int(final[0, 0, 0, 0]) in (50, 100, 150)
+  assert next(iter(data.tfds_dataset("x", "train", 16, 3))).shape == (
+      3, 16, 16, 3)
+  validation = data.tfds_dataset("x", "validation", 16, 2, training=False)
+  assert [tuple(b.shape) for b in validation] == [(2, 16, 16, 3),
+                                                  (1, 16, 16, 3)]

@@ -417,6 +417,15 @@ def file_dataset(paths, patchsize, batchsize, training=True, seed=None,
                            reshuffle_each_iteration=True).repeat().map(
                                _decode, num_parallel_calls=tf.data.AUTOTUNE)
 
+  return _training_batches(images, patchsize, batchsize, seed, final)
+
+
+def _training_batches(images, patchsize, batchsize, seed, final):
+  """Batches of random crops of `images(seed)`, an endless stream of
+  images; with `final` = (patch size, batch size), pairs (crops, final
+  crops), the final crops cropped independently from `images(seed + 1)`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   def batches(patchsize, batchsize, seed):
     crops = images(seed).map(lambda x: random_crop(x, patchsize),
                              num_parallel_calls=tf.data.AUTOTUNE)
@@ -431,9 +440,9 @@ def file_dataset(paths, patchsize, batchsize, training=True, seed=None,
 
 
 def tfds_dataset(name, split, patchsize, batchsize, training=True, seed=None,
-                 data_dir=None):
-  """Crops of a tfds data set (e.g. "clic"); fails fast when it is absent
-  and cannot be downloaded."""
+                 data_dir=None, final=None):
+  """Crops of a tfds data set (e.g. "clic"), as `file_dataset` gives them
+  (`final` too); fails fast when it is absent and cannot be downloaded."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   os.environ.setdefault("NO_GCE_CHECK", "true")
   try:
@@ -454,12 +463,10 @@ def tfds_dataset(name, split, patchsize, batchsize, training=True, seed=None,
   dataset = builder.as_dataset(split=split, shuffle_files=training)
   dataset = dataset.map(lambda d: d["image"])
   if training:
-    dataset = dataset.repeat().map(lambda x: random_crop(x, patchsize),
-                                   num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.shuffle(max(64, 8 * batchsize), seed=seed)
-  else:
-    dataset = dataset.map(lambda x: center_crop(x, patchsize)).cache()
-  return dataset.batch(batchsize, drop_remainder=training).prefetch(
+    return _training_batches(lambda seed: dataset.repeat(), patchsize,
+                             batchsize, seed, final)
+  dataset = dataset.map(lambda x: center_crop(x, patchsize)).cache()
+  return dataset.batch(batchsize, drop_remainder=False).prefetch(
       tf.data.AUTOTUNE)
 
 

@@ -429,11 +429,8 @@ def datasets(args):
   final = final_crops(args)
   if args.tfds:
     train = data.tfds_dataset(args.tfds, "train", args.patchsize,
-                              args.batchsize, training=True, seed=args.seed)
-    if final:
-      train = tf.data.Dataset.zip((train, data.tfds_dataset(
-          args.tfds, "train", *final, training=True,
-          seed=None if args.seed is None else args.seed + 1)))
+                              args.batchsize, training=True, seed=args.seed,
+                              final=final)
     validation = data.tfds_dataset(args.tfds, "validation", args.patchsize,
                                    args.batchsize, training=False).take(
                                        args.validation_batches)
@@ -553,6 +550,7 @@ def build_and_fit(system, args, extra_callbacks=()):
     tf.config.experimental.enable_op_determinism()
   strategy = make_strategy(args.strategy, args.logical_cpus)
   train_ds, validation_ds, data_description = datasets(args)
+  final = final_crops(args)
   check_final_batch(args, strategy.num_replicas_in_sync)
   with strategy.scope():
     model, parent = compiled_model(system, args)
@@ -564,8 +562,7 @@ def build_and_fit(system, args, extra_callbacks=()):
                             args.lr_decay_factor, args.warmup_steps,
                             args.lr_schedule, args.clip_norm)
         + (f"; from step {model.final_crops_from_step}, crops of "
-           f"{final_crops(args)[0]}² (batch {final_crops(args)[1]})"
-           if final_crops(args) else "")
+           f"{final[0]}² (batch {final[1]})" if final else "")
         + (f"; validating and exporting the weights' moving average "
            f"(momentum {args.weight_averaging:g})"
            if getattr(args, "weight_averaging", 0.) else ""), flush=True)
@@ -617,8 +614,8 @@ def build_and_fit(system, args, extra_callbacks=()):
       strategy=args.strategy, replicas=strategy.num_replicas_in_sync,
       train_seconds_this_run=round(time.time() - start, 1),
       train_cpu_seconds=round(progress.cpu_seconds, 1))
-  if final_crops(args):
-    info.update(final_batchsize=final_crops(args)[1],
+  if final:
+    info.update(final_batchsize=final[1],
                 final_patchsize_from_step=model.final_crops_from_step)
   if monitor is not None:
     info["rate_share_warnings"] = monitor.warnings
