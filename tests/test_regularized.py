@@ -179,8 +179,7 @@ def test_both_arms_start_from_one_trained_backbone(tmp_path, monkeypatch):
   monkeypatch.setenv("TFC_REPRO_CACHE", str(tmp_path / "cache"))
   zoo.pack(str(tmp_path / "plain"), "bmshj2018-meanscale-1", [
       "--model", "meanscale", *TINY["bmshj2018-meanscale"]])
-  rounded = [v for _, v in zoo.read_weights(os.path.join(
-      zoo.ZOO_DIR, "bmshj2018-meanscale-1", zoo.WEIGHTS))]
+  rounded = [v for _, v in zoo.shipped_weights("bmshj2018-meanscale-1")[1]]
   for alpha, parent_path, values in (
       ("0.1", str(tmp_path / "plain"), expected),
       ("0", "cpu:bmshj2018-meanscale-1", rounded)):

@@ -7,13 +7,20 @@ import pytest
 from tfc_repro import weights_file
 
 
-@pytest.mark.parametrize("compressed", [False, True])
-def test_weights_read_back_in_order_with_their_names(tmp_path, compressed):
+@pytest.mark.parametrize("compression", sorted(weights_file.COMPRESSIONS,
+                                                key=str))
+def test_weights_read_back_in_order_with_their_names(tmp_path, compression):
   weights = [("b/kernel:0", np.arange(6, dtype=np.float32).reshape(2, 3)),
              ("a/bias:0", np.float16([0.5, -2.])),
              ("c/step:0", np.int64(7))]
   path = str(tmp_path / "w.npz")
-  weights_file.write(weights, path, compressed=compressed)
+  weights_file.write(weights, path, compression=compression)
+  with open(path, "rb") as f:
+    written = f.read()
+  # The same arrays make the same bytes, whenever they are written.
+  weights_file.write(weights, path, compression=compression)
+  with open(path, "rb") as f:
+    assert f.read() == written
   read = weights_file.read(path)
   assert [n for n, _ in read] == [n for n, _ in weights]
   for (_, got), (_, want) in zip(read, weights):
@@ -34,10 +41,11 @@ def test_a_damaged_file_is_one_line_error(tmp_path, content):
   assert "\n" not in str(error.value)
 
 
-def test_a_damaged_compressed_array_is_one_line_error(tmp_path):
+@pytest.mark.parametrize("compression", ["deflate", "lzma"])
+def test_a_damaged_compressed_array_is_one_line_error(tmp_path, compression):
   path = tmp_path / "w.npz"
   weights_file.write([("x", np.arange(4096, dtype=np.float32))], str(path),
-                     compressed=True)
+                     compression=compression)
   data = bytearray(path.read_bytes())
   middle = len(data) // 2
   data[middle:middle + 64] = bytes(64)

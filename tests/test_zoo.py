@@ -170,11 +170,76 @@ def test_fine_tuning_starts_from_a_shipped_model(shipped, tmp_path):
   model = bls2017.SYSTEM.build_model(args)
   parent = training.init_from(model, args.init_from, "bls2017")
   assert parent["model_id"] == record["model_id"]
-  shipped_weights = zoo.read_weights(
-      os.path.join(zoo.ZOO_DIR, "bls2017-1", zoo.WEIGHTS))
+  _, shipped_weights = zoo.shipped_weights("bls2017-1")
   for weight, (name, value) in zip(model.weights, shipped_weights):
     assert weight.name == name
     np.testing.assert_array_equal(weight.numpy(), value)
+
+
+@pytest.fixture(scope="module")
+def with_fine_tuned(packed, tmp_path_factory):
+  """The packed zoo (copied) with cpu:bls2017-2: cpu:bls2017-1 fine-tuned
+  (a few of its weights moved), stored relative to it: (zoo folder, cache
+  folder, the fine-tuned model's training weights, its record)."""
+  from tfc_repro import bls2017, savedmodel, training, zoo
+  from conftest import train_args
+  root = tmp_path_factory.mktemp("fine-tuned")
+  zoo_dir, cache = str(root / "zoo"), packed[1]
+  shutil.copytree(packed[0], zoo_dir)
+  flags = ["--num_filters", "16", "--lambda", "0.02"]
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(zoo, "ZOO_DIR", zoo_dir)
+    patch.setenv("TFC_REPRO_CACHE", cache)
+    model = bls2017.SYSTEM.build_model(train_args(bls2017.SYSTEM, [
+        "--model_path", str(root / "child"), "train", *flags]))
+    parent = training.init_from(model, "cpu:bls2017-1", "bls2017")
+    kernel = model.weights[0]
+    kernel.assign(kernel * 1.01)
+    training.export(model, dict(steps=3, lmbda=0.02, init_from=parent),
+                    str(root / "child"))
+    record = zoo.pack(str(root / "child"), "bls2017-2", flags, zoo_dir)
+  return (zoo_dir, cache,
+          savedmodel.read_training_weights(str(root / "child")), record)
+
+
+def test_a_fine_tuned_model_is_stored_relative_to_its_parent(
+    with_fine_tuned):
+  from tfc_repro import zoo
+  zoo_dir, _, weights, record = with_fine_tuned
+  parent = zoo.read_record("bls2017-1", zoo_dir)
+  assert record["training"]["init_from"]["path"] == "cpu:bls2017-1"
+  assert record["weights"]["relative_to"] == dict(
+      name="bls2017-1", sha256=parent["weights"]["sha256"])
+  # Mostly unchanged weights store in far fewer bytes than the parent's.
+  assert record["weights"]["bytes"] < parent["weights"]["bytes"] / 2
+  # Read back, they are exactly the rounded fine-tuned weights.
+  _, shipped = zoo.shipped_weights("bls2017-2", zoo_dir)
+  rounded = zoo.round_weights(weights)
+  assert [n for n, _ in shipped] == [n for n, _ in rounded]
+  for (_, got), (_, want) in zip(shipped, rounded):
+    np.testing.assert_array_equal(got, want.astype(got.dtype))
+  assert "stored relative to cpu:bls2017-1" in open(
+      os.path.join(zoo_dir, "bls2017-2", zoo.CARD)).read()
+
+
+def test_a_model_stored_relative_to_a_missing_or_other_parent_is_refused(
+    with_fine_tuned, tmp_path):
+  from tfc_repro import zoo
+  zoo_dir = str(tmp_path / "zoo")
+  shutil.copytree(with_fine_tuned[0], zoo_dir)
+  # The parent shipped again with other weights.
+  _, parent = zoo.shipped_weights("bls2017-1", zoo_dir)
+  record = zoo.read_record("bls2017-1", zoo_dir)
+  record["weights"] = zoo.store_weights(
+      "bls2017-1", zoo.round_weights([(n, v * 2) for n, v in parent]),
+      zoo_dir=zoo_dir)
+  zoo._write_record(record, zoo_dir)
+  with pytest.raises(zoo.ZooError, match="relative to another cpu:bls2017-1"):
+    zoo.materialize("bls2017-2", zoo_dir)
+  shutil.rmtree(os.path.join(zoo_dir, "bls2017-1"))
+  with pytest.raises(zoo.ZooError, match="cpu:bls2017-1, which is not "
+                                         "shipped"):
+    zoo.shipped_weights("bls2017-2", zoo_dir)
 
 
 def test_the_listing_and_cards_show_each_models_training_and_kodak_results(

@@ -5,6 +5,7 @@ without pickles.
 """
 
 import io
+import lzma
 import zipfile
 import zlib
 
@@ -15,12 +16,24 @@ class WeightsFileError(ValueError):
   """A weights file that does not read (the message is one line)."""
 
 
-def write(weights, path, compressed=False):
-  """Writes [(name, array)] to `path` (zip-compressed if `compressed`)."""
-  save = np.savez_compressed if compressed else np.savez
+# The zip member compressions `write` offers.
+COMPRESSIONS = {None: zipfile.ZIP_STORED, "deflate": zipfile.ZIP_DEFLATED,
+                "lzma": zipfile.ZIP_LZMA}
+
+
+def write(weights, path, compression=None):
+  """Writes [(name, array)] to `path`, each array a zip member compressed
+  by `compression` (a key of `COMPRESSIONS`); the same arrays always make
+  the same bytes (the members carry no time)."""
+  members = [("names", np.array([n for n, _ in weights]))] + [
+      (f"w{i:05d}", np.asarray(v)) for i, (_, v) in enumerate(weights)]
   buffer = io.BytesIO()
-  save(buffer, names=np.array([n for n, _ in weights]),
-       **{f"w{i:05d}": v for i, (_, v) in enumerate(weights)})
+  with zipfile.ZipFile(buffer, "w", COMPRESSIONS[compression]) as archive:
+    for key, value in members:
+      info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+      info.compress_type = COMPRESSIONS[compression]
+      with archive.open(info, "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, value, allow_pickle=False)
   with open(path, "wb") as f:
     f.write(buffer.getvalue())
 
@@ -33,7 +46,7 @@ def read(path, float16_as_float32=False):
       names = [str(n) for n in stored["names"]]
       arrays = [stored[f"w{i:05d}"] for i in range(len(names))]
   except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
-          zlib.error) as e:
+          zlib.error, lzma.LZMAError) as e:
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise WeightsFileError(reason) from None
   if float16_as_float32:

@@ -15,8 +15,10 @@ published models (see each model's card, `tfc_repro/zoo/cpu/NAME/README.md`).
 
 A shipped model is its training weights (`weights.npz`; each array stored as
 float16 where that moves no value by more than 2^-11 of the array's
-largest, else as float32) and the train
-flags that build its architecture (`model.json`). On first use it is rebuilt
+largest, else as float32; a model fine-tuned from another shipped model
+stores its float16 arrays as differences from that model's, which compress
+better, and needs it) and the train flags that build its architecture
+(`model.json`). On first use it is rebuilt
 into a SavedModel by the code that exports every trained model, in a cache
 folder (`$TFC_REPRO_CACHE`, else `~/.cache/tfc_repro`); the Kodak results of
 the reproduction were measured on these rebuilt models, not on the float32
@@ -125,12 +127,110 @@ def round_weights(weights):
   return shipped
 
 
-def read_weights(path):
-  """[(name, float32 array)] of a shipped weights file."""
+def _read_stored(path):
   try:
-    return weights_file.read(path, float16_as_float32=True)
+    return weights_file.read(path)
   except weights_file.WeightsFileError as e:
     raise ZooError(f"{path} does not read as shipped weights: {e}") from None
+
+
+def _as_float32(weights):
+  return [(n, v.astype(np.float32) if v.dtype == np.float16 else v)
+          for n, v in weights]
+
+
+def _differences(weights, parent):
+  """`weights` (as shipped) stored relative to `parent`'s: each float16
+  array whose parent array has the same name and shape becomes the uint16
+  difference of their bit patterns (modulo 2^16; small where fine-tuning
+  moved a weight little), any other array is kept. None when no array
+  pairs up."""
+  if [n for n, _ in weights] != [n for n, _ in parent]:
+    return None
+  stored, paired = [], 0
+  for (name, value), (_, base) in zip(weights, parent):
+    if (value.dtype == np.float16 and base.dtype == np.float16 and
+        value.shape == base.shape):
+      value = value.view(np.uint16) - base.view(np.uint16)
+      paired += 1
+    stored.append((name, value))
+  return stored if paired else None
+
+
+def _undifferenced(stored, parent, what):
+  """The arrays `_differences` stored relative to `parent`."""
+  if [n for n, _ in stored] != [n for n, _ in parent]:
+    raise ZooError(f"{what} names other weights than the model it is "
+                   "stored relative to")
+  weights = []
+  for (name, value), (_, base) in zip(stored, parent):
+    if value.dtype == np.uint16:
+      if base.dtype != np.float16 or base.shape != value.shape:
+        raise ZooError(f"{what}: weight {name} does not pair with the "
+                       "model it is stored relative to")
+      value = (value + base.view(np.uint16)).view(np.float16)
+    weights.append((name, value))
+  return weights
+
+
+def _shipped_arrays(name, zoo_dir, seen=()):
+  """(record, weights file SHA-256, [(name, array)] as shipped: float16
+  where rounded) of the shipped model `name`, its file checked against its
+  record and, when it is stored relative to another shipped model, that
+  model's too."""
+  record = read_record(name, zoo_dir)
+  weights_path = os.path.join(zoo_dir, name, WEIGHTS)
+  if not os.path.isfile(weights_path):
+    raise ZooError(f"{PREFIX}{name} has no weights file ({weights_path})")
+  digest = data.file_sha256(weights_path)
+  if digest != record["weights"]["sha256"]:
+    raise ZooError(f"{weights_path} is not the file {PREFIX}{name} was "
+                   "shipped with (its SHA-256 differs)")
+  stored = _read_stored(weights_path)
+  relative_to = record["weights"].get("relative_to")
+  if relative_to is None:
+    return record, digest, stored
+  parent = relative_to.get("name")
+  if parent in seen or parent == name:
+    raise ZooError(f"{PREFIX}{name}'s weights are stored relative to "
+                   "themselves (through " + ", ".join(seen) + ")")
+  if parent not in names(zoo_dir):
+    raise ZooError(f"{PREFIX}{name}'s weights are stored relative to "
+                   f"{PREFIX}{parent}, which is not shipped")
+  _, parent_digest, parent_weights = _shipped_arrays(
+      parent, zoo_dir, seen + (name,))
+  if parent_digest != relative_to.get("sha256"):
+    raise ZooError(f"{PREFIX}{name}'s weights are stored relative to another "
+                   f"{PREFIX}{parent} than the one shipped (its SHA-256 "
+                   "differs)")
+  return record, digest, _undifferenced(stored, parent_weights,
+                                        PREFIX + name)
+
+
+def store_weights(name, weights, parent=None, zoo_dir=None):
+  """Writes `weights` (as shipped) as the weights file of `name`, relative to
+  the shipped model `parent` when it has the same weights' names (it then
+  stays needed); returns the record's "weights" entry."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  stored, relative_to = weights, None
+  if parent is not None:
+    _, parent_digest, parent_weights = _shipped_arrays(parent, zoo_dir)
+    differences = _differences(weights, parent_weights)
+    if differences is not None:
+      stored = differences
+      relative_to = dict(name=parent, sha256=parent_digest)
+  folder = os.path.join(zoo_dir, name)
+  os.makedirs(folder, exist_ok=True)
+  weights_path = os.path.join(folder, WEIGHTS)
+  weights_file.write(stored, weights_path, compression="lzma")
+  entry = dict(
+      file=WEIGHTS, sha256=data.file_sha256(weights_path),
+      bytes=os.path.getsize(weights_path),
+      float16=sum(v.dtype == np.float16 for _, v in weights),
+      other=sum(v.dtype != np.float16 for _, v in weights))
+  if relative_to:
+    entry["relative_to"] = relative_to
+  return entry
 
 
 def cache_dir():
@@ -152,40 +252,26 @@ def code_digest():
   return sha.hexdigest()
 
 
-def _checked_weights_path(name, record, zoo_dir):
-  """The weights file of the shipped model `name` and its SHA-256, which
-  must be the one its record names."""
-  weights_path = os.path.join(zoo_dir, name, WEIGHTS)
-  digest = data.file_sha256(weights_path)
-  if digest != record["weights"]["sha256"]:
-    raise ZooError(f"{weights_path} is not the file {PREFIX}{name} was "
-                   "shipped with (its SHA-256 differs)")
-  return weights_path, digest
-
-
 def shipped_weights(name, zoo_dir=None):
   """(record, [(name, float32 array)]) of the shipped model `name`: its
   training weights as shipped (what `train --init_from` starts from),
   without building the model."""
-  zoo_dir = zoo_dir or ZOO_DIR
-  record = read_record(name, zoo_dir)
-  weights_path, _ = _checked_weights_path(name, record, zoo_dir)
-  return record, read_weights(weights_path)
+  record, _, weights = _shipped_arrays(name, zoo_dir or ZOO_DIR)
+  return record, _as_float32(weights)
 
 
 def materialize(name, zoo_dir=None, quiet=False):
   """The SavedModel folder of the shipped model `name`, rebuilt from its
   weights on first use by this code (and kept in `cache_dir()`)."""
   zoo_dir = zoo_dir or ZOO_DIR
-  record = read_record(name, zoo_dir)
-  weights_path, digest = _checked_weights_path(name, record, zoo_dir)
+  record, digest, weights = _shipped_arrays(name, zoo_dir)
   path = os.path.join(cache_dir(), "zoo", COLLECTION,
                       f"{name}-{digest[:12]}-{code_digest()[:12]}")
   if not os.path.isfile(os.path.join(path, "saved_model.pb")):
     if not quiet:
       print(f"building {PREFIX}{name} from its shipped weights (first use) "
             f"into {path}", file=sys.stderr, flush=True)
-    metadata = rebuild(record, read_weights(weights_path), path)
+    metadata = rebuild(record, _as_float32(weights), path)
     if metadata["model_id"] != record.get("model_id", metadata["model_id"]):
       print(f"warning: {PREFIX}{name} rebuilt on this machine has model id "
             f"{metadata['model_id']}, not the shipped {record['model_id']}: "
@@ -240,15 +326,12 @@ def pack(model_path, name, flags, zoo_dir=None):
   # SavedModel that the name stands for from them.
   metadata = savedmodel.read_metadata(model_path)
   shipped = round_weights(savedmodel.read_training_weights(model_path))
-  folder = os.path.join(zoo_dir, name)
-  os.makedirs(folder, exist_ok=True)
-  weights_path = os.path.join(folder, WEIGHTS)
-  weights_file.write(shipped, weights_path, compressed=True)
   data_root = os.environ.get("TFC_REPRO_DATA")
   data_root = os.path.abspath(data_root) if data_root else None
   training_record = {k: v for k, v in metadata.items()
                      if k not in savedmodel.EXPORT_KEYS}
   parent = training_record.pop("init_from", None)
+  shipped_parent = None
   if parent is not None:
     # The shipped model it was fine-tuned from, if it is one.
     for other in names(zoo_dir):
@@ -256,16 +339,14 @@ def pack(model_path, name, flags, zoo_dir=None):
       if parent.get("model_id") in (known["source_model_id"],
                                     known.get("model_id")):
         parent = dict(parent, path=PREFIX + other)
+        shipped_parent = other
+        break
     training_record["init_from"] = parent
   record = dict(
       name=name, system=metadata["system"], flags=list(flags),
       config=metadata["config"], source_model_id=metadata["model_id"],
       training=_portable(training_record, data_root),
-      weights=dict(
-          file=WEIGHTS, sha256=data.file_sha256(weights_path),
-          bytes=os.path.getsize(weights_path),
-          float16=sum(v.dtype == np.float16 for _, v in shipped),
-          other=sum(v.dtype != np.float16 for _, v in shipped)))
+      weights=store_weights(name, shipped, shipped_parent, zoo_dir))
   _write_record(record, zoo_dir)
   # Rebuilt once now (the first use): checks the flags and records the id
   # of the model the name stands for.
@@ -331,7 +412,10 @@ def card(record):
       f"| CPU time | {cpu_hours:.2f} CPU-hours (this model's own training) |",
       f"| weights | {record['weights']['float16']} arrays as float16, "
       f"{record['weights']['other']} as stored; "
-      f"{record['weights']['bytes'] / 1e6:.1f} MB |",
+      f"{record['weights']['bytes'] / 1e6:.1f} MB"
+      + (f", stored relative to {PREFIX}"
+         f"{record['weights']['relative_to']['name']}"
+         if record["weights"].get("relative_to") else "") + " |",
       f"| Kodak | {_fmt(kodak.get('bpp'), '.4f')} bpp, "
       f"{_fmt(kodak.get('psnr-rgb'), '.2f')} dB PSNR, "
       f"{_fmt(kodak.get('ms-ssim-rgb'), '.4f')} MS-SSIM (RGB, mean of "
