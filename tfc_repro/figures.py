@@ -180,7 +180,10 @@ def finish(fig, axes, output_dir, name, missing, notes=()):
   os.makedirs(output_dir, exist_ok=True)
   paths = [os.path.join(output_dir, f"{name}.{e}") for e in ("png", "pdf")]
   for path in paths:
-    fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.1)
+    # No creation date in the PDF: the same curves draw the same file.
+    fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.1,
+                metadata={"CreationDate": None} if path.endswith(".pdf")
+                else None)
   plt.close(fig)
   return paths
 
