@@ -152,6 +152,16 @@ def test_a_collapsed_level_is_reported(train_dir, tmp_path, capsys):
   assert len(info["rate_share_warnings"]) == 1
   assert info["rate_share_warnings"][0].startswith("z1: 0.00 %")
   assert "latent z1" in capsys.readouterr().err
+  # A resumed run reports the warnings of the steps it resumed after.
+  # (The workers of a multi-worker run write the file each: one per level.)
+  path = str(tmp_path / "m.train" / "rate_share_warnings.txt")
+  with open(path) as f:
+    assert f.read().splitlines() == info["rate_share_warnings"]
+  with open(path, "a") as f:
+    f.write(info["rate_share_warnings"][0] + "\n")
+  resumed = training.RateShareMonitor(["z3", "z2", "z1"],
+                                      hcae.MIN_RATE_SHARE, 4, path)
+  assert resumed.warnings == info["rate_share_warnings"]
   # Levels above the share are not reported, nor anything in the first
   # fifth of the steps.
   monitor = training.RateShareMonitor(["z2", "z1"], hcae.MIN_RATE_SHARE, 10)

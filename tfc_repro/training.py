@@ -202,14 +202,26 @@ class RateShareMonitor(tf.keras.callbacks.Callback):
   The rates are the validation's when there is a validation (quantized
   latents, as in files: a level can carry bits under the training noise yet
   round to its prior mean everywhere), else the training's. `warnings`
-  lists what was reported."""
+  lists what was reported; with a `path`, also in that file (one per line),
+  which a resumed run reads back: its warnings are the whole run's."""
 
-  def __init__(self, latent_names, min_share, steps):
+  def __init__(self, latent_names, min_share, steps, path=None):
     super().__init__()
     self.latent_names = latent_names
     self.min_share = min_share
     self.steps = steps
+    self.path = path
     self.warnings = []
+    if path and os.path.isfile(path):
+      # One per latent (the workers of a multi-worker run share the file).
+      with open(path, encoding="utf-8") as f:
+        for line in f:
+          name = line.split(":", 1)[0]
+          if line.strip() and not self._warned(name):
+            self.warnings.append(line.rstrip("\n"))
+
+  def _warned(self, name):
+    return any(w.startswith(f"{name}:") for w in self.warnings)
 
   def on_epoch_end(self, epoch, logs=None):
     logs = logs or {}
@@ -220,13 +232,15 @@ class RateShareMonitor(tf.keras.callbacks.Callback):
       return
     for name in self.latent_names:
       share = float(logs.get(f"{prefix}bpp_{name}", total)) / total
-      if share < self.min_share and not any(
-          w.startswith(f"{name}:") for w in self.warnings):
+      if share < self.min_share and not self._warned(name):
         message = (f"{name}: {100 * share:.2f} % of the rate at step {step} "
                    f"(under {100 * self.min_share:g} %): the level may have "
                    "collapsed")
         self.warnings.append(message)
         print(f"warning: latent {message}", file=sys.stderr)
+        if self.path:
+          with open(self.path, "a", encoding="utf-8") as f:
+            f.write(message + "\n")
 
 
 def make_strategy(name, logical_cpus=0):
@@ -592,8 +606,9 @@ def build_and_fit(system, args, extra_callbacks=()):
   ]
   monitor = None
   if getattr(model, "min_rate_share", None) and len(model.latent_names) > 1:
-    monitor = RateShareMonitor(model.latent_names, model.min_rate_share,
-                               args.steps)
+    monitor = RateShareMonitor(
+        model.latent_names, model.min_rate_share, args.steps,
+        os.path.join(train_path, "rate_share_warnings.txt"))
     callbacks.append(monitor)
   start = time.time()
   history = model.fit(
