@@ -23,8 +23,9 @@
 # model present only evaluates what is missing.
 #
 # Settings from the environment: CURVES (default: all, in the order below),
-# BASE_STEPS (default 6000), FINETUNE_STEPS (default 2000), OUT (default
-# models/cpu).
+# ARMS (the regularizer's arms to train, default "regularized plain-a
+# plain-b": one arm per core in two runs, e.g. ARMS=plain-b), BASE_STEPS
+# (default 6000), FINETUNE_STEPS (default 2000), OUT (default models/cpu).
 source "$(dirname "$0")/env.sh"
 : "${TFC_REPRO_DATA:?set TFC_REPRO_DATA to the folder holding train/ and kodak/}"
 base_steps=${BASE_STEPS:-6000}
@@ -63,6 +64,7 @@ REGULARIZED_TABLE="
 regularized-bmshj2018-meanscale|bmshj2018-meanscale|--backbone bmshj2018-meanscale --num_filters 64 --num_latents 96|0.1
 regularized-lee2019|lee2019|--backbone lee2019|1
 "
+arms=${ARMS:-"regularized plain-a plain-b"}
 curves=${CURVES:-"bls2017 bmshj2018-factorized bmshj2018-hyperprior bmshj2018-meanscale lee2019 hcae regularized-bmshj2018-meanscale regularized-lee2019"}
 
 backbone_curve() {
@@ -110,11 +112,13 @@ regularized_arms() {
   IFS='|' read -r name curve shared alpha <<< "$1"
   points=$(printf '%s\n' "$CURVE_TABLE" | grep "^$curve|" | cut -d'|' -f4)
   IFS=';' read -r -a point_flags <<< "$points"
-  for arm in "" -plain-a -plain-b; do
+  for arm in $arms; do
     case $arm in
-      "") seed=1 arm_alpha=$alpha ;;
-      -plain-a) seed=1 arm_alpha=0 ;;
-      -plain-b) seed=2 arm_alpha=0 ;;
+      regularized) arm="" seed=1 arm_alpha=$alpha ;;
+      plain-a) arm=-plain-a seed=1 arm_alpha=0 ;;
+      plain-b) arm=-plain-b seed=2 arm_alpha=0 ;;
+      *) echo "unknown arm $arm (ARMS: regularized plain-a plain-b)" >&2
+         exit 2 ;;
     esac
     models=()
     for i in "${!point_flags[@]}"; do
