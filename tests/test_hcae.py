@@ -6,6 +6,8 @@ models refused) is checked for hcae with every system in test_contract.py.
 """
 
 import dataclasses
+import os
+import shutil
 import types
 
 import numpy as np
@@ -162,6 +164,11 @@ def test_a_collapsed_level_is_reported(train_dir, tmp_path, capsys):
   resumed = training.RateShareMonitor(["z3", "z2", "z1"],
                                       hcae.MIN_RATE_SHARE, 4, path)
   assert resumed.warnings == info["rate_share_warnings"]
+  # A new run in that folder does not inherit them.
+  shutil.rmtree(str(tmp_path / "m.train" / "backup"))
+  training.check_resumed_run(str(tmp_path / "m.train"), _ZeroLevelModel(
+      num_filters=8, latent_channels=args.latent_channels), args)
+  assert not os.path.exists(path)
   # Levels above the share are not reported, nor anything in the first
   # fifth of the steps.
   monitor = training.RateShareMonitor(["z2", "z1"], hcae.MIN_RATE_SHARE, 10)

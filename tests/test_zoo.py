@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image, write_images
+from tfc_repro import data, weights_file
 
 
 def test_weights_become_float16_only_where_no_value_moves_by_more_than_2_11():
@@ -227,12 +228,19 @@ def test_a_model_stored_relative_to_a_missing_or_other_parent_is_refused(
   from tfc_repro import zoo
   zoo_dir = str(tmp_path / "zoo")
   shutil.copytree(with_fine_tuned[0], zoo_dir)
-  # The parent shipped again with other weights.
+  # The parent cannot be shipped again with other weights while a model is
+  # stored relative to it...
   _, parent = zoo.shipped_weights("bls2017-1", zoo_dir)
+  other = zoo.round_weights([(n, v * 2) for n, v in parent])
+  with pytest.raises(zoo.ZooError, match="cpu:bls2017-2 are stored relative "
+                                         "to: ship it under another name"):
+    zoo.store_weights("bls2017-1", other, zoo_dir=zoo_dir)
+  zoo.shipped_weights("bls2017-2", zoo_dir)  # unharmed
+  # ... and a parent replaced all the same is noticed.
+  path = os.path.join(zoo_dir, "bls2017-1", zoo.WEIGHTS)
+  weights_file.write(other, path, compression="lzma")
   record = zoo.read_record("bls2017-1", zoo_dir)
-  record["weights"] = zoo.store_weights(
-      "bls2017-1", zoo.round_weights([(n, v * 2) for n, v in parent]),
-      zoo_dir=zoo_dir)
+  record["weights"]["sha256"] = data.file_sha256(path)
   zoo._write_record(record, zoo_dir)
   with pytest.raises(zoo.ZooError, match="relative to another cpu:bls2017-1"):
     zoo.materialize("bls2017-2", zoo_dir)
@@ -240,6 +248,83 @@ def test_a_model_stored_relative_to_a_missing_or_other_parent_is_refused(
   with pytest.raises(zoo.ZooError, match="cpu:bls2017-1, which is not "
                                          "shipped"):
     zoo.shipped_weights("bls2017-2", zoo_dir)
+
+
+def test_differences_restore_every_float16_bit_for_bit():
+  from tfc_repro import zoo
+  every = np.arange(2**16, dtype=np.uint16).view(np.float16)  # NaNs, ±inf
+  parent = [("a", np.random.default_rng(1).permutation(every)),
+            ("s", np.array(np.inf, np.float16)),
+            ("m", np.float32([1, 2])), ("f", np.float32([4.]))]
+  child = [("a", every), ("s", np.array(-0., np.float16)),
+           ("m", np.float16([1, 2])), ("f", np.float32([3.]))]
+  stored = zoo._to_differences(child, parent)
+  assert [v.dtype for _, v in stored] == [np.uint16, np.uint16, np.float16,
+                                          np.float32]
+  restored = zoo._from_differences(stored, parent, "cpu:test")
+  for (name, got), (_, want) in zip(restored, child):
+    assert isinstance(got, np.ndarray) and got.dtype == want.dtype, name
+    assert got.tobytes() == want.tobytes(), name
+  # Other names, or a uint16 weight that would read as a difference: the
+  # weights are stored on their own.
+  assert zoo._to_differences(child[:1], [("b", every)]) is None
+  assert zoo._to_differences([("u", np.uint16([1])), *child[:1]],
+                             [("u", np.float32([1])), *parent[:1]]) is None
+  with pytest.raises(zoo.ZooError, match="weight s does not pair"):
+    zoo._from_differences(stored, parent[:1] + [("s", np.float16([1]))]
+                          + parent[2:], "cpu:test")
+
+
+@pytest.mark.parametrize("change,problem", [
+    (lambda r: r["weights"].update(relative_to="bls2017-1"),
+     "relative_to is not a name"),
+    (lambda r: r["weights"].pop("sha256"), "no weights.sha256"),
+    (lambda r: r.pop("training"), "no training"),
+    (lambda r: r.update(flags=[1]), "flags that are not strings"),
+])
+def test_a_crafted_record_is_refused_in_one_line(shipped, tmp_path, capsys,
+                                                 monkeypatch, change,
+                                                 problem):
+  from tfc_repro import zoo
+  zoo_dir = str(tmp_path / "zoo")
+  shutil.copytree(shipped[0], zoo_dir)
+  monkeypatch.setattr(zoo, "ZOO_DIR", zoo_dir)
+  path = os.path.join(zoo_dir, "bls2017-1", zoo.RECORD)
+  with open(path) as f:
+    record = json.load(f)
+  change(record)
+  with open(path, "w") as f:
+    json.dump(record, f)
+  assert zoo.main(["list"]) == 1
+  error = capsys.readouterr().err
+  assert problem in error and len(error.strip().splitlines()) == 1
+  with pytest.raises(zoo.ZooError, match=problem):
+    zoo.shipped_weights("bls2017-1")
+  with open(path, "w") as f:
+    json.dump([record], f)
+  with pytest.raises(zoo.ZooError, match="not a JSON object"):
+    zoo.shipped_weights("bls2017-1")
+
+
+def test_a_chain_of_parents_that_comes_back_is_refused(with_fine_tuned,
+                                                       tmp_path):
+  from tfc_repro import zoo
+  zoo_dir = str(tmp_path / "zoo")
+  shutil.copytree(with_fine_tuned[0], zoo_dir)
+  shutil.copytree(os.path.join(zoo_dir, "bls2017-2"),
+                  os.path.join(zoo_dir, "bls2017-3"))
+  for name, parent in (("bls2017-2", "bls2017-3"),
+                       ("bls2017-3", "bls2017-2")):
+    record = zoo.read_record(name, zoo_dir)
+    record["weights"]["relative_to"]["name"] = parent
+    zoo._write_record(record, zoo_dir)
+  with pytest.raises(zoo.ZooError, match="comes back to itself"):
+    zoo.shipped_weights("bls2017-2", zoo_dir)
+  # Shipping a model under its parent's name stores it on its own.
+  _, weights = zoo.shipped_weights("bls2017-1", zoo_dir)
+  entry = zoo.store_weights("bls2017-1", zoo.round_weights(weights),
+                            parent="bls2017-1", zoo_dir=zoo_dir)
+  assert "relative_to" not in entry
 
 
 def test_the_listing_and_cards_show_each_models_training_and_kodak_results(

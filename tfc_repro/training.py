@@ -195,6 +195,10 @@ class StopAtStep(tf.keras.callbacks.Callback):
       self.model.stop_training = True
 
 
+# The file in TRAIN_PATH where RateShareMonitor keeps its warnings.
+RATE_SHARE_WARNINGS = "rate_share_warnings.txt"
+
+
 class RateShareMonitor(tf.keras.callbacks.Callback):
   """Warns (once per latent, on stderr) when a latent carries less than
   `min_share` of the rate at the end of an epoch after the first fifth of
@@ -548,6 +552,10 @@ def check_resumed_run(train_path, model, args):
   os.makedirs(train_path, exist_ok=True)
   with open(path, "w") as f:
     json.dump(run, f, indent=1, sort_keys=True)
+  # A new run: an earlier run's warnings are not its own.
+  warnings_path = os.path.join(train_path, RATE_SHARE_WARNINGS)
+  if os.path.exists(warnings_path):
+    os.remove(warnings_path)
 
 
 def build_and_fit(system, args, extra_callbacks=()):
@@ -608,7 +616,7 @@ def build_and_fit(system, args, extra_callbacks=()):
   if getattr(model, "min_rate_share", None) and len(model.latent_names) > 1:
     monitor = RateShareMonitor(
         model.latent_names, model.min_rate_share, args.steps,
-        os.path.join(train_path, "rate_share_warnings.txt"))
+        os.path.join(train_path, RATE_SHARE_WARNINGS))
     callbacks.append(monitor)
   start = time.time()
   history = model.fit(

@@ -90,13 +90,41 @@ def entry_name(text, system=None, zoo_dir=None, only_system=True):
 
 
 def read_record(name, zoo_dir=None):
+  """The record (model.json) of the shipped model `name`, its fields checked
+  before any is used."""
   zoo_dir = zoo_dir or ZOO_DIR
   path = os.path.join(zoo_dir, name, RECORD)
   try:
     with open(path, encoding="utf-8") as f:
-      return json.load(f)
+      record = json.load(f)
   except (OSError, ValueError) as e:
     raise ZooError(f"cannot read {path}: {e}") from None
+  problem = _record_problem(record)
+  if problem:
+    raise ZooError(f"{path} is not a shipped model's record: {problem}")
+  return record
+
+
+def _record_problem(record):
+  """What is wrong with a record's fields, or None."""
+  if not isinstance(record, dict):
+    return "not a JSON object"
+  for key, kind in (("system", str), ("flags", list), ("training", dict),
+                    ("weights", dict)):
+    if not isinstance(record.get(key), kind):
+      return f"no {key} ({kind.__name__})"
+  if not all(isinstance(flag, str) for flag in record["flags"]):
+    return "flags that are not strings"
+  weights = record["weights"]
+  if not isinstance(weights.get("sha256"), str):
+    return "no weights.sha256"
+  relative_to = weights.get("relative_to")
+  if relative_to is not None and not (
+      isinstance(relative_to, dict) and
+      isinstance(relative_to.get("name"), str) and
+      isinstance(relative_to.get("sha256"), str)):
+    return "weights.relative_to is not a name and SHA-256"
+  return None
 
 
 def _write_record(record, zoo_dir=None):
@@ -139,7 +167,7 @@ def _as_float32(weights):
           for n, v in weights]
 
 
-def _differences(weights, parent):
+def _to_differences(weights, parent):
   """`weights` (as shipped) stored relative to `parent`'s: each float16
   array whose parent array has the same name and shape becomes the uint16
   difference of their bit patterns (modulo 2^16; small where fine-tuning
@@ -151,34 +179,34 @@ def _differences(weights, parent):
   for (name, value), (_, base) in zip(weights, parent):
     if (value.dtype == np.float16 and base.dtype == np.float16 and
         value.shape == base.shape):
-      value = value.view(np.uint16) - base.view(np.uint16)
+      value = np.asarray(value.view(np.uint16) - base.view(np.uint16))
       paired += 1
+    elif value.dtype == np.uint16:
+      return None  # it would read as a difference
     stored.append((name, value))
   return stored if paired else None
 
 
-def _undifferenced(stored, parent, what):
-  """The arrays `_differences` stored relative to `parent`."""
+def _from_differences(stored, parent, model):
+  """The arrays `_to_differences` stored relative to `parent`, of the
+  shipped `model`."""
   if [n for n, _ in stored] != [n for n, _ in parent]:
-    raise ZooError(f"{what} names other weights than the model it is "
+    raise ZooError(f"{model} names other weights than the model it is "
                    "stored relative to")
   weights = []
   for (name, value), (_, base) in zip(stored, parent):
     if value.dtype == np.uint16:
       if base.dtype != np.float16 or base.shape != value.shape:
-        raise ZooError(f"{what}: weight {name} does not pair with the "
+        raise ZooError(f"{model}: weight {name} does not pair with the "
                        "model it is stored relative to")
-      value = (value + base.view(np.uint16)).view(np.float16)
+      value = np.asarray(value + base.view(np.uint16)).view(np.float16)
     weights.append((name, value))
   return weights
 
 
-def _shipped_arrays(name, zoo_dir, seen=()):
-  """(record, weights file SHA-256, [(name, array)] as shipped: float16
-  where rounded) of the shipped model `name`, its file checked against its
-  record and, when it is stored relative to another shipped model, that
-  model's too."""
-  record = read_record(name, zoo_dir)
+def _checked_file(name, record, zoo_dir):
+  """(SHA-256, stored arrays) of the weights file of `name`, which must be
+  the one its record names."""
   weights_path = os.path.join(zoo_dir, name, WEIGHTS)
   if not os.path.isfile(weights_path):
     raise ZooError(f"{PREFIX}{name} has no weights file ({weights_path})")
@@ -186,46 +214,86 @@ def _shipped_arrays(name, zoo_dir, seen=()):
   if digest != record["weights"]["sha256"]:
     raise ZooError(f"{weights_path} is not the file {PREFIX}{name} was "
                    "shipped with (its SHA-256 differs)")
-  stored = _read_stored(weights_path)
-  relative_to = record["weights"].get("relative_to")
-  if relative_to is None:
-    return record, digest, stored
-  parent = relative_to.get("name")
-  if parent in seen or parent == name:
-    raise ZooError(f"{PREFIX}{name}'s weights are stored relative to "
-                   "themselves (through " + ", ".join(seen) + ")")
-  if parent not in names(zoo_dir):
-    raise ZooError(f"{PREFIX}{name}'s weights are stored relative to "
-                   f"{PREFIX}{parent}, which is not shipped")
-  _, parent_digest, parent_weights = _shipped_arrays(
-      parent, zoo_dir, seen + (name,))
-  if parent_digest != relative_to.get("sha256"):
-    raise ZooError(f"{PREFIX}{name}'s weights are stored relative to another "
-                   f"{PREFIX}{parent} than the one shipped (its SHA-256 "
-                   "differs)")
-  return record, digest, _undifferenced(stored, parent_weights,
-                                        PREFIX + name)
+  return digest, _read_stored(weights_path)
+
+
+def _shipped_arrays(name, zoo_dir):
+  """(record, weights file SHA-256, [(name, array)] as shipped: float16
+  where rounded) of the shipped model `name`, its file checked against its
+  record and, when it is stored relative to another shipped model, that
+  model's too (and so on along the chain)."""
+  shipped = names(zoo_dir)
+  chain = [name]  # name, the model it is stored relative to, ...
+  records = [read_record(name, zoo_dir)]
+  while records[-1]["weights"].get("relative_to") is not None:
+    parent = records[-1]["weights"]["relative_to"]["name"]
+    if parent in chain:
+      raise ZooError(f"{PREFIX}{name}'s weights are stored relative to a "
+                     "chain of models that comes back to itself ("
+                     + " → ".join(PREFIX + n for n in chain + [parent]) + ")")
+    if parent not in shipped:
+      raise ZooError(f"{PREFIX}{chain[-1]}'s weights are stored relative to "
+                     f"{PREFIX}{parent}, which is not shipped")
+    chain.append(parent)
+    records.append(read_record(parent, zoo_dir))
+  # From the model stored on its own back to `name`.
+  digest, weights = _checked_file(chain[-1], records[-1], zoo_dir)
+  for child, record in zip(chain[-2::-1], records[-2::-1]):
+    relative_to = record["weights"]["relative_to"]
+    if digest != relative_to["sha256"]:
+      raise ZooError(f"{PREFIX}{child}'s weights are stored relative to "
+                     f"another {PREFIX}{relative_to['name']} than the one "
+                     "shipped (its SHA-256 differs)")
+    digest, stored = _checked_file(child, record, zoo_dir)
+    weights = _from_differences(stored, weights, PREFIX + child)
+  return records[0], digest, weights
+
+
+def _stored_relative_to(name, zoo_dir):
+  """`name` and the shipped models its weights are stored relative to, in
+  chain order (as far as their records say; cycles end the chain)."""
+  chain = [name]
+  while True:
+    relative_to = read_record(chain[-1], zoo_dir)["weights"].get(
+        "relative_to")
+    if relative_to is None or relative_to["name"] in chain or (
+        relative_to["name"] not in names(zoo_dir)):
+      return chain
+    chain.append(relative_to["name"])
 
 
 def store_weights(name, weights, parent=None, zoo_dir=None):
   """Writes `weights` (as shipped) as the weights file of `name`, relative to
-  the shipped model `parent` when it has the same weights' names (it then
-  stays needed); returns the record's "weights" entry."""
+  the shipped model `parent` when it has the same weights' names and is not
+  itself stored relative to `name` (it then stays needed); returns the
+  record's "weights" entry. Refuses to give `name` other weights while
+  shipped models are stored relative to it."""
   zoo_dir = zoo_dir or ZOO_DIR
   stored, relative_to = weights, None
-  if parent is not None:
+  if parent is not None and name not in _stored_relative_to(parent, zoo_dir):
     _, parent_digest, parent_weights = _shipped_arrays(parent, zoo_dir)
-    differences = _differences(weights, parent_weights)
+    differences = _to_differences(weights, parent_weights)
     if differences is not None:
       stored = differences
       relative_to = dict(name=parent, sha256=parent_digest)
   folder = os.path.join(zoo_dir, name)
   os.makedirs(folder, exist_ok=True)
   weights_path = os.path.join(folder, WEIGHTS)
-  weights_file.write(stored, weights_path, compression="lzma")
+  new_path = weights_path + ".new"
+  weights_file.write(stored, new_path, compression="lzma")
+  digest = data.file_sha256(new_path)
+  children = [other for other in names(zoo_dir) if other != name and
+              (read_record(other, zoo_dir)["weights"].get("relative_to")
+               or {}).get("name") == name]
+  if (children and os.path.isfile(weights_path) and
+      data.file_sha256(weights_path) != digest):
+    os.remove(new_path)
+    raise ZooError(f"{PREFIX}{name} has other weights than the shipped "
+                   f"model that " + ", ".join(PREFIX + c for c in children)
+                   + " are stored relative to: ship it under another name")
+  os.replace(new_path, weights_path)
   entry = dict(
-      file=WEIGHTS, sha256=data.file_sha256(weights_path),
-      bytes=os.path.getsize(weights_path),
+      file=WEIGHTS, sha256=digest, bytes=os.path.getsize(weights_path),
       float16=sum(v.dtype == np.float16 for _, v in weights),
       other=sum(v.dtype != np.float16 for _, v in weights))
   if relative_to:
@@ -336,8 +404,8 @@ def pack(model_path, name, flags, zoo_dir=None):
     # The shipped model it was fine-tuned from, if it is one.
     for other in names(zoo_dir):
       known = read_record(other, zoo_dir)
-      if parent.get("model_id") in (known["source_model_id"],
-                                    known.get("model_id")):
+      if parent.get("model_id") is not None and parent["model_id"] in (
+          known.get("source_model_id"), known.get("model_id")):
         parent = dict(parent, path=PREFIX + other)
         shipped_parent = other
         break
