@@ -73,11 +73,14 @@ def read(path, float16_as_float32=False):
           lzma.LZMAError) as e:
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise WeightsFileError(reason) from None
-  names = [str(n) for n in names]
-  if float16_as_float32:
-    arrays = [a.astype(np.float32) if a.dtype == np.float16 else a
-              for a in arrays]
-  return list(zip(names, arrays))
+  weights = list(zip([str(n) for n in names], arrays))
+  return as_float32(weights) if float16_as_float32 else weights
+
+
+def as_float32(weights):
+  """[(name, array)] with each float16 array widened to float32."""
+  return [(n, a.astype(np.float32) if a.dtype == np.float16 else a)
+          for n, a in weights]
 
 
 def _read_member(archive, info):

@@ -162,11 +162,6 @@ def _read_stored(path):
     raise ZooError(f"{path} does not read as shipped weights: {e}") from None
 
 
-def _as_float32(weights):
-  return [(n, v.astype(np.float32) if v.dtype == np.float16 else v)
-          for n, v in weights]
-
-
 def _to_differences(weights, parent):
   """`weights` (as shipped) stored relative to `parent`'s: each float16
   array whose parent array has the same name and shape becomes the uint16
@@ -217,14 +212,12 @@ def _checked_file(name, record, zoo_dir):
   return digest, _read_stored(weights_path)
 
 
-def _shipped_arrays(name, zoo_dir):
-  """(record, weights file SHA-256, [(name, array)] as shipped: float16
-  where rounded) of the shipped model `name`, its file checked against its
-  record and, when it is stored relative to another shipped model, that
-  model's too (and so on along the chain)."""
+def _chain(name, zoo_dir):
+  """([name, the shipped model its weights are stored relative to, ...,
+  the one stored on its own], their records); a chain that comes back or
+  names a model not shipped is refused."""
   shipped = names(zoo_dir)
-  chain = [name]  # name, the model it is stored relative to, ...
-  records = [read_record(name, zoo_dir)]
+  chain, records = [name], [read_record(name, zoo_dir)]
   while records[-1]["weights"].get("relative_to") is not None:
     parent = records[-1]["weights"]["relative_to"]["name"]
     if parent in chain:
@@ -236,6 +229,15 @@ def _shipped_arrays(name, zoo_dir):
                      f"{PREFIX}{parent}, which is not shipped")
     chain.append(parent)
     records.append(read_record(parent, zoo_dir))
+  return chain, records
+
+
+def _shipped_arrays(name, zoo_dir, chain=None):
+  """(record, weights file SHA-256, [(name, array)] as shipped: float16
+  where rounded) of the shipped model `name`, its file checked against its
+  record and, when it is stored relative to another shipped model, that
+  model's too (and so on along its `_chain`, given or read)."""
+  chain, records = chain or _chain(name, zoo_dir)
   # From the model stored on its own back to `name`.
   digest, weights = _checked_file(chain[-1], records[-1], zoo_dir)
   for child, record in zip(chain[-2::-1], records[-2::-1]):
@@ -249,19 +251,6 @@ def _shipped_arrays(name, zoo_dir):
   return records[0], digest, weights
 
 
-def _stored_relative_to(name, zoo_dir):
-  """`name` and the shipped models its weights are stored relative to, in
-  chain order (as far as their records say; cycles end the chain)."""
-  chain = [name]
-  while True:
-    relative_to = read_record(chain[-1], zoo_dir)["weights"].get(
-        "relative_to")
-    if relative_to is None or relative_to["name"] in chain or (
-        relative_to["name"] not in names(zoo_dir)):
-      return chain
-    chain.append(relative_to["name"])
-
-
 def store_weights(name, weights, parent=None, zoo_dir=None):
   """Writes `weights` (as shipped) as the weights file of `name`, relative to
   the shipped model `parent` when it has the same weights' names and is not
@@ -270,8 +259,10 @@ def store_weights(name, weights, parent=None, zoo_dir=None):
   shipped models are stored relative to it."""
   zoo_dir = zoo_dir or ZOO_DIR
   stored, relative_to = weights, None
-  if parent is not None and name not in _stored_relative_to(parent, zoo_dir):
-    _, parent_digest, parent_weights = _shipped_arrays(parent, zoo_dir)
+  chain = _chain(parent, zoo_dir) if parent not in (None, name) else None
+  # (Not relative to a parent whose own weights are stored relative to name.)
+  if chain and name not in chain[0]:
+    _, parent_digest, parent_weights = _shipped_arrays(parent, zoo_dir, chain)
     differences = _to_differences(weights, parent_weights)
     if differences is not None:
       stored = differences
@@ -325,7 +316,7 @@ def shipped_weights(name, zoo_dir=None):
   training weights as shipped (what `train --init_from` starts from),
   without building the model."""
   record, _, weights = _shipped_arrays(name, zoo_dir or ZOO_DIR)
-  return record, _as_float32(weights)
+  return record, weights_file.as_float32(weights)
 
 
 def materialize(name, zoo_dir=None, quiet=False):
@@ -339,7 +330,7 @@ def materialize(name, zoo_dir=None, quiet=False):
     if not quiet:
       print(f"building {PREFIX}{name} from its shipped weights (first use) "
             f"into {path}", file=sys.stderr, flush=True)
-    metadata = rebuild(record, _as_float32(weights), path)
+    metadata = rebuild(record, weights_file.as_float32(weights), path)
     if metadata["model_id"] != record.get("model_id", metadata["model_id"]):
       print(f"warning: {PREFIX}{name} rebuilt on this machine has model id "
             f"{metadata['model_id']}, not the shipped {record['model_id']}: "
