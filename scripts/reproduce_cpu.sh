@@ -33,6 +33,9 @@ finetune_steps=${FINETUNE_STEPS:-2000}
 out=${OUT:-models/cpu}
 zoo=tfc_repro/zoo/cpu
 results=results/kodak/cpu
+# The regularizer's arm models are not shipped: each is evaluated on Kodak as
+# it finishes training, and its four points are merged into the arm's curve.
+point_dir=$results/points
 held_out="$TFC_REPRO_DATA/train/wikipedia_photos/00[1-8].png"
 # Every file decoded at every use (--cache_gib 0), as the first curves were
 # trained: the same crops in the same order for every system.
@@ -57,8 +60,9 @@ hcae|hcae||--quality 5;--quality 4;--quality 3;--quality 2
 # regularized arm (α below, data order 1), the plain arm (α = 0, data order
 # 1: the same crops in the same order) and a second plain arm (α = 0, data
 # order 2), whose difference from the first is the noise floor of the
-# comparison. Results: results/kodak/cpu/regularized-BACKBONE.json, -plain-a
-# and -plain-b.
+# comparison. Each arm model is evaluated as it finishes (results/kodak/cpu/
+# points/), so that a point once evaluated needs no training again. Results:
+# results/kodak/cpu/regularized-BACKBONE.json, -plain-a and -plain-b.
 # name | backbone curve | backbone flags | α
 REGULARIZED_TABLE="
 regularized-bmshj2018-meanscale|bmshj2018-meanscale|--backbone bmshj2018-meanscale --num_filters 64 --num_latents 96|0.1
@@ -120,26 +124,32 @@ regularized_arms() {
       *) echo "unknown arm $arm (ARMS: regularized plain-a plain-b)" >&2
          exit 2 ;;
     esac
-    models=()
+    [ -f "$results/$name$arm.json" ] && continue
+    point_files=()
     for i in "${!point_flags[@]}"; do
       q=$((${#point_flags[@]} - i))
       model="$out/$name$arm/q$q"
+      point_file="$point_dir/$name$arm-q$q.json"
       # shellcheck disable=SC2206
       flags=(--profile quick $shared ${point_flags[$i]} --alpha "$arm_alpha")
-      if [ ! -f "$model/saved_model.pb" ]; then
-        mkdir -p "$out/$name$arm"
-        echo "== $name$arm quality $q from cpu:$curve-$q ($finetune_steps steps)" >&2
-        python -m tfc_repro.regularized --model_path "$model" train \
-          "${common[@]}" "${flags[@]}" --seed "$seed" \
-          --init_from "cpu:$curve-$q" --steps "$finetune_steps" \
-          >> "$model.log" 2>&1
+      if [ ! -f "$point_file" ]; then
+        if [ ! -f "$model/saved_model.pb" ]; then
+          mkdir -p "$out/$name$arm"
+          echo "== $name$arm quality $q from cpu:$curve-$q ($finetune_steps steps)" >&2
+          python -m tfc_repro.regularized --model_path "$model" train \
+            "${common[@]}" "${flags[@]}" --seed "$seed" \
+            --init_from "cpu:$curve-$q" --steps "$finetune_steps" \
+            >> "$model.log" 2>&1
+        fi
+        python -m tfc_repro.regularized evaluate --model_path "$model" \
+          --images kodak --output "$point_file"
       fi
-      models+=(--model_path "$model")
+      point_files+=("$point_file")
     done
-    [ -f "$results/$name$arm.json" ] ||
-      python -m tfc_repro.regularized evaluate "${models[@]}" --images kodak \
-        --name "$name$arm (CPU, α $arm_alpha, data order $seed, $finetune_steps steps from cpu:$curve)" \
-        --output "$results/$name$arm.json"
+    python -m tfc_repro.results merge "${point_files[@]}" \
+      --name "$name$arm (CPU, α $arm_alpha, data order $seed, $finetune_steps steps from cpu:$curve)" \
+      --output "$results/$name$arm.json"
+    rm "${point_files[@]}"
   done
 }
 

@@ -84,6 +84,8 @@ def test_compress_decompress_evaluate(cli_model, bls, tmp_path):
               "decoding_time"):
     assert len(document["results"][key]) == 1
   assert document["points"][0]["metadata"]["steps"] == 40
+  # The model as the command named it, not a path of this machine.
+  assert document["points"][0]["metadata"]["model_path"] == cli_model
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA"])

@@ -30,7 +30,12 @@ def quiet_tensorflow():
 
 def command_line(module, argv):
   """The command that ran `module` with `argv`, as a user would type it."""
-  return " ".join(["python", "-m", module] + [shlex.quote(a) for a in argv])
+  return "python -m " + command_line_of([module] + list(argv))
+
+
+def command_line_of(argv):
+  """`argv` as one line a shell reads back into the same arguments."""
+  return " ".join(shlex.quote(a) for a in argv)
 
 
 def first_line(error):

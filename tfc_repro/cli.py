@@ -414,9 +414,11 @@ def resolve_train_args(system, args):
 def load_model(system, path, max_pixels=None):
   """Loads an exported model and checks that it belongs to `system`."""
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
+  name = path
   if zoo.is_zoo_name(path):
     path = zoo.materialize(zoo.entry_name(path, system.name))
   model = savedmodel.LoadedModel(path, max_pixels)
+  model.name = name
   if max_pixels is None and "max_pixels" not in model.metadata:
     # Exported before models recorded their limit: the system's.
     model.max_pixels = system.max_pixels

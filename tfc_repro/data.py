@@ -219,6 +219,23 @@ def file_sha256(path):
   return digest.hexdigest()
 
 
+def portable(value):
+  """`value` (a string, or lists and dicts of them) with the data folder's
+  path ($TFC_REPRO_DATA, as set) written as $TFC_REPRO_DATA: records that
+  name training or evaluation images read the same on every machine."""
+  root = os.environ.get("TFC_REPRO_DATA")
+  if not root:
+    return value
+  root = os.path.abspath(root)
+  if isinstance(value, str):
+    return value.replace(root, "$TFC_REPRO_DATA")
+  if isinstance(value, dict):
+    return {k: portable(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [portable(v) for v in value]
+  return value
+
+
 def cache_dir():
   return os.environ.get(
       "TFC_REPRO_CACHE", os.path.join(os.path.expanduser("~"), ".cache",

@@ -73,8 +73,8 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
               f"dec {decoding_time:.2f} s"
               + ("" if row.get("exact", True) else ", NOT EXACT"),
               file=sys.stderr, flush=True)
-  metadata = dict(model.metadata, model_path=(
-      os.path.abspath(model.path) if model.path else None))
+  # The model as the user named it (as in the command the results record).
+  metadata = dict(model.metadata, model_path=model.name)
   return {"metadata": metadata, "per_image": per_image}
 
 

@@ -21,6 +21,9 @@ import os
 import platform
 import sys
 
+from tfc_repro import argutil
+from tfc_repro import data
+
 # Keys averaged over images and listed in "results", in this order.
 CORE_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
              "decoding_time")
@@ -68,6 +71,17 @@ def machine_info():
   }
 
 
+def running_command():
+  """The command line of the running program as a user types it: `python -m
+  MODULE ARGS` (quoted) for a module run with -m, never the module's path on
+  the machine that ran it."""
+  spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+  if spec is not None and spec.name:
+    return argutil.command_line(spec.name.removesuffix(".__main__"),
+                                sys.argv[1:])
+  return argutil.command_line_of(sys.argv)
+
+
 def rd_document(name, description, points, dataset=None, command=None):
   """Builds a results document from points.
 
@@ -94,20 +108,46 @@ def rd_document(name, description, points, dataset=None, command=None):
                   "per_image": p["per_image"]} for p in points],
       "dataset": dataset,
       "machine": machine_info(),
-      "command": command if command is not None else " ".join(sys.argv),
+      "command": command if command is not None else running_command(),
   }
   return _clean(document)
 
 
 def write_rd_json(path, *args, **kwargs):
   """Writes `rd_document(*args, **kwargs)` to `path`; returns the document."""
-  document = rd_document(*args, **kwargs)
+  return write_document(path, rd_document(*args, **kwargs))
+
+
+def write_document(path, document):
+  """Writes a results document to `path` (creating its folder); returns it.
+  Paths in the data folder are written as $TFC_REPRO_DATA/…"""
+  document = data.portable(_clean(document))
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   with open(path, "w") as f:
     json.dump(document, f, indent=2)
     f.write("\n")
   return document
+
+
+def merged_document(documents, name, command=None):
+  """One results document of the points of several (e.g. each model of a
+  curve evaluated on its own as it finished training), ordered by rate. The
+  documents must share their dataset; the description is the first's."""
+  if not documents:
+    raise ValueError("no results to merge")
+  datasets = {d.get("dataset") for d in documents}
+  if len(datasets) > 1:
+    raise ValueError(f"results of different datasets: {sorted(map(str, datasets))}")
+  points = []
+  for document in documents:
+    for point in document["points"]:
+      point = dict(point, metadata=dict(point.get("metadata", {}),
+                                        evaluated_by=document.get("command")))
+      points.append(point)
+  points.sort(key=lambda p: _mean([r.get("bpp") for r in p["per_image"]]))
+  return rd_document(name, documents[0]["description"], points,
+                     dataset=documents[0].get("dataset"), command=command)
 
 
 def read_rd_json(path):
@@ -120,3 +160,29 @@ def read_rd_json(path):
       k: [math.nan if v is None else v for v in values]
       for k, values in document["results"].items()}
   return document
+
+
+def main(argv=None):
+  parser = argutil.ArgumentParser(
+      prog="python -m tfc_repro.results",
+      description="Tools for results files.")
+  commands = parser.add_subparsers(dest="command", required=True)
+  merge = commands.add_parser(
+      "merge", help="Writes one RD curve made of the points of several "
+                    "results files (e.g. one per model, each evaluated as "
+                    "it finished training), ordered by rate.")
+  merge.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="Results files (JSON) of the same dataset.")
+  merge.add_argument("--output", required=True, help="The merged file.")
+  merge.add_argument("--name", required=True, help="The curve's name.")
+  args = parser.parse_args(argv)
+  try:
+    documents = [read_rd_json(path) for path in args.inputs]
+    write_document(args.output, merged_document(documents, args.name))
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    parser.exit(1, f"error: {argutil.first_line(e)}\n")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

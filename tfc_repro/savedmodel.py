@@ -372,6 +372,8 @@ class Codec:
     self._module = module
     self.metadata = metadata
     self.path = path
+    # How the user named the model (a folder, or a shipped model's name).
+    self.name = path
     self.max_pixels = max_pixels or model_max_pixels(metadata)
     # Whether the transforms run in tiles (memory bounded by the tile).
     self.tiled = bool(metadata.get("tiled", True))

@@ -363,17 +363,6 @@ def rebuild(record, weights, path):
   return metadata
 
 
-def _portable(value, data_root):
-  """`value` with the data folder's path written as $TFC_REPRO_DATA."""
-  if isinstance(value, str) and data_root:
-    return value.replace(data_root, "$TFC_REPRO_DATA")
-  if isinstance(value, dict):
-    return {k: _portable(v, data_root) for k, v in value.items()}
-  if isinstance(value, list):
-    return [_portable(v, data_root) for v in value]
-  return value
-
-
 def pack(model_path, name, flags, zoo_dir=None):
   """Ships the exported model at `model_path` as `cpu:name`: its training
   weights, rounded (`round_weights`), and the train `flags` that build its
@@ -385,8 +374,6 @@ def pack(model_path, name, flags, zoo_dir=None):
   # SavedModel that the name stands for from them.
   metadata = savedmodel.read_metadata(model_path)
   shipped = round_weights(savedmodel.read_training_weights(model_path))
-  data_root = os.environ.get("TFC_REPRO_DATA")
-  data_root = os.path.abspath(data_root) if data_root else None
   training_record = {k: v for k, v in metadata.items()
                      if k not in savedmodel.EXPORT_KEYS}
   parent = training_record.pop("init_from", None)
@@ -404,7 +391,7 @@ def pack(model_path, name, flags, zoo_dir=None):
   record = dict(
       name=name, system=metadata["system"], flags=list(flags),
       config=metadata["config"], source_model_id=metadata["model_id"],
-      training=_portable(training_record, data_root),
+      training=data.portable(training_record),
       weights=store_weights(name, shipped, shipped_parent, zoo_dir))
   _write_record(record, zoo_dir)
   # Rebuilt once now (the first use): checks the flags and records the id

@@ -1,0 +1,57 @@
+"""Results files: the command they record and merging one-point files."""
+
+import json
+import shlex
+
+from tfc_repro import results
+from conftest import run_cli
+
+
+def _point_file(path, bpp, psnr, dataset="kodak (1 images)", lmbda=0.01):
+  document = results.rd_document(
+      "one point", "m trained for 10 steps", [
+          {"metadata": {"lmbda": lmbda},
+           "per_image": [{"image": "a.png", "bpp": bpp, "psnr-rgb": psnr,
+                          "ms-ssim-rgb": 0.9}]}],
+      dataset=dataset,
+      command=f"python -m tfc_repro.bls2017 evaluate --lambda {lmbda}")
+  results.write_document(str(path), document)
+  return str(path)
+
+
+def test_merge_orders_points_by_rate_and_keeps_their_commands(tmp_path):
+  files = [_point_file(tmp_path / "high.json", 1.2, 33.0, lmbda=0.05),
+           _point_file(tmp_path / "low.json", 0.3, 27.5, lmbda=0.002),
+           _point_file(tmp_path / "mid.json", 0.6, 30.1, lmbda=0.01)]
+  output = tmp_path / "curve.json"
+  result = run_cli("tfc_repro.results", "merge", *files, "--output",
+                   str(output), "--name", "my curve (3 points)")
+  assert result.returncode == 0, result.stderr
+  document = json.loads(output.read_text())
+  assert document["name"] == "my curve (3 points)"
+  assert document["results"]["bpp"] == [0.3, 0.6, 1.2]
+  assert document["results"]["psnr-rgb"] == [27.5, 30.1, 33.0]
+  assert document["dataset"] == "kodak (1 images)"
+  assert [p["metadata"]["evaluated_by"] for p in document["points"]] == [
+      f"python -m tfc_repro.bls2017 evaluate --lambda {l}"
+      for l in (0.002, 0.01, 0.05)]
+  # The file says how to make it again, as a user types it.
+  command = shlex.split(document["command"])
+  assert command[:4] == ["python", "-m", "tfc_repro.results", "merge"]
+  assert "my curve (3 points)" in command
+
+
+def test_merge_refuses_mixed_datasets_and_bad_files(tmp_path):
+  kodak = _point_file(tmp_path / "a.json", 0.5, 30.0)
+  other = _point_file(tmp_path / "b.json", 0.7, 31.0, dataset="clic")
+  bad = tmp_path / "bad.json"
+  bad.write_text('{"name": "x"}')
+  for inputs in ((kodak, other), (kodak, str(bad)),
+                 (kodak, str(tmp_path / "missing.json"))):
+    result = run_cli("tfc_repro.results", "merge", *inputs, "--output",
+                     str(tmp_path / "out.json"), "--name", "n")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+  assert not (tmp_path / "out.json").exists()
+
