@@ -26,6 +26,7 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -109,7 +110,8 @@ def time_train_step(model, steps):
 def write_report(report, output):
   """Adds how and when it was measured to `report` and writes it as JSON."""
   report.update(
-      command=" ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
+      command=shlex.join(["python", os.path.relpath(sys.argv[0], ROOT)]
+                         + sys.argv[1:]),
       load_average_after=os.getloadavg(),
       measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
   os.makedirs(os.path.dirname(output), exist_ok=True)

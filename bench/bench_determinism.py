@@ -14,6 +14,7 @@ seconds per step after the first epoch (tracing and warm-up excluded).
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def main():
   report = dict(
       what="bls2017 quick-profile train step (batch 8, 128² crops, N=64) "
            "with --seed 1, with and without enable_op_determinism",
-      command="python bench/bench_determinism.py " + " ".join(sys.argv[1:]),
+      command=shlex.join(["python", "bench/bench_determinism.py"] + sys.argv[1:]),
       machine=results.machine_info(), steps=args.steps,
       seconds_per_step=runs, best_seconds_per_step=best,
       cost_percent=round(100 * (best["on"] / best["off"] - 1), 1))

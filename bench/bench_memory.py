@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -151,7 +152,7 @@ def main():
            "image and file included), extra_mb above the loaded and "
            "warmed-up process; tiled as exported, and untiled for "
            "comparison",
-      command="python bench/bench_memory.py " + " ".join(sys.argv[1:]),
+      command=shlex.join(["python", "bench/bench_memory.py"] + sys.argv[1:]),
       models="untrained, --profile paper sizes", machine=results.machine_info(),
       results=[])
   with tempfile.TemporaryDirectory() as tmp:

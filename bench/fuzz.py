@@ -50,6 +50,7 @@ import json
 import multiprocessing
 import os
 import random
+import shlex
 import struct
 import sys
 import tempfile
@@ -526,8 +527,8 @@ def main(argv=None):
     workdir = args.workdir or tmp
     report = dict(
         what="decoder fuzzing: outcomes per kind of case (see bench/fuzz.py)",
-        command="python bench/fuzz.py " + " ".join(
-            a for a in (argv if argv is not None else sys.argv[1:])),
+        command=shlex.join(["python", "bench/fuzz.py"] + list(
+            argv if argv is not None else sys.argv[1:])),
         cases_per_system=args.cases, kinds=list(kinds), seed=args.seed,
         max_pixels=args.max_pixels, timeout_seconds=args.timeout,
         memory_bound_mb=args.memory_mb, image_shape=list(IMAGE_SHAPE),

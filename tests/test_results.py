@@ -55,3 +55,28 @@ def test_merge_refuses_mixed_datasets_and_bad_files(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
   assert not (tmp_path / "out.json").exists()
 
+
+
+def test_committed_results_say_how_to_remake_them_on_any_machine():
+  """Every results file in the repository records a command a user can run
+  from a checkout (no path of the machine that ran it; the data folder
+  written as $TFC_REPRO_DATA)."""
+  import glob
+  import os
+  root = os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), "results")
+  checked = 0
+  for path in glob.glob(os.path.join(root, "**", "*.json"), recursive=True):
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+    document = json.loads(text)
+    if not (isinstance(document, dict) and "command" in document):
+      continue
+    checked += 1
+    name = os.path.relpath(path, root)
+    words = shlex.split(document["command"])
+    assert words[0] in ("python", "bash"), (name, document["command"])
+    assert not [w for w in words if w.startswith("/")], name
+    for machine_path in ("/work/", "/root/", "/home/"):
+      assert machine_path not in text, (name, machine_path)
+  assert checked > 20
