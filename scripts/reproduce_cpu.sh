@@ -34,7 +34,8 @@ out=${OUT:-models/cpu}
 zoo=tfc_repro/zoo/cpu
 results=results/kodak/cpu
 # The regularizer's arm models are not shipped: each is evaluated on Kodak as
-# it finishes training, and its four points are merged into the arm's curve.
+# it finishes training (kept, so that a point once evaluated is never
+# trained again), and an arm's four points are merged into its curve.
 point_dir=$results/points
 held_out="$TFC_REPRO_DATA/train/wikipedia_photos/00[1-8].png"
 # Every file decoded at every use (--cache_gib 0), as the first curves were
@@ -122,8 +123,23 @@ backbone_curve() {
   fi
 }
 
+# Stops unless the point file $1 was trained at α $2 (a point of an earlier
+# run at another α is not this arm's).
+check_alpha() {
+  python - "$1" "$2" <<'EOF'
+import json, sys
+path, alpha = sys.argv[1], float(sys.argv[2])
+with open(path) as f:
+  trained = json.load(f)["points"][0]["metadata"]["config"]["alpha"]
+if trained != alpha:
+  sys.exit(f"{path} was trained at α {trained}, this arm at α {alpha}: "
+           "remove it (and its model) to train the point again")
+EOF
+}
+
 regularized_arms() {
   local name curve shared alpha points i q model flags arm seed arm_alpha
+  local point_file point_files
   IFS='|' read -r name curve shared alpha <<< "$1"
   points=$(printf '%s\n' "$CURVE_TABLE" | grep "^$curve|" | cut -d'|' -f4)
   IFS=';' read -r -a point_flags <<< "$points"
@@ -155,12 +171,12 @@ regularized_arms() {
         python -m tfc_repro.regularized evaluate --model_path "$model" \
           --images kodak --output "$point_file"
       fi
+      check_alpha "$point_file" "$arm_alpha"
       point_files+=("$point_file")
     done
     python -m tfc_repro.results merge "${point_files[@]}" \
       --name "$name$arm (CPU, α $arm_alpha, data order $seed, $finetune_steps steps from cpu:$curve)" \
       --output "$results/$name$arm.json"
-    rm "${point_files[@]}"
   done
 }
 

@@ -211,14 +211,15 @@ class RawWeights:
     return average
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_unconfigure(config):
-  """An xdist worker, once it has sent its results, ends without Python's
-  shutdown: tearing down the TensorFlow graphs and models that a worker's
-  tests built takes seconds to tens of seconds at the end of the suite and
-  checks nothing."""
-  del config
-  if os.environ.get("PYTEST_XDIST_WORKER"):
+  """An xdist worker, once it has sent its results and every plugin has
+  unconfigured, ends without Python's shutdown: tearing down the TensorFlow
+  graphs and models that a worker's tests built takes seconds to tens of
+  seconds at the end of the suite and checks nothing."""
+  result = yield
+  if hasattr(config, "workerinput"):  # an xdist worker, not a subprocess
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+  return result

@@ -1,9 +1,12 @@
 """Results files: the command they record and merging one-point files."""
 
+import glob
 import json
+import os
 import shlex
+import subprocess
 
-from tfc_repro import results
+from tfc_repro import argutil, data, results
 from conftest import run_cli
 
 
@@ -39,6 +42,7 @@ def test_merge_orders_points_by_rate_and_keeps_their_commands(tmp_path):
   command = shlex.split(document["command"])
   assert command[:4] == ["python", "-m", "tfc_repro.results", "merge"]
   assert "my curve (3 points)" in command
+  assert not list(tmp_path.glob("*.partial"))
 
 
 def test_merge_refuses_mixed_datasets_and_bad_files(tmp_path):
@@ -56,13 +60,53 @@ def test_merge_refuses_mixed_datasets_and_bad_files(tmp_path):
   assert not (tmp_path / "out.json").exists()
 
 
+def test_merge_refuses_the_same_model_twice_and_names_a_bad_file(tmp_path):
+  def with_model(path, model_id):
+    document = json.loads(open(path).read())
+    document["points"][0]["metadata"]["model_id"] = model_id
+    results.write_document(path, document)
+    return path
+  a = with_model(_point_file(tmp_path / "a.json", 0.5, 30.0), "aa")
+  b = with_model(_point_file(tmp_path / "b.json", 0.9, 32.0), "aa")
+  truncated = tmp_path / "truncated.json"
+  truncated.write_text(open(a).read()[:40])
+  for inputs, message in (((a, b), "the same model"),
+                          ((a, str(truncated)), str(truncated))):
+    result = run_cli("tfc_repro.results", "merge", *inputs, "--output",
+                     str(tmp_path / "out.json"), "--name", "n")
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_commands_and_records_write_the_data_folder_as_a_variable(
+    tmp_path, monkeypatch):
+  root = tmp_path / "my data"
+  root.mkdir()
+  monkeypatch.setenv("TFC_REPRO_DATA", str(root))
+  line = argutil.command_line("tfc_repro.bls2017", [
+      "--images", f"{root}/train/00[1-8].png", f"--train_glob={root}/x",
+      str(root), f"{root}2/other", "a b"])
+  assert line == ('python -m tfc_repro.bls2017 --images '
+                  '"$TFC_REPRO_DATA/train/00[1-8].png" '
+                  '--train_glob="$TFC_REPRO_DATA/x" "$TFC_REPRO_DATA" '
+                  f"'{root}2/other' 'a b'")
+  # A shell reads it back into the same arguments.
+  echoed = subprocess.run(
+      ["bash", "-c", "printf '%s\\n' " + line.split(" ", 3)[3]],
+      capture_output=True, text=True, check=True, env={
+          "TFC_REPRO_DATA": str(root)}).stdout.splitlines()
+  assert echoed == ["--images", f"{root}/train/00[1-8].png",
+                    f"--train_glob={root}/x",
+                    str(root), f"{root}2/other", "a b"]
+  assert data.portable({"a": [f"glob:{root}/train, {root}2"]}) == {
+      "a": [f"glob:$TFC_REPRO_DATA/train, {root}2"]}
+
+
 
 def test_committed_results_say_how_to_remake_them_on_any_machine():
   """Every results file in the repository records a command a user can run
   from a checkout (no path of the machine that ran it; the data folder
   written as $TFC_REPRO_DATA)."""
-  import glob
-  import os
   root = os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), "results")
   checked = 0
@@ -76,7 +120,9 @@ def test_committed_results_say_how_to_remake_them_on_any_machine():
     name = os.path.relpath(path, root)
     words = shlex.split(document["command"])
     assert words[0] in ("python", "bash"), (name, document["command"])
-    assert not [w for w in words if w.startswith("/")], name
-    for machine_path in ("/work/", "/root/", "/home/"):
+    assert not [w for w in words if w.startswith("/") or "=/" in w], name
+    # The data folder is expanded by the shell, not quoted away.
+    assert "'$TFC_REPRO_DATA" not in document["command"], name
+    for machine_path in ("/work/", "/root/", "/home/", "/Users/"):
       assert machine_path not in text, (name, machine_path)
   assert checked > 20

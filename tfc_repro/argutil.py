@@ -7,8 +7,12 @@ running (missing files, unreadable images, bad values) with status 1.
 
 import argparse
 import os
+import re
 import shlex
 import sys
+
+# The environment variable naming the data folder (kodak/, train/).
+DATA_VARIABLE = "TFC_REPRO_DATA"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -34,8 +38,36 @@ def command_line(module, argv):
 
 
 def command_line_of(argv):
-  """`argv` as one line a shell reads back into the same arguments."""
-  return " ".join(shlex.quote(a) for a in argv)
+  """`argv` as one line a shell reads back into the same arguments, with the
+  data folder written as "$TFC_REPRO_DATA" (so that the line runs on any
+  machine that sets it)."""
+  return " ".join(_shell_word(a, data_root()) for a in argv)
+
+
+def data_root():
+  """The data folder ($TFC_REPRO_DATA) as an absolute path, or None."""
+  root = os.environ.get(DATA_VARIABLE)
+  return os.path.abspath(root) if root else None
+
+
+def data_path_pattern(root):
+  """A regular expression matching the path `root` where it is a whole
+  path or a path's leading folders (not '/data' in '/data2')."""
+  return re.compile(re.escape(root) + r"(?=/|$|[^\w.-])")
+
+
+def _shell_word(word, root):
+  """`word` quoted for a shell; the data folder (`root`), alone, leading a
+  path or as a --flag=VALUE, written as "$TFC_REPRO_DATA"."""
+  match = root and re.fullmatch(
+      r"(--?[\w-]+=)?" + re.escape(root) + r"(/.*)?", word, re.DOTALL)
+  if not match:
+    return shlex.quote(word)
+  flag = shlex.quote(match.group(1)) if match.group(1) else ""
+  rest = match.group(2) or ""
+  if re.search(r'["\\$`]', rest):  # not literal inside double quotes
+    return f'{flag}"${DATA_VARIABLE}"{shlex.quote(rest) if rest else ""}'
+  return f'{flag}"${DATA_VARIABLE}{rest}"'
 
 
 def first_line(error):

@@ -19,6 +19,8 @@ import urllib.request
 
 import numpy as np
 
+from tfc_repro import argutil
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                     ".webp", ".ppm", ".pgm")
 
@@ -223,17 +225,20 @@ def portable(value):
   """`value` (a string, or lists and dicts of them) with the data folder's
   path ($TFC_REPRO_DATA, as set) written as $TFC_REPRO_DATA: records that
   name training or evaluation images read the same on every machine."""
-  root = os.environ.get("TFC_REPRO_DATA")
+  root = argutil.data_root()
   if not root:
     return value
-  root = os.path.abspath(root)
-  if isinstance(value, str):
-    return value.replace(root, "$TFC_REPRO_DATA")
-  if isinstance(value, dict):
-    return {k: portable(v) for k, v in value.items()}
-  if isinstance(value, list):
-    return [portable(v) for v in value]
-  return value
+  pattern = argutil.data_path_pattern(root)
+
+  def replace(item):
+    if isinstance(item, str):
+      return pattern.sub("$" + argutil.DATA_VARIABLE, item)
+    if isinstance(item, dict):
+      return {k: replace(v) for k, v in item.items()}
+    if isinstance(item, list):
+      return [replace(v) for v in item]
+    return item
+  return replace(value)
 
 
 def cache_dir():

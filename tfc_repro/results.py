@@ -79,7 +79,10 @@ def running_command():
   if spec is not None and spec.name:
     return argutil.command_line(spec.name.removesuffix(".__main__"),
                                 sys.argv[1:])
-  return argutil.command_line_of(sys.argv)
+  if sys.argv and os.path.isfile(sys.argv[0]):  # python SCRIPT ARGS
+    return argutil.command_line_of(
+        ["python", os.path.relpath(sys.argv[0])] + sys.argv[1:])
+  return argutil.command_line_of(["python"] + sys.argv)
 
 
 def rd_document(name, description, points, dataset=None, command=None):
@@ -124,28 +127,44 @@ def write_document(path, document):
   document = data.portable(_clean(document))
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  with open(path, "w") as f:
+  # Whole or not at all: a file that exists is complete (scripts take an
+  # existing results file as work done).
+  partial = f"{path}.partial"
+  with open(partial, "w") as f:
     json.dump(document, f, indent=2)
     f.write("\n")
+  os.replace(partial, path)
   return document
 
 
 def merged_document(documents, name, command=None):
   """One results document of the points of several (e.g. each model of a
   curve evaluated on its own as it finished training), ordered by rate. The
-  documents must share their dataset; the description is the first's."""
+  documents must share their dataset; the description is the first's. Each
+  point's metadata keeps the command and machine that evaluated it
+  (`evaluated_by`, `evaluated_on`)."""
   if not documents:
     raise ValueError("no results to merge")
   datasets = {d.get("dataset") for d in documents}
   if len(datasets) > 1:
-    raise ValueError(f"results of different datasets: {sorted(map(str, datasets))}")
+    raise ValueError(
+        f"results of different datasets: {sorted(map(str, datasets))}")
   points = []
   for document in documents:
     for point in document["points"]:
-      point = dict(point, metadata=dict(point.get("metadata", {}),
-                                        evaluated_by=document.get("command")))
-      points.append(point)
-  points.sort(key=lambda p: _mean([r.get("bpp") for r in p["per_image"]]))
+      metadata = dict(point.get("metadata", {}))
+      metadata.setdefault("evaluated_by", document.get("command"))
+      metadata.setdefault("evaluated_on", document.get("machine"))
+      points.append(dict(point, metadata=metadata))
+  ids = [p["metadata"]["model_id"] for p in points
+         if p["metadata"].get("model_id")]
+  if len(set(ids)) < len(ids):
+    raise ValueError("the same model's point is given twice")
+
+  def rate(point):
+    mean = _mean([r.get("bpp") for r in point["per_image"]])
+    return mean if math.isfinite(mean) else math.inf
+  points.sort(key=rate)
   return rd_document(name, documents[0]["description"], points,
                      dataset=documents[0].get("dataset"), command=command)
 
@@ -176,9 +195,19 @@ def main(argv=None):
   merge.add_argument("--output", required=True, help="The merged file.")
   merge.add_argument("--name", required=True, help="The curve's name.")
   args = parser.parse_args(argv)
+  documents = []
+  for path in args.inputs:
+    try:
+      documents.append(read_rd_json(path))
+      if not isinstance(documents[-1].get("points"), list):
+        raise ValueError("no points")
+    except (OSError, ValueError, AttributeError, TypeError) as e:
+      parser.exit(1, f"error: {path}: {argutil.first_line(e)}\n")
+  command = argutil.command_line(
+      "tfc_repro.results", sys.argv[1:] if argv is None else argv)
   try:
-    documents = [read_rd_json(path) for path in args.inputs]
-    write_document(args.output, merged_document(documents, args.name))
+    write_document(args.output,
+                   merged_document(documents, args.name, command=command))
   except (OSError, ValueError, KeyError, TypeError) as e:
     parser.exit(1, f"error: {argutil.first_line(e)}\n")
   return 0
