@@ -139,6 +139,31 @@ def test_the_report(results_dir, tmp_path):
   assert cells[5] == "-0.88"  # the regularizer paper's own value
 
 
+def test_a_curve_in_training_shows_its_points_so_far(results_dir, tmp_path):
+  """A curve whose models are still training shows the points evaluated so
+  far (results/kodak/cpu/points/NAME-qQ.json) and their CPU time."""
+  cpu = os.path.join(results_dir, "kodak", "cpu")
+  os.remove(os.path.join(cpu, "regularized-lee2019-plain-b.json"))
+  whole = os.path.join(tmp_path, "whole")
+  os.makedirs(whole)
+  document = results.read_rd_json(
+      _write(whole, "regularized-lee2019-plain-b", 1.02))
+  for point in document["points"][:2]:
+    q = point["metadata"]["zoo_name"][-1]
+    results.write_rd_json(
+        os.path.join(cpu, "points", f"regularized-lee2019-plain-b-q{q}.json"),
+        "one point", "fixture", [point], command="test")
+  lines = report.cpu_report(_sources(results_dir)).splitlines()
+  [row] = [l for l in lines if l.startswith("| regularized-lee2019-plain-b |")
+           ][:1]
+  cells = [c.strip() for c in row.split("|")]
+  assert cells[2].startswith("in training: 2 of 4 points")
+  assert cells[3:7] == ["2", "0.04, 0.08", "6000 from scratch + 2000 fine-tuned",
+                        "0.50"]
+  assert ("All curves found: 10.00 CPU-hours of training, and 0.50 in the "
+          "points of curves still in training.") in lines
+
+
 def test_a_report_without_any_curve(tmp_path):
   (tmp_path / "results").mkdir()
   text = report.cpu_report(_sources(str(tmp_path / "results")))

@@ -20,6 +20,7 @@ data order) and regularized-B-plain-b.json (the plain backbone on another
 order: its distance to plain-a is the noise floor of this budget).
 """
 
+import glob
 import math
 import os
 import re
@@ -31,6 +32,7 @@ from tfc_repro import argutil
 from tfc_repro import bdrate
 from tfc_repro import curves as curves_lib
 from tfc_repro import published as published_lib
+from tfc_repro import results as results_lib
 
 CPU = curves_lib.CPU_DIR
 BACKBONES = ("bmshj2018-meanscale", "lee2019")
@@ -518,6 +520,20 @@ def _cpu_curves(sources):
   return found
 
 
+def _points_in_training(sources, name):
+  """The results documents of the points of curve `name` evaluated so far
+  (results/kodak/cpu/points/NAME-qQ.json, written while its models train;
+  the curve is merged once all four are in)."""
+  pattern = os.path.join(sources.results_dir, CPU, "points", f"{name}-q*.json")
+  documents = []
+  for path in sorted(glob.glob(pattern)):
+    try:
+      documents.append(results_lib.read_rd_json(path))
+    except (OSError, ValueError):
+      continue
+  return documents
+
+
 def _published_of(name):
   return dict(CPU_CURVES).get(name)
 
@@ -682,9 +698,20 @@ def cpu_report(sources):
       "shared base model once.", "",
       "| curve | legend | points | λ | steps | CPU-hours |",
       "|---|---|---|---|---|---|"]
+  in_training = 0.0
   for name, curve in curves.items():
     if curve is None:
-      lines.append(f"| {name} | {NOT_TRAINED} | | | | |")
+      points = _points_in_training(sources, name)
+      if not points:
+        lines.append(f"| {name} | {NOT_TRAINED} | | | | |")
+        continue
+      evaluated = {"points": [p for d in points for p in d["points"]]}
+      steps, hours, lambdas = training_summary(evaluated)
+      in_training += sum(p["metadata"].get("train_cpu_seconds") or 0
+                         for p in evaluated["points"])
+      lines.append(f"| {name} | in training: {len(points)} of 4 points "
+                   f"(`results/kodak/cpu/points/{name}-q*.json`) | "
+                   f"{len(points)} | {lambdas} | {steps} | {hours} |")
       continue
     steps, hours, lambdas = training_summary(curve.document)
     lines.append(f"| {name} | {curve.label} | "
@@ -694,7 +721,9 @@ def cpu_report(sources):
               for curve in curves.values() if curve
               for point in curve.document.get("points", []))
   lines += ["", f"All curves found: {total / 3600:.2f} CPU-hours of "
-            "training."]
+            "training" + (f", and {in_training / 3600:.2f} in the points of "
+                          "curves still in training." if in_training
+                          else ".")]
   notes = []
   for metric, title in (("psnr", "PSNR"), ("ms-ssim", "MS-SSIM")):
     lines += ["", f"## BD-rate ({title}, %) against the codecs and the "
