@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from tfc_repro import figures, report, results, visual
+from tfc_repro import figures, paper_figures, report, results, visual
+from tfc_repro import curves as curves_lib
 from tfc_repro import published as published_lib
 from conftest import ROOT, run_cli, smooth_image
 
@@ -231,7 +232,6 @@ def test_regularized_table_out_of_domain(tmp_path):
 def test_a_file_from_outside_the_results_is_drawn(tmp_path):
   """`--add FILE` (the quickstart's own run) joins its system's curves,
   labelled "(this run)", without being written into the results folder."""
-  from tfc_repro import figures
   results = tmp_path / "results"
   (results / "kodak").mkdir(parents=True)
   run = tmp_path / "mine" / "bls2017.json"
@@ -239,10 +239,10 @@ def test_a_file_from_outside_the_results_is_drawn(tmp_path):
   document = {"name": "bls2017", "results": {
       "bpp": [0.5], "psnr": [28.0], "ms-ssim": [0.95]}}
   run.write_text(json.dumps(document))
-  sources = figures.Sources(str(results), extra=[str(run)])
+  sources = curves_lib.Sources(str(results), extra=[str(run)])
   curves = sources.measured("bls2017")
   assert [c.label for c in curves] == ["bls2017 (this run)"]
-  assert figures.Sources(str(results), extra=[str(run)]).measured(
+  assert curves_lib.Sources(str(results), extra=[str(run)]).measured(
       "lee2019") == []
   assert sorted(os.listdir(results / "kodak")) == []
 
@@ -297,7 +297,7 @@ def test_every_curve_has_its_own_style(results_dir, tmp_path, drawn, paper):
   assert any(l.get_linestyle() == "-" for l in first)
   # PSNR and MS-SSIM side by side: the fixture files have both.
   assert [ax.get_ylabel() for ax in drawn[0].axes] == [
-      figures.METRIC_AXES["psnr"], figures.METRIC_AXES["ms-ssim"]]
+      paper_figures.METRIC_AXES["psnr"], paper_figures.METRIC_AXES["ms-ssim"]]
   vtm = [l for l in first if "VTM" in l.get_label()]
   assert len(vtm) == 1 and "published" in vtm[0].get_label()
 
@@ -314,11 +314,11 @@ def test_vtm_on_both_panels_of_the_codec_figure(results_dir, tmp_path,
 
 def test_a_psnr_only_figure_has_one_panel(tmp_path, drawn):
   document = {"results": {"bpp": [0.1, 0.5, 1.0], "psnr-rgb": [26, 31, 34]}}
-  curves = [figures.Curve("a", document, False, "jpeg", False)]
-  figures.rd_figure(figures.Sources(str(tmp_path)), curves, str(tmp_path),
+  curves = [curves_lib.Curve("a", document, False, "jpeg", False)]
+  figures.rd_figure(curves_lib.Sources(str(tmp_path)), curves, str(tmp_path),
                     "one", "one")
   assert [ax.get_ylabel() for ax in drawn[0].axes] == [
-      figures.METRIC_AXES["psnr"]]
+      paper_figures.METRIC_AXES["psnr"]]
 
 
 def test_this_run_is_highlighted(results_dir, tmp_path, drawn):
@@ -349,11 +349,11 @@ def test_this_run_is_highlighted(results_dir, tmp_path, drawn):
 
 def test_styles_stay_distinct_and_deterministic():
   document = {"results": {"bpp": [], "psnr-rgb": []}}
-  curves = [figures.Curve(f"c{i}", document, i % 3 == 0, "jpeg", i == 5)
+  curves = [curves_lib.Curve(f"c{i}", document, i % 3 == 0, "jpeg", i == 5)
             for i in range(3 * len(figures.PALETTE))]
   styles = figures.curve_styles(curves)
   assert styles == figures.curve_styles(curves)
-  assert styles[0].color == figures.COLORS["jpeg"]
+  assert styles[0].color == paper_figures.COLORS["jpeg"]
   assert len({(s.color, s.marker) for s in styles}) == len(curves)
   assert len({s.color for s in styles[:len(figures.PALETTE)]}) == len(
       figures.PALETTE)

@@ -33,8 +33,6 @@ from tfc_repro import paper_figures
 from tfc_repro import report
 from tfc_repro import systems
 
-Curve, Sources = curves_lib.Curve, curves_lib.Sources
-
 # The registered systems that declare figures, then the other papers
 # ("codecs"); a system without a declaration has no figure.
 PAPERS = (*(n for n in systems.NAMES if n in paper_figures.PAPERS),
@@ -54,8 +52,6 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "d", "H",
 HIGHLIGHT_MARKER = "*"
 HIGHLIGHT = "highlight"  # the gid of a highlighted curve's Line2D
 
-COLORS, METRIC_AXES, PANEL_TITLES = (
-    paper_figures.COLORS, paper_figures.METRIC_AXES, paper_figures.PANEL_TITLES)
 Style = collections.namedtuple("Style", "color marker linestyle")
 
 
@@ -72,7 +68,7 @@ def curve_styles(curves):
   styles = []
   for curve in curves:
     colors = {style.color for style in styles}
-    free = [c for c in (COLORS.get(curve.family), *PALETTE)
+    free = [c for c in (paper_figures.COLORS.get(curve.family), *PALETTE)
             if c and c not in colors]
     color = free[0] if free else PALETTE[len(styles) % len(PALETTE)]
     markers = {style.marker for style in styles}
@@ -127,7 +123,7 @@ def plot_curves(ax, curves, metric, max_bpp=None):
             marker=style.marker, label=curve.label, **options)
     drawn += 1
   ax.set_xlabel("bits per pixel (Kodak)")
-  ax.set_ylabel(METRIC_AXES.get(metric, metric))
+  ax.set_ylabel(paper_figures.METRIC_AXES.get(metric, metric))
   ax.grid(True, alpha=0.3)
   if max_bpp is not None:
     ax.set_xlim(0, max_bpp)
@@ -198,7 +194,8 @@ def rd_figure(sources, curves, output_dir, name, title,
   fig, axes = new_figure(len(metrics_))
   for ax, metric in zip(axes, metrics_):
     plot_curves(ax, curves, metric, max_bpp)
-    ax.set_title(f"{title}: {PANEL_TITLES.get(metric, metric)}", fontsize=10)
+    ax.set_title(f"{title}: {paper_figures.PANEL_TITLES.get(metric, metric)}",
+                 fontsize=10)
   return finish(fig, axes, output_dir, name,
                 sources.missing if missing is None else missing, extra_notes)
 
@@ -239,7 +236,7 @@ def draw(paper, results_dir="results", output_dir=None, published_dir=None,
                      f"{', '.join(PAPERS)}")
   if not os.path.isdir(results_dir):
     raise ValueError(f"no such results folder: {results_dir}")
-  sources = Sources(results_dir, published_dir, extra)
+  sources = curves_lib.Sources(results_dir, published_dir, extra)
   output_dir = output_dir or os.path.join(results_dir, "figures")
   paths = []
   for figure in paper_figures.PAPERS[paper].figures:

@@ -31,6 +31,7 @@ import numpy as np
 from tfc_repro import argutil
 from tfc_repro import bdrate
 from tfc_repro import curves as curves_lib
+from tfc_repro import paper_figures
 from tfc_repro import published as published_lib
 from tfc_repro import results as results_lib
 
@@ -422,7 +423,7 @@ def write_regularized(sources, output_dir):
   ax = axes[0]
   x = np.arange(len(rows))
   kodak, scientific = (subdir for subdir, _ in REGULARIZED_SETS)
-  bars = [(kodak, "Kodak, measured (PSNR)", figures.COLORS["regularized"],
+  bars = [(kodak, "Kodak, measured (PSNR)", paper_figures.COLORS["regularized"],
            None),
           (kodak, "regularizer paper, Natural (published)", "white", "//")]
   if out_of_domain:
