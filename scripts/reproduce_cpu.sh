@@ -61,8 +61,7 @@ hcae|hcae||--quality 5;--quality 4;--quality 3;--quality 2
 # regularized arm (α below, data order 1), the plain arm (α = 0, data order
 # 1: the same crops in the same order) and a second plain arm (α = 0, data
 # order 2), whose difference from the first is the noise floor of the
-# comparison. Each arm model is evaluated as it finishes (results/kodak/cpu/
-# points/), so that a point once evaluated needs no training again. Results:
+# comparison. Each arm model's point is kept in $point_dir (above). Results:
 # results/kodak/cpu/regularized-BACKBONE.json, -plain-a and -plain-b.
 #
 # α: the paper's 0.1 on the mean-scale hyperprior. On lee2019 the paper's α

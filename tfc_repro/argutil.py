@@ -41,7 +41,8 @@ def command_line_of(argv):
   """`argv` as one line a shell reads back into the same arguments, with the
   data folder written as "$TFC_REPRO_DATA" (so that the line runs on any
   machine that sets it)."""
-  return " ".join(_shell_word(a, data_root()) for a in argv)
+  root = data_root()
+  return " ".join(_shell_word(a, root) for a in argv)
 
 
 def data_root():
