@@ -24,7 +24,7 @@
 #
 # Settings from the environment: CURVES (default: all, in the order below),
 # ARMS (the regularizer's arms to train, default "regularized plain-a
-# plain-b": one arm per core in two runs, e.g. ARMS=plain-b), BASE_STEPS
+# plain-b"; two runs at once share their points, below), BASE_STEPS
 # (default 6000), FINETUNE_STEPS (default 2000), OUT (default models/cpu).
 source "$(dirname "$0")/env.sh"
 : "${TFC_REPRO_DATA:?set TFC_REPRO_DATA to the folder holding train/ and kodak/}"
@@ -136,6 +136,23 @@ if trained != alpha:
 EOF
 }
 
+# Two runs share the regularizer's points (one per core, e.g. both with the
+# default ARMS): each point is claimed by the run that trains it, through a
+# lock on MODEL.lock that is held as long as its training or evaluation runs
+# (and released when they die), and the other run goes on to the next point.
+# Without flock(1) (macOS) points are not claimed: run one script at a time.
+claim() {
+  command -v flock > /dev/null || return 0
+  exec {lock_fd}> "$1.lock"
+  flock -n "$lock_fd" && return 0
+  exec {lock_fd}>&-
+  return 1
+}
+release() {
+  command -v flock > /dev/null || return 0
+  exec {lock_fd}>&-
+}
+
 regularized_arms() {
   local name curve shared alpha points i q model flags arm seed arm_alpha
   local point_file point_files
@@ -159,19 +176,31 @@ regularized_arms() {
       # shellcheck disable=SC2206
       flags=(--profile quick $shared ${point_flags[$i]} --alpha "$arm_alpha")
       if [ ! -f "$point_file" ]; then
-        if [ ! -f "$model/saved_model.pb" ]; then
-          mkdir -p "$out/$name$arm"
-          echo "== $name$arm quality $q from cpu:$curve-$q ($finetune_steps steps)" >&2
-          python -m tfc_repro.regularized --model_path "$model" train \
-            "${common[@]}" "${flags[@]}" --seed "$seed" \
-            --init_from "cpu:$curve-$q" --steps "$finetune_steps" \
-            >> "$model.log" 2>&1
+        mkdir -p "$out/$name$arm"
+        if claim "$model"; then
+          if [ ! -f "$model/saved_model.pb" ]; then
+            echo "== $name$arm quality $q from cpu:$curve-$q ($finetune_steps steps)" >&2
+            python -m tfc_repro.regularized --model_path "$model" train \
+              "${common[@]}" "${flags[@]}" --seed "$seed" \
+              --init_from "cpu:$curve-$q" --steps "$finetune_steps" \
+              >> "$model.log" 2>&1
+          fi
+          # (The other run may have finished the point since it was looked at.)
+          [ -f "$point_file" ] ||
+            python -m tfc_repro.regularized evaluate --model_path "$model" \
+              --images kodak --output "$point_file"
+          release
+        else
+          echo "== $name$arm quality $q: in training by another run" >&2
         fi
-        python -m tfc_repro.regularized evaluate --model_path "$model" \
-          --images kodak --output "$point_file"
       fi
-      check_alpha "$point_file" "$arm_alpha"
       point_files+=("$point_file")
+    done
+    # The arm's curve, once its four points exist (the run that finishes the
+    # last point merges them).
+    for point_file in "${point_files[@]}"; do
+      [ -f "$point_file" ] || continue 2
+      check_alpha "$point_file" "$arm_alpha"
     done
     python -m tfc_repro.results merge "${point_files[@]}" \
       --name "$name$arm (CPU, α $arm_alpha, data order $seed, $finetune_steps steps from cpu:$curve)" \
