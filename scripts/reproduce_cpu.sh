@@ -33,10 +33,15 @@ finetune_steps=${FINETUNE_STEPS:-2000}
 out=${OUT:-models/cpu}
 zoo=tfc_repro/zoo/cpu
 results=results/kodak/cpu
-# The regularizer's arm models are not shipped: each is evaluated on Kodak as
-# it finishes training (kept, so that a point once evaluated is never
-# trained again), and an arm's four points are merged into its curve.
+# The regularizer's arm models are not shipped: each is evaluated as it
+# finishes training, on Kodak and, out of the training domain, on the
+# scientific set (scikit-image's microscopy, retina and astronomy images),
+# into results/SET/cpu/points/ARM-qQ.json (kept: a point once evaluated on
+# Kodak is never trained again), and an arm's four points are merged into
+# its curve, results/SET/cpu/ARM.json.
 point_dir=$results/points
+arm_sets="kodak scientific"
+arm_results() { echo "results/$1/cpu"; }
 held_out="$TFC_REPRO_DATA/train/wikipedia_photos/00[1-8].png"
 # Every file decoded at every use (--cache_gib 0), as the first curves were
 # trained: the same crops in the same order for every system.
@@ -61,8 +66,9 @@ hcae|hcae||--quality 5;--quality 4;--quality 3;--quality 2
 # regularized arm (α below, data order 1), the plain arm (α = 0, data order
 # 1: the same crops in the same order) and a second plain arm (α = 0, data
 # order 2), whose difference from the first is the noise floor of the
-# comparison. Each arm model's point is kept in $point_dir (above). Results:
-# results/kodak/cpu/regularized-BACKBONE.json, -plain-a and -plain-b.
+# comparison. Each arm model's points are kept (above). Results:
+# results/{kodak,scientific}/cpu/regularized-BACKBONE.json, -plain-a and
+# -plain-b.
 #
 # α: the paper's 0.1 on the mean-scale hyperprior. On lee2019 the paper's α
 # (1, for its autoregressive backbone) does not train at this budget: from
@@ -155,7 +161,7 @@ release() {
 
 regularized_arms() {
   local name curve shared alpha points i q model flags arm seed arm_alpha
-  local point_file point_files
+  local set point_file point_files missing done_sets
   IFS='|' read -r name curve shared alpha <<< "$1"
   points=$(printf '%s\n' "$CURVE_TABLE" | grep "^$curve|" | cut -d'|' -f4)
   IFS=';' read -r -a point_flags <<< "$points"
@@ -167,44 +173,65 @@ regularized_arms() {
       *) echo "unknown arm $arm (ARMS: regularized plain-a plain-b)" >&2
          exit 2 ;;
     esac
-    [ -f "$results/$name$arm.json" ] && continue
-    point_files=()
+    done_sets=0
+    for set in $arm_sets; do
+      [ -f "$(arm_results "$set")/$name$arm.json" ] && done_sets=$((done_sets + 1))
+    done
+    [ "$done_sets" = "$(wc -w <<< "$arm_sets")" ] && continue
     for i in "${!point_flags[@]}"; do
       q=$((${#point_flags[@]} - i))
       model="$out/$name$arm/q$q"
-      point_file="$point_dir/$name$arm-q$q.json"
+      missing=()
+      for set in $arm_sets; do
+        [ -f "$(arm_results "$set")/points/$name$arm-q$q.json" ] ||
+          missing+=("$set")
+      done
+      [ ${#missing[@]} = 0 ] && continue
+      if [ -f "$point_dir/$name$arm-q$q.json" ] &&
+         [ ! -f "$model/saved_model.pb" ]; then
+        # Evaluated on Kodak on another machine: not trained again.
+        echo "== $name$arm quality $q: its model is not here, not evaluated on ${missing[*]}" >&2
+        continue
+      fi
       # shellcheck disable=SC2206
       flags=(--profile quick $shared ${point_flags[$i]} --alpha "$arm_alpha")
-      if [ ! -f "$point_file" ]; then
-        mkdir -p "$out/$name$arm"
-        if claim "$model"; then
-          if [ ! -f "$model/saved_model.pb" ]; then
-            echo "== $name$arm quality $q from cpu:$curve-$q ($finetune_steps steps)" >&2
-            python -m tfc_repro.regularized --model_path "$model" train \
-              "${common[@]}" "${flags[@]}" --seed "$seed" \
-              --init_from "cpu:$curve-$q" --steps "$finetune_steps" \
-              >> "$model.log" 2>&1
-          fi
-          # (The other run may have finished the point since it was looked at.)
-          [ -f "$point_file" ] ||
-            python -m tfc_repro.regularized evaluate --model_path "$model" \
-              --images kodak --output "$point_file"
-          release
-        else
-          echo "== $name$arm quality $q: in training by another run" >&2
-        fi
+      mkdir -p "$out/$name$arm"
+      if ! claim "$model"; then
+        echo "== $name$arm quality $q: in training by another run" >&2
+        continue
       fi
-      point_files+=("$point_file")
+      if [ ! -f "$model/saved_model.pb" ]; then
+        echo "== $name$arm quality $q from cpu:$curve-$q ($finetune_steps steps)" >&2
+        python -m tfc_repro.regularized --model_path "$model" train \
+          "${common[@]}" "${flags[@]}" --seed "$seed" \
+          --init_from "cpu:$curve-$q" --steps "$finetune_steps" \
+          >> "$model.log" 2>&1
+      fi
+      for set in "${missing[@]}"; do
+        point_file="$(arm_results "$set")/points/$name$arm-q$q.json"
+        mkdir -p "$(dirname "$point_file")"
+        # (The other run may have evaluated it since it was looked at.)
+        [ -f "$point_file" ] ||
+          python -m tfc_repro.regularized evaluate --model_path "$model" \
+            --images "$set" --output "$point_file"
+      done
+      release
     done
-    # The arm's curve, once its four points exist (the run that finishes the
-    # last point merges them).
-    for point_file in "${point_files[@]}"; do
-      [ -f "$point_file" ] || continue 2
-      check_alpha "$point_file" "$arm_alpha"
+    # The arm's curve on each set, once its four points exist (the run that
+    # finishes the last point merges them).
+    for set in $arm_sets; do
+      point_files=()
+      for i in "${!point_flags[@]}"; do
+        point_file="$(arm_results "$set")/points/$name$arm-q$((${#point_flags[@]} - i)).json"
+        [ -f "$point_file" ] || continue 2
+        check_alpha "$point_file" "$arm_alpha"
+        point_files+=("$point_file")
+      done
+      [ -f "$(arm_results "$set")/$name$arm.json" ] ||
+        python -m tfc_repro.results merge "${point_files[@]}" \
+          --name "$name$arm (CPU, α $arm_alpha, data order $seed, $finetune_steps steps from cpu:$curve)" \
+          --output "$(arm_results "$set")/$name$arm.json"
     done
-    python -m tfc_repro.results merge "${point_files[@]}" \
-      --name "$name$arm (CPU, α $arm_alpha, data order $seed, $finetune_steps steps from cpu:$curve)" \
-      --output "$results/$name$arm.json"
   done
 }
 
