@@ -106,7 +106,7 @@ def test_bdrate_tables(results_dir, tmp_path):
   row = [l for l in table.splitlines() if l.startswith("| hyperprior")][0]
   cells = [c.strip() for c in row.split("|")]
   assert cells[2] == "-1.00"  # every rate x 0.99
-  assert cells[4] == "-0.88"  # the paper's published value
+  assert cells[5] == "-0.88"  # the paper's published value
   figures.draw("lee2019", results_dir, output, PUBLISHED)
   with open(os.path.join(output, "lee2019-bdrate.md")) as f:
     table = f.read()
@@ -190,23 +190,23 @@ def test_hcae_table_has_bd_rates_and_level_shares(tmp_path):
   assert "| 10.0 % | 30.0 % | 60.0 % |" in shares[0]
 
 
-def test_regularized_table_reports_each_seed_and_the_mean(tmp_path):
+def test_regularized_table_reports_the_effect_beside_its_noise_floor(
+    tmp_path):
   kodak = tmp_path / "results" / "kodak" / "cpu"
   kodak.mkdir(parents=True)
-  for seed, scale in ((1, 0.98), (2, 1.01)):
-    _write(str(kodak), f"regularized-bmshj2018-meanscale-seed{seed}", 1.0,
+  for arm, scale in (("", 0.98), ("-plain-a", 1.0), ("-plain-b", 1.01)):
+    _write(str(kodak), f"regularized-bmshj2018-meanscale{arm}", 1.0,
            rate_scale=scale)
-    _write(str(kodak), f"regularized-bmshj2018-meanscale-seed{seed}-baseline",
-           1.0)
   output = str(tmp_path / "figures")
   figures.draw("regularized", str(tmp_path / "results"), output, PUBLISHED)
   with open(os.path.join(output, "regularized-bdrate.md")) as f:
     table = f.read()
   row = [l for l in table.splitlines() if l.startswith("| hyperprior")][0]
   cells = [c.strip() for c in row.split("|")]
-  assert cells[2] == "-0.50"  # the mean of -2 % and +1 %
-  assert cells[7] == "seed 1: -2.00, seed 2: +1.00 (spread 3.00)"
-  assert cells[8].startswith("seed 1: ") and "seed 2: " in cells[8]
+  assert cells[2:5] == ["-2.00", "-2.00", "+1.00 / +1.00"]
+  assert cells[5] == "-0.88"  # published
+  lee = [l for l in table.splitlines() if l.startswith("| autoregressive")][0]
+  assert "missing regularized-lee2019.json" in lee
   assert "Out of domain" not in table  # no scientific results
 
 
@@ -214,8 +214,8 @@ def test_regularized_table_out_of_domain(tmp_path):
   for subdir, scale in (("kodak", 0.99), ("scientific", 0.97)):
     folder = tmp_path / "results" / subdir / "cpu"
     folder.mkdir(parents=True)
-    _write(str(folder), "regularized-lee2019-seed1", 1.0, rate_scale=scale)
-    _write(str(folder), "regularized-lee2019-seed1-plain-a", 1.0)
+    _write(str(folder), "regularized-lee2019", 1.0, rate_scale=scale)
+    _write(str(folder), "regularized-lee2019-plain-a", 1.0)
   output = str(tmp_path / "figures")
   paths, _ = figures.draw("regularized", str(tmp_path / "results"), output,
                           PUBLISHED)
@@ -223,7 +223,7 @@ def test_regularized_table_out_of_domain(tmp_path):
     kodak, scientific = f.read().split("## Out of domain")
   rows = [[c.strip() for c in l.split("|")] for part in (kodak, scientific)
           for l in part.splitlines() if l.startswith("| autoregressive")]
-  assert [(r[2], r[4]) for r in rows] == [("-1.00", "-0.92"),
+  assert [(r[2], r[5]) for r in rows] == [("-1.00", "-0.92"),
                                            ("-3.00", "-0.81")]
   for path in paths[:-1]:  # the figures, then the table
     _assert_figure(path)

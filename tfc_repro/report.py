@@ -232,10 +232,10 @@ def _canonical_backbone(name):
 
 
 def regularized_pairs(sources, subdir=CPU):
-  """({backbone: {seed: (regularized or None, plain or None)}},
-  {backbone: plain curve on another data order}) from
-  `<subdir>/regularized-<backbone>[-seed<S>][-plain-a|-baseline].json` and
-  `regularized-<backbone>-plain-b.json` (seed None when the name has none)."""
+  """({backbone: (regularized or None, plain or None)}, {backbone: plain
+  curve on another data order}) from `<subdir>/regularized-<backbone>.json`,
+  `regularized-<backbone>-plain-a.json` (or -baseline) and
+  `regularized-<backbone>-plain-b.json`."""
   probe = _probe(sources)
   pairs, other_order = {}, {}
   for curve in probe.measured("regularized-", "regularized", dirs=(subdir,),
@@ -247,14 +247,9 @@ def regularized_pairs(sources, subdir=CPU):
           _OTHER_ORDER.sub("", backbone))] = curve
       continue
     baseline = bool(_BASELINE.search(backbone))
-    backbone = _BASELINE.sub("", backbone)
-    seed = None
-    head, _, tail = backbone.rpartition("-seed")
-    if head and tail.isdigit():
-      backbone, seed = head, int(tail)
-    seeds = pairs.setdefault(_canonical_backbone(backbone), {})
-    regularized, plain = seeds.get(seed, (None, None))
-    seeds[seed] = (regularized, curve) if baseline else (curve, plain)
+    backbone = _canonical_backbone(_BASELINE.sub("", backbone))
+    regularized, plain = pairs.get(backbone, (None, None))
+    pairs[backbone] = (regularized, curve) if baseline else (curve, plain)
   return pairs, other_order
 
 
@@ -288,8 +283,8 @@ def _regularizer_settings(document):
 
 def regularized_table(sources, subdir=CPU, domain="Natural"):
   """Rows of measured and published BD-rates per backbone on one evaluation
-  set; with several seeds, the mean over seeds and each seed's value; the
-  noise floor where a plain arm on another data order exists."""
+  set, with the noise floor where a plain arm on another data order
+  exists."""
   pairs, other_order = regularized_pairs(sources, subdir)
   domains, pretrained = _published_bdrates(sources)
   natural = domains.get(domain, {})
@@ -297,74 +292,48 @@ def regularized_table(sources, subdir=CPU, domain="Natural"):
     pretrained = {}
   rows = []
   for backbone in list(_BACKBONES) + sorted(set(pairs) - set(_BACKBONES)):
-    seeds = pairs.get(backbone, {None: (None, None)})
     row = {"backbone": backbone, "psnr": math.nan, "ms-ssim": math.nan,
            "published": natural.get(backbone, math.nan),
            "vs_pretrained": math.nan,
            "published_vs_pretrained": pretrained.get(backbone, math.nan),
-           "per_seed": [], "floor": {}, "notes": []}
-    values = {"psnr": [], "ms-ssim": []}
-    for seed in sorted(seeds, key=lambda s: (s is not None, s)):
-      regularized, baseline = seeds[seed]
-      name = _FILE_BACKBONES.get(backbone, backbone)
-      if backbone not in pairs and name == backbone:
-        row["notes"].append("no tfc-repro backbone (published value only)")
-        continue
-      name += "" if seed is None else f"-seed{seed}"
-      if not (regularized and baseline):
-        missing = [f"regularized-{name}{s}.json" for s, c in
-                   (("", regularized), ("-plain-a", baseline)) if c is None]
-        row["notes"].append("missing " + ", ".join(missing))
-        continue
-      for setting in _regularizer_settings(regularized.document):
-        if setting not in row["notes"]:
-          row["notes"].insert(0, setting)
-      for metric in ("psnr", "ms-ssim"):
-        report = bdrate.compare(baseline.document, regularized.document,
-                                metric)
-        values[metric].append(report["bd_rate"])
-        row["notes"] += [f"{metric}: {n}" for n in report["notes"]]
-      if seed is not None:
-        row["per_seed"].append({"seed": seed, "psnr": values["psnr"][-1],
-                                "ms-ssim": values["ms-ssim"][-1]})
-      pretrained_key = _COMPRESSAI_PRETRAINED.get(backbone)
-      if pretrained_key and math.isnan(row["vs_pretrained"]):
-        reference = sources.published_curve(pretrained_key, "baseline")
-        if reference:
-          row["vs_pretrained"] = bdrate.bd_rate(reference.document,
-                                                baseline.document, "psnr")
-      if backbone in other_order and seed is None:
-        row["floor"] = {m: bdrate.bd_rate(baseline.document,
-                                          other_order[backbone].document, m)
-                        for m in ("psnr", "ms-ssim")}
-      elif seed is None:
-        row["notes"].append(f"no noise floor (regularized-{name}-plain-b.json "
-                            "missing)")
-    for metric, found in values.items():
-      if found:
-        row[metric] = float(np.mean(found))
+           "floor": {}, "notes": []}
     rows.append(row)
+    name = _FILE_BACKBONES.get(backbone, backbone)
+    if backbone not in pairs and name == backbone:
+      row["notes"].append("no tfc-repro backbone (published value only)")
+      continue
+    regularized, baseline = pairs.get(backbone, (None, None))
+    if not (regularized and baseline):
+      missing = [f"regularized-{name}{s}.json" for s, c in
+                 (("", regularized), ("-plain-a", baseline)) if c is None]
+      row["notes"].append("missing " + ", ".join(missing))
+      continue
+    row["notes"] += _regularizer_settings(regularized.document)
+    for metric in ("psnr", "ms-ssim"):
+      report = bdrate.compare(baseline.document, regularized.document, metric)
+      row[metric] = report["bd_rate"]
+      row["notes"] += [f"{metric}: {n}" for n in report["notes"]]
+    reference = (sources.published_curve(_COMPRESSAI_PRETRAINED[backbone],
+                                         "baseline")
+                 if backbone in _COMPRESSAI_PRETRAINED else None)
+    if reference:
+      row["vs_pretrained"] = bdrate.bd_rate(reference.document,
+                                            baseline.document, "psnr")
+    if backbone in other_order:
+      row["floor"] = {m: bdrate.bd_rate(baseline.document,
+                                        other_order[backbone].document, m)
+                      for m in ("psnr", "ms-ssim")}
+    else:
+      row["notes"].append(f"no noise floor (regularized-{name}-plain-b.json "
+                          "missing)")
   return rows
 
 
-def _seed_values(row, metric):
-  """Each seed's BD-rate in `metric` ("psnr" or "ms-ssim"), as text, and
-  their spread when two or more are known."""
-  found = [entry[metric] for entry in row["per_seed"]]
-  text = ", ".join(f"seed {entry['seed']}: {_percent(entry[metric])}"
-                   for entry in row["per_seed"]) or "—"
-  known = [v for v in found if not math.isnan(v)]
-  if len(known) >= 2:
-    text += f" (spread {max(known) - min(known):.2f})"
-  return text
-
-
 _REGULARIZED_HEADER = [
-    "| backbone | BD-rate PSNR (%) | BD-rate MS-SSIM (%) | published "
-    "BD-rate (%) | baseline vs CompressAI pretrained, PSNR (%) | published "
-    "(%) | BD-rate PSNR per seed (%) | BD-rate MS-SSIM per seed (%) | "
-    "noise floor PSNR / MS-SSIM (%) | notes |",
-    "|---|---|---|---|---|---|---|---|---|---|"]
+    "| backbone | BD-rate PSNR (%) | BD-rate MS-SSIM (%) | noise floor "
+    "PSNR / MS-SSIM (%) | published BD-rate (%) | baseline vs CompressAI "
+    "pretrained, PSNR (%) | published (%) | notes |",
+    "|---|---|---|---|---|---|---|---|"]
 
 
 def regularized_markdown(rows, out_of_domain=()):
@@ -373,25 +342,23 @@ def regularized_markdown(rows, out_of_domain=()):
       "", "Negative = the regularized model needs fewer bits at equal "
       "quality. Measured: the CPU reproduction's regularizer experiment "
       "(results/kodak/cpu/regularized-B.json against "
-      "regularized-B-plain-a.json, the plain backbone B on the same data "
-      "order). Noise floor: regularized-B-plain-b.json (the plain backbone "
-      "on another data order) against plain-a. Published values: the "
-      "regularizer paper (arXiv 2411.16727) Table 1 'Natural' row and "
-      "Table 3 'Kodak' column.", ""] + _REGULARIZED_HEADER
+      "regularized-B-plain-a.json, the plain backbone B fine-tuned from the "
+      "same model on the same data order). Noise floor: "
+      "regularized-B-plain-b.json (the plain backbone on another data "
+      "order) against plain-a: the size of effect that training noise alone "
+      "produces at this budget. Published values: the regularizer paper "
+      "(arXiv 2411.16727) Table 1 'Natural' row and Table 3 'Kodak' "
+      "column.", ""] + _REGULARIZED_HEADER
   lines += _regularized_rows(rows)
   if out_of_domain:
     lines += [
         "", "## Out of domain: scientific images", "",
         "The 'scientific' evaluation set ships with scikit-image: stained "
         "tissue under a microscope, a retinal fundus photograph and the "
-        "Hubble deep field. Published values: the paper's 'Pathology' row "
-        "(its unseen-domain set closest to microscopy).", ""]
+        "Hubble deep field (results/scientific/cpu/, the same models). "
+        "Published values: the paper's 'Pathology' row (its unseen-domain "
+        "set closest to microscopy).", ""]
     lines += _REGULARIZED_HEADER + _regularized_rows(out_of_domain)
-  lines += ["", "With several seeds, the BD-rate columns are the mean over "
-            "seeds (each seed's regularized model against the baseline of "
-            "the same seed); the spread across seeds, like the noise floor, "
-            "is the size of effect that training noise alone can produce at "
-            "this budget."]
   return "\n".join(lines) + "\n"
 
 
@@ -403,11 +370,9 @@ def _regularized_rows(rows):
              f"{_percent(row['floor']['ms-ssim'])}" if row["floor"] else "—")
     lines.append(
         f"| {row['backbone']} | {_percent(row['psnr'])} | "
-        f"{_percent(row['ms-ssim'])} | {_percent(row['published'])} | "
-        f"{_percent(row['vs_pretrained'])} | "
-        f"{_percent(row['published_vs_pretrained'])} | "
-        f"{_seed_values(row, 'psnr')} | {_seed_values(row, 'ms-ssim')} | "
-        f"{floor} | {notes} |")
+        f"{_percent(row['ms-ssim'])} | {floor} | "
+        f"{_percent(row['published'])} | {_percent(row['vs_pretrained'])} | "
+        f"{_percent(row['published_vs_pretrained'])} | {notes} |")
   return lines
 
 
@@ -418,7 +383,8 @@ def write_regularized(sources, output_dir):
             for subdir, domain in REGULARIZED_SETS}
   rows = tables[REGULARIZED_SETS[0][0]]
   out_of_domain = [row for row in tables[REGULARIZED_SETS[1][0]]
-                   if row["per_seed"] or not math.isnan(row["psnr"])]
+                   if not (math.isnan(row["psnr"])
+                           and math.isnan(row["ms-ssim"]))]
   fig, axes = figures.new_figure(1, height=4.5)
   ax = axes[0]
   x = np.arange(len(rows))
@@ -454,14 +420,17 @@ def write_regularized(sources, output_dir):
         ax.text(j + offset, 0, " MS-SSIM ", rotation=90, ha="center",
                 va="bottom" if value >= 0 else "top", fontsize=7,
                 color="white")
-      for entry in row["per_seed"]:  # each seed as a dot
-        ax.plot(j + offset, entry[metric], "k.", markersize=4)
+      if row["floor"] and not math.isnan(row["floor"][metric]):
+        # The noise floor: an effect inside ±|plain-b vs plain-a| is noise.
+        floor = abs(row["floor"][metric])
+        ax.errorbar(j + offset, 0, yerr=floor, color="black", capsize=3,
+                    linewidth=1)
   ax.axhline(0, color="black", linewidth=0.8)
   ax.set_xticks(x)
   ax.set_xticklabels([row["backbone"] for row in rows])
   ax.set_ylabel("BD-rate vs unregularized (%)")
-  ax.set_title("regularized: BD-rate (negative = better; dots: seeds)",
-               fontsize=10)
+  ax.set_title("regularized: BD-rate (negative = better; whiskers: the "
+               "noise floor, ±|plain-b vs plain-a|)", fontsize=10)
   ax.grid(True, axis="y", alpha=0.3)
   missing = [n for row in rows for n in row["notes"] if n.startswith("missing")]
   paths = figures.finish(fig, axes, output_dir, "regularized-bdrate", [],
