@@ -162,6 +162,14 @@ def test_a_curve_in_training_shows_its_points_so_far(results_dir, tmp_path):
                         "0.50"]
   assert ("All curves found: 10.00 CPU-hours of training, and 0.50 in the "
           "points of curves still in training.") in lines
+  # A point that cannot be read is left out and named.
+  with open(os.path.join(cpu, "points", "regularized-lee2019-plain-b-q3.json"),
+            "w") as f:
+    f.write("{not json")
+  text = report.cpu_report(_sources(results_dir))
+  assert "in training: 1 of 4 points" in text
+  assert ("Inputs missing or unreadable (left out): "
+          "kodak/cpu/points/regularized-lee2019-plain-b-q3.json (") in text
 
 
 def test_a_report_without_any_curve(tmp_path):

@@ -493,14 +493,16 @@ def _cpu_curves(sources):
 def _points_in_training(sources, name):
   """The results documents of the points of curve `name` evaluated so far
   (results/kodak/cpu/points/NAME-qQ.json, written while its models train;
-  the curve is merged once all four are in)."""
+  the curve is merged once all four are in); a point that cannot be read
+  is left out and named in `sources.missing`."""
   pattern = os.path.join(sources.results_dir, CPU, "points", f"{name}-q*.json")
   documents = []
   for path in sorted(glob.glob(pattern)):
     try:
       documents.append(results_lib.read_rd_json(path))
-    except (OSError, ValueError):
-      continue
+    except (OSError, ValueError) as e:
+      sources.missing.append(f"{os.path.relpath(path, sources.results_dir)} "
+                             f"({argutil.first_line(e)})")
   return documents
 
 
@@ -746,6 +748,9 @@ def cpu_report(sources):
             for goal, status, details in goals]
   if missing:
     lines += ["", f"Not trained yet: {', '.join(missing)}."]
+  if sources.missing:
+    lines += ["", "Inputs missing or unreadable (left out): "
+              f"{'; '.join(sources.missing)}."]
   if notes:
     lines += ["", "## Notes", ""] + [f"* {n}" for n in notes]
   return "\n".join(lines) + "\n"
