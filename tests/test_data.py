@@ -2,6 +2,8 @@
 
 import math
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -118,6 +120,45 @@ def test_read_image_errors(tmp_path):
     data.read_image(str(bad))
   with pytest.raises(data.DataError, match="directory"):
     data.read_image(str(tmp_path))
+
+
+def _png_header_only(path, width, height):
+  """A PNG whose header declares width x height and whose data is cut."""
+  def chunk(kind, body):
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body)))
+  header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+  with open(path, "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * (3 * width + 1)))
+            + chunk(b"IEND", b""))
+
+
+def test_an_image_above_the_limit_is_refused_from_its_header(tmp_path):
+  path = str(tmp_path / "bomb.png")  # 99 bytes declaring 20000x20000
+  _png_header_only(path, 20000, 20000)
+  with pytest.raises(data.DataError, match=r"20000x20000 pixels is above the "
+                     r"limit of 1000000 pixels \(--max_pixels\)"):
+    data.read_image(path, max_pixels=1000000)
+  # Without a limit, Pillow's decompression-bomb check refuses it, in one
+  # line.
+  with pytest.raises(data.DataError, match="cannot read .*exceeds limit"):
+    data.read_image(path)
+  small = str(tmp_path / "small.png")
+  data.write_png(small, smooth_image(20, 30))
+  assert data.read_image(small, max_pixels=600).shape == (20, 30, 3)
+  with pytest.raises(data.DataError, match="20x30 pixels"):
+    data.read_image(small, max_pixels=599)
+
+
+def test_16_bit_samples_scale_by_their_depth_not_by_the_content(tmp_path):
+  dark = np.arange(64 * 64).reshape(64, 64).astype(np.uint16) % 256
+  path = str(tmp_path / "dark16.png")
+  Image.fromarray(dark).save(path)  # 16-bit grey, at most 255 of 65535
+  assert data.read_image(path).max() == 1
+  bright = dark * 257  # the same ramp, full range
+  Image.fromarray(bright.astype(np.uint16)).save(path)
+  assert data.read_image(path).max() == 255
 
 
 def test_list_images(tmp_path):
@@ -273,3 +314,20 @@ def test_tfds_crops_as_files_give_them(monkeypatch):
   validation = data.tfds_dataset("x", "validation", 16, 2, training=False)
   assert [tuple(b.shape) for b in validation] == [(2, 16, 16, 3),
                                                   (1, 16, 16, 3)]
+
+
+def test_training_images_tensorflow_cannot_decode_are_named_before_training(
+    tmp_path):
+  good = str(tmp_path / "good.png")
+  data.write_png(good, smooth_image(16, 16))
+  tiff = str(tmp_path / "photo.tiff")
+  Image.fromarray(smooth_image(16, 16)).save(tiff)
+  broken = tmp_path / "broken.png"
+  broken.write_bytes(b"not an image")
+  data.check_training_images([good])
+  with pytest.raises(data.DataError, match=f"{tiff}: TIFF images cannot be "
+                     "used for training"):
+    data.check_training_images([good, tiff])
+  with pytest.raises(data.DataError, match=f"cannot read {broken} as an "
+                     "image"):
+    data.check_training_images([str(broken), good])

@@ -349,3 +349,23 @@ def test_exactly_coded_runs_are_the_exception():
   string = _encode([(-precision, cdf)], [0] * 20000, [symbol] * 20000)
   assert len(string) == 1
   assert 20000 * 9 > 100 * decode_bound.SLACK_BITS
+
+
+@pytest.mark.parametrize("slack,expected", [
+    (None, 20. + 2e-4 * 600), ("2", 2 * (20. + 2e-4 * 600)),
+    ("0", 20. + 2e-4 * 600), ("nan", 20. + 2e-4 * 600),
+    ("x", 20. + 2e-4 * 600), ("1e300", None), ("inf", None)])
+def test_the_decode_time_limit_follows_the_slack_and_always_waits(
+    slack, expected, monkeypatch):
+  """TFC_REPRO_DECODE_SLACK scales the limit; an unusable value is 1, and a
+  huge or infinite one is the longest wait `threading` allows."""
+  import threading  # pylint: disable=g-import-not-at-top
+  if slack is None:
+    monkeypatch.delenv("TFC_REPRO_DECODE_SLACK", raising=False)
+  else:
+    monkeypatch.setenv("TFC_REPRO_DECODE_SLACK", slack)
+  limit = savedmodel.decode_time_limit((20, 30))
+  assert limit == pytest.approx(expected or threading.TIMEOUT_MAX)
+  worker = threading.Thread(target=lambda: None)
+  worker.start()
+  worker.join(limit)  # no overflow

@@ -272,6 +272,13 @@ def test_learning_rate_decay_factor_defaults_to_a_tenth_and_is_checked():
     train_args(bls2017.SYSTEM, ["train", "--lr_decay_factor", "0"])
 
 
+@pytest.mark.parametrize("flag", ["--lambda", "--lr"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_lambda_and_learning_rate_must_be_positive_and_finite(flag, value):
+  with pytest.raises(ValueError, match="must be positive and finite"):
+    train_args(bls2017.SYSTEM, ["train", flag, value])
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(train_image, tmp_path):
   """Two replicas train (through a crop-size schedule's switch, each

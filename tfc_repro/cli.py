@@ -11,6 +11,7 @@ end the program with one line on stderr and exit status 1.
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from typing import Callable
@@ -398,8 +399,8 @@ def resolve_train_args(system, args):
   for key in ("patchsize", "batchsize", "steps", "steps_per_epoch"):
     if getattr(args, key) <= 0:
       raise ValueError(f"--{key} must be positive")
-  if not (args.lr > 0 and args.lmbda > 0):  # NaN too
-    raise ValueError("--lr and --lambda must be positive")
+  if not (0 < args.lr < math.inf and 0 < args.lmbda < math.inf):  # NaN too
+    raise ValueError("--lr and --lambda must be positive and finite")
   if not args.lr_decay_factor > 0:
     raise ValueError("--lr_decay_factor must be positive")
   if args.metric == "ms-ssim" and args.patchsize < 161:
@@ -462,8 +463,8 @@ def command_compress(system, args):
   from tfc_repro import metrics  # pylint: disable=g-import-not-at-top
   output = args.output_file or args.input_file + ".tfci"
   _check_output(args.input_file, output)
-  image = data.read_image(args.input_file)
   model = load_model(system, args.model_path, args.max_pixels)
+  image = data.read_image(args.input_file, model.max_pixels)
   bitstream = model.compress(image)
   _make_parent(output)
   num_bytes = container.write(output, bitstream)
@@ -524,6 +525,11 @@ def _one_line(error):
   for line in lines:  # TF runtime errors: "(0) INVALID_ARGUMENT: ..."
     if "_ARGUMENT:" in line or "INTERNAL:" in line or "DATA_LOSS:" in line:
       return " ".join(line.split())
+  if lines and lines[0] == "Graph execution error:":
+    # The op's message follows the traceback of the node that raised it.
+    lines = [l for l in lines[1:] if not l.startswith(("[[", "File ",
+                                                       "Detected at node"))]
+    lines = lines[-1:] or ["Graph execution error"]
   return " ".join(lines[0].split()) if lines else type(error).__name__
 
 

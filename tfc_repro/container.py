@@ -34,6 +34,8 @@ import dataclasses
 import struct
 import zlib
 
+from tfc_repro import files
+
 MAGIC = b"TFCR"
 VERSION = 3
 DIGEST_BYTES = 4
@@ -197,6 +199,5 @@ def read(path):
 def write(path, bitstream):
   """Writes a bitstream file; returns the number of bytes written."""
   data = pack(bitstream)
-  with open(path, "wb") as f:
-    f.write(data)
+  files.write_bytes(path, data)  # whole or not at all
   return len(data)

@@ -16,10 +16,12 @@ import re
 import sys
 import threading
 import urllib.request
+import warnings
 
 import numpy as np
 
 from tfc_repro import argutil
+from tfc_repro import files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                     ".webp", ".ppm", ".pgm")
@@ -74,10 +76,12 @@ class DataError(ValueError):
 # Single images.
 
 
-def read_image(path):
+def read_image(path, max_pixels=None):
   """Reads an image file as an RGB uint8 array of shape (H, W, 3), in the
   orientation its EXIF data asks viewers to display it.
 
+  With `max_pixels`, an image of more pixels is refused from its header,
+  before it is decoded (else Pillow's decompression-bomb limit applies).
   Transparency and samples of more than 8 bits, which the conversion drops,
   are reported on stderr (once per file and process).
   """
@@ -86,16 +90,30 @@ def read_image(path):
     raise DataError(f"no such file: {path}")
   if os.path.isdir(path):
     raise DataError(f"{path} is a directory, not an image file")
+  pillow_limit = Image.MAX_IMAGE_PIXELS
   try:
-    with Image.open(path) as image:
-      deep = _deep_samples(image)  # before load(), which forgets the tiles
-      image.load()
-      dropped = _transparency(image) + deep
-      if image.getexif().get(_ORIENTATION, 1) != 1:
-        image = ImageOps.exif_transpose(image)
-      array = to_rgb8(image)
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    with warnings.catch_warnings():
+      if max_pixels:  # the size is checked below instead of by Pillow
+        Image.MAX_IMAGE_PIXELS = None
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(path) as image:
+        width, height = image.size
+        if max_pixels and width * height > max_pixels:
+          raise DataError(f"{path}: image of {height}x{width} pixels is above "
+                          f"the limit of {max_pixels} pixels (--max_pixels)")
+        deep = _deep_samples(image)  # before load(), which forgets the tiles
+        image.load()
+        dropped = _transparency(image) + deep
+        if image.getexif().get(_ORIENTATION, 1) != 1:
+          image = ImageOps.exif_transpose(image)
+        array = to_rgb8(image)
+  except DataError:
+    raise
+  except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
+          SyntaxError, ValueError) as e:
     raise DataError(f"cannot read {path} as an image: {e}") from None
+  finally:
+    Image.MAX_IMAGE_PIXELS = pillow_limit
   if dropped:
     _warn_once(path, f"{' and '.join(dropped)} dropped on conversion to "
                "8-bit RGB")
@@ -171,7 +189,9 @@ def to_rgb8(image):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   if image.mode in ("I;16", "I;16B", "I;16L", "I"):
     array = np.asarray(image, dtype=np.float64)
-    peak = 65535.0 if array.max() > 255 else 255.0
+    # 16-bit samples scale by their depth; 32-bit integers (whose range
+    # no header states) by 65535 when they exceed 8 bits.
+    peak = 65535.0 if image.mode != "I" or array.max() > 255 else 255.0
     array = np.clip(np.round(array * 255.0 / peak), 0, 255).astype(np.uint8)
     image = Image.fromarray(array, mode="L")
   elif image.mode == "F":
@@ -187,7 +207,9 @@ def write_png(path, array):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path, format="PNG")
+  with files.replaced_atomically(path) as partial:  # whole or not at all
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(partial,
+                                                            format="PNG")
 
 
 def list_images(pattern):
@@ -274,16 +296,13 @@ def kodak_paths(download=True):
 
 def _download(url, path):
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  partial = path + ".part"
   try:
-    with urllib.request.urlopen(url, timeout=30) as response, \
-        open(partial, "wb") as f:
-      f.write(response.read())
+    with urllib.request.urlopen(url, timeout=30) as response:
+      files.write_bytes(path, response.read())
   except OSError as e:
     raise DataError(
         f"cannot download {url} ({e}); set TFC_REPRO_DATA to a folder "
         "holding kodak/kodimNN.png") from None
-  os.replace(partial, path)
 
 
 # ---------------------------------------------------------------------------
@@ -386,6 +405,29 @@ def center_crop(image, patchsize):
   top = (shape[0] - patchsize) // 2
   left = (shape[1] - patchsize) // 2
   return image[top:top + patchsize, left:left + patchsize]
+
+
+# The formats TensorFlow's decoders read (`_decode`), as Pillow names them.
+TRAINING_FORMATS = ("PNG", "JPEG", "GIF", "BMP")
+
+
+def check_training_images(paths):
+  """Raises `DataError` naming the first of `paths` that TensorFlow's
+  decoders cannot read: from its header (not decoded), before training."""
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  for path in paths:
+    try:
+      with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+          kind = image.format
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
+            SyntaxError, ValueError) as e:
+      raise DataError(f"cannot read {path} as an image: "
+                      f"{argutil.first_line(e)}") from None
+    if kind not in TRAINING_FORMATS:
+      raise DataError(f"{path}: {kind} images cannot be used for training "
+                      f"(TensorFlow decodes {', '.join(TRAINING_FORMATS)})")
 
 
 def decoded_bytes(paths, limit=math.inf):

@@ -30,7 +30,7 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
   per_image = []
   with tempfile.TemporaryDirectory() as work_dir:
     for index, path in enumerate(image_paths):
-      image = data.read_image(path)
+      image = data.read_image(path, model.max_pixels)
       height, width = image.shape[:2]
       name = os.path.basename(path)
       file_path = os.path.join(work_dir, name + ".tfci")

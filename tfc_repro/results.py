@@ -23,6 +23,7 @@ import sys
 
 from tfc_repro import argutil
 from tfc_repro import data
+from tfc_repro import files
 
 # Keys averaged over images and listed in "results", in this order.
 CORE_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
@@ -129,11 +130,10 @@ def write_document(path, document):
   os.makedirs(directory, exist_ok=True)
   # Whole or not at all: a file that exists is complete (scripts take an
   # existing results file as work done).
-  partial = f"{path}.partial"
-  with open(partial, "w") as f:
-    json.dump(document, f, indent=2)
-    f.write("\n")
-  os.replace(partial, path)
+  with files.replaced_atomically(path) as partial:
+    with open(partial, "w") as f:
+      json.dump(document, f, indent=2)
+      f.write("\n")
   return document
 
 

@@ -338,7 +338,9 @@ def decode_time_limit(image_shape):
   except ValueError:
     slack = 1.
   slack = slack if slack > 0 else 1.
-  return slack * (DECODE_SECONDS + DECODE_SECONDS_PER_PIXEL * height * width)
+  # (A huge or infinite slack means no limit: the longest wait there is.)
+  return min(slack * (DECODE_SECONDS + DECODE_SECONDS_PER_PIXEL * height
+                      * width), threading.TIMEOUT_MAX)
 
 
 def model_max_pixels(metadata):

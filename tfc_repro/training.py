@@ -471,6 +471,7 @@ def datasets(args):
     source += f", validation:{validation_glob}"
   else:
     train_paths, validation_paths = data.split_paths(paths)
+  data.check_training_images(train_paths + validation_paths)
   cache_bytes = (getattr(args, "cache_gib", 0.) or 0.) * 2**30
   decoded = data.decoded_bytes(train_paths, cache_bytes) if cache_bytes else 0
   cache = bool(cache_bytes) and decoded <= cache_bytes
