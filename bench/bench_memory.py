@@ -28,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from tfc_repro import argutil  # pylint: disable=wrong-import-position
 from tfc_repro import results  # pylint: disable=wrong-import-position
 
 
@@ -134,7 +135,7 @@ def _measure(path, height, width, direction, bitstream):
 def main():
   parser = argparse.ArgumentParser(
       description=__doc__.split("\n\n")[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+      formatter_class=argutil.DefaultsHelpFormatter)
   parser.add_argument("--systems", default="bls2017,bmshj2018")
   parser.add_argument("--sizes", default="2000x3000,6000x6000,8000x8000")
   parser.add_argument("--untiled_sizes", default="2000x3000",

@@ -60,6 +60,7 @@ import zlib
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 # pylint: disable=g-import-not-at-top
+from tfc_repro import argutil
 from tfc_repro import container
 from tfc_repro import results
 
@@ -499,7 +500,7 @@ def main(argv=None):
   from tfc_repro import systems
   parser = argparse.ArgumentParser(
       description=__doc__.split("\n\n")[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+      formatter_class=argutil.DefaultsHelpFormatter)
   parser.add_argument("--systems", default=",".join(systems.NAMES),
                       help="comma-separated systems")
   parser.add_argument("--cases", type=int, default=10000,

@@ -12,9 +12,12 @@ seed=${SEED:-1}
 steps=${STEPS:-800}
 models_dir=${MODELS:-models}
 train_glob=${TRAIN_GLOB:-${TFC_REPRO_DATA:+$TFC_REPRO_DATA/train}}
+# The quick profile's recipe as it was when these results were recorded
+# (before the CPU recipe): a step schedule, no warm-up, no clipping, noise.
 flags=(--variant tfc --num_filters 128 --lambda 0.01 --lr 1e-4
        --patchsize 128 --batchsize 8 --steps "$steps" --seed "$seed"
-       --cache_gib 0)
+       --cache_gib 0 --lr_schedule step --lr_decay_factor 0.1
+       --warmup_steps 0 --clip_norm 0 --quantization noise)
 [ -n "$train_glob" ] && flags+=(--train_glob "$train_glob")
 mkdir -p results/tfc-peer
 for arm in ${ARMS:-const decay}; do

@@ -272,6 +272,15 @@ def test_learning_rate_decay_factor_defaults_to_a_tenth_and_is_checked():
     train_args(bls2017.SYSTEM, ["train", "--lr_decay_factor", "0"])
 
 
+def test_decay_steps_are_refused_where_the_schedule_is_a_cosine():
+  with pytest.raises(ValueError, match="--lr_decay_steps applies to "
+                     "--lr_schedule step; this run's schedule is cosine"):
+    train_args(bls2017.SYSTEM, ["train", "--lr_decay_steps", "0.5"])
+  args = train_args(bls2017.SYSTEM, ["train", "--lr_decay_steps", "0.5",
+                                     "--lr_schedule", "step"])
+  assert args.lr_decay_steps == (0.5,)
+
+
 @pytest.mark.parametrize("flag", ["--lambda", "--lr"])
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
 def test_lambda_and_learning_rate_must_be_positive_and_finite(flag, value):

@@ -22,6 +22,17 @@ class ArgumentParser(argparse.ArgumentParser):
     self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+  """Help that shows each flag's default, except where there is none (None)
+  and where the help text already says it."""
+
+  def _get_help_string(self, action):
+    text = action.help or ""
+    if action.default is None or "default" in text:
+      return text
+    return super()._get_help_string(action)
+
+
 def int_list(text):
   """'4,8,16' -> (4, 8, 16): the type of flags that take several sizes."""
   return tuple(int(v) for v in text.split(",") if v.strip())

@@ -20,6 +20,7 @@ from absl import app
 from absl import logging
 from absl.flags import argparse_flags
 
+from tfc_repro import argutil
 from tfc_repro import container
 from tfc_repro import data
 from tfc_repro import quality
@@ -91,7 +92,7 @@ def _help_formatter(system):
   """Help that shows the real defaults: a flag the profiles set shows each
   profile's value instead of argparse's "(default: None)"."""
 
-  class Formatter(argparse.ArgumentDefaultsHelpFormatter):
+  class Formatter(argutil.DefaultsHelpFormatter):
 
     def _get_help_string(self, action):
       text = action.help or ""
@@ -166,7 +167,7 @@ def build_parser(system):
       help="Train a model and export it.")
   train.add_argument(
       "--profile", choices=sorted(system.profiles), default="quick",
-      help="Default settings: 'quick' trains on this CPU in minutes, "
+      help="Default settings: 'quick' trains on a 2-core CPU in minutes, "
            "'paper' follows the paper (GPU, ~1M steps). Explicit flags "
            "override the profile.")
   if system.lambda_help:
@@ -181,11 +182,11 @@ def build_parser(system):
                      help=lambda_help)
   train.add_argument("--metric", choices=["mse", "ms-ssim"], default="mse",
                      help="Distortion D: MSE on 0..255, or 1 − MS-SSIM.")
-  train.add_argument(
+  gdn = train.add_argument(
       "--gdn", choices=GDN_FORMS, default=None,
       help="Form of GDN/IGDN: 'full', the papers' x/√(β + Σγx²); "
            "'simplified', x/(β + Σγ|x|), TFC's default and that of TFC's "
-           "example models. Default: full, simplified with --variant tfc.")
+           "example models. Default: full.")
   train.add_argument("--train_glob", default=None,
                      help="Glob or directory of training images. 5%% of the "
                           "images (at least one) are held out for "
@@ -218,12 +219,12 @@ def build_parser(system):
   train.add_argument("--steps_per_epoch", type=int, default=200,
                      help="Steps between validation and resume checkpoints.")
   train.add_argument("--lr", type=float, default=None,
-                     help="Adam learning rate (the profile's "
-                          "--lr_decay_steps still apply to it).")
+                     help="Adam learning rate (the profile's schedule "
+                          "still applies to it).")
   train.add_argument("--lr_decay_steps", type=_float_tuple, default=None,
-                     help="Fractions of the steps at which the learning rate "
-                          "is multiplied by --lr_decay_factor, e.g. "
-                          "'0.7,0.9' ('' for none).")
+                     help="With --lr_schedule step: fractions of the steps "
+                          "at which the learning rate is multiplied by "
+                          "--lr_decay_factor, e.g. '0.7,0.9' ('' for none).")
   train.add_argument("--lr_decay_factor", type=float, default=None,
                      help="Learning-rate factor at each --lr_decay_steps "
                           "fraction, or the final fraction of a cosine decay "
@@ -290,6 +291,8 @@ def build_parser(system):
   if system.qualities:
     quality.add_flag(train, system.qualities)
   system.add_model_flags(train)
+  if train.get_default("variant") is not None:
+    gdn.help = gdn.help[:-1] + ", simplified with --variant tfc."
   for flag in system.leading_flags:
     _accept_before_command(parser, train, flag)
 
@@ -326,7 +329,7 @@ def build_parser(system):
                          help=max_pixels_help)
 
   evaluate = commands.add_parser(
-      "evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+      "evaluate", formatter_class=argutil.DefaultsHelpFormatter,
       help="Measure rate and distortion over images through real files.",
       description="Compresses and decompresses every image through files "
                   "and writes the rate-distortion results as JSON "
@@ -356,6 +359,7 @@ def build_parser(system):
 def resolve_train_args(system, args):
   """Fills unset train flags from the profile and checks them."""
   profile = system.profiles[args.profile]
+  decay_steps_given = bool(args.lr_decay_steps)
   for key, value in profile.items():
     if getattr(args, key, None) is None:
       setattr(args, key, value)
@@ -374,6 +378,10 @@ def resolve_train_args(system, args):
   for key, paper_value in PAPER_RECIPE.items():
     if getattr(args, key, None) is None:
       setattr(args, key, paper_value)
+  if decay_steps_given and args.lr_schedule != "step":
+    raise ValueError(f"--lr_decay_steps applies to --lr_schedule step; this "
+                     f"run's schedule is {args.lr_schedule} (give "
+                     "--lr_schedule step to decay in steps)")
   if not (args.warmup_steps >= 0 and args.clip_norm >= 0):
     raise ValueError("--warmup_steps and --clip_norm must be at least 0")
   if args.final_patchsize_from is not None and not args.final_patchsize:

@@ -1,17 +1,20 @@
-"""Training progress logs (MODEL.train/progress.csv) compared across runs.
+"""Training runs compared by their progress logs.
 
+    python -m tfc_repro.progress m1.train m2.train --figure runs.png
     python -m tfc_repro.progress results/recipe --baseline old \\
         --table results/recipe/table.md --figure results/recipe/convergence.png
 
-Each CSV is one run, named SYSTEM-ARM.csv; its rows give the step, the CPU
-seconds and the held-out (validation) terms after every epoch. For every
-system the table gives each arm's final held-out RD loss, bpp and PSNR, its
-CPU time, and the CPU time at which it first reached the baseline arm's
-final held-out loss (with the speed-up that makes); the figure draws the
-held-out loss against CPU minutes, one panel per system.
+Every `train` writes MODEL.train/progress.csv, whose rows give the step, the
+CPU seconds and the held-out (validation) terms after every epoch. Runs are
+named as training folders (MODEL.train, or their progress.csv), compared as
+the arms of one experiment, or as folders of SYSTEM-ARM.csv logs, one
+experiment per system. For every system the table gives each arm's final
+held-out RD loss, bpp and PSNR, its CPU time, and the CPU time at which it
+first reached the baseline arm's final held-out loss (with the speed-up
+that makes); the figure draws the held-out loss against CPU minutes, one
+panel per system.
 """
 
-import argparse
 import collections
 import csv
 import os
@@ -20,19 +23,44 @@ import sys
 from tfc_repro import argutil
 
 
-def read_runs(folder):
-  """{system: {arm: [row dicts with floats]}} of the CSVs in `folder`."""
+PROGRESS_LOG = "progress.csv"
+
+
+def _read_log(path):
+  """The rows of a progress log that have a validation, values as floats."""
+  with open(path, newline="") as f:
+    rows = [{k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(f)]
+  return [r for r in rows if "val_loss" in r]
+
+
+def read_runs(paths):
+  """{system: {arm: [row dicts with floats]}} of the runs named by `paths`
+  (a path or a list of them): training folders or their progress.csv (arms
+  of one experiment, "runs", named by their folders), or folders of
+  SYSTEM-ARM.csv logs."""
   runs = collections.defaultdict(dict)
-  for name in sorted(os.listdir(folder)):
-    if not name.endswith(".csv") or "-" not in name:
+  for path in [paths] if isinstance(paths, str) else paths:
+    if os.path.isfile(os.path.join(path, PROGRESS_LOG)):
+      path = os.path.join(path, PROGRESS_LOG)
+    if os.path.isfile(path):
+      folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
+      arm = (folder if os.path.basename(path) == PROGRESS_LOG else
+             os.path.splitext(os.path.basename(path))[0])
+      arm = arm[:-len(".train")] if arm.endswith(".train") else arm
+      rows = _read_log(path)
+      if rows:
+        runs["runs"][arm] = rows
       continue
-    system, arm = name[:-4].rsplit("-", 1)
-    with open(os.path.join(folder, name), newline="") as f:
-      rows = [{k: float(v) for k, v in row.items() if v not in ("", None)}
-              for row in csv.DictReader(f)]
-    rows = [r for r in rows if "val_loss" in r]
-    if rows:
-      runs[system][arm] = rows
+    if not os.path.isdir(path):
+      raise ValueError(f"no such training folder or progress log: {path}")
+    for name in sorted(os.listdir(path)):
+      if not name.endswith(".csv") or "-" not in name:
+        continue
+      system, arm = name[:-4].rsplit("-", 1)
+      rows = _read_log(os.path.join(path, name))
+      if rows:
+        runs[system][arm] = rows
   return dict(runs)
 
 
@@ -46,7 +74,8 @@ def time_to_reach(rows, target):
 
 def table(runs, baseline):
   lines = ["| system | arm | steps | CPU min | held-out loss | bpp | PSNR | "
-           f"CPU min to {baseline}'s final loss | speed-up |",
+           f"CPU min to {baseline or 'the baseline'}'s final loss | "
+           "speed-up |",
            "|---|---|---|---|---|---|---|---|---|"]
   for system, arms in sorted(runs.items()):
     base = arms.get(baseline)
@@ -94,25 +123,32 @@ def figure(runs, path):
 def main(argv=None):
   parser = argutil.ArgumentParser(
       prog="python -m tfc_repro.progress",
-      description=__doc__.split("\n\n")[1],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  parser.add_argument("folder", help="Folder of SYSTEM-ARM.csv progress logs.")
-  parser.add_argument("--baseline", default="old",
+      description="Compares training runs by their progress logs: each "
+      "run's final held-out RD loss, bpp, PSNR and CPU time, and the CPU time "
+      "at which it reached the baseline's final held-out loss.",
+      formatter_class=argutil.DefaultsHelpFormatter)
+  parser.add_argument("runs", nargs="+",
+                      help="Training folders (MODEL.train) or their "
+                           "progress.csv, or folders of SYSTEM-ARM.csv "
+                           "progress logs.")
+  parser.add_argument("--baseline", default=None,
                       help="The arm whose final held-out loss the others "
-                           "are timed to reach.")
+                           "are timed to reach (default: the first training "
+                           "folder given).")
   parser.add_argument("--table", default=None,
                       help="Markdown file for the table (default: print).")
   parser.add_argument("--figure", default=None,
                       help="PNG of held-out loss against CPU minutes.")
   args = parser.parse_args(argv)
   try:
-    runs = read_runs(args.folder)
+    runs = read_runs(args.runs)
   except (OSError, ValueError) as e:
-    parser.exit(1, f"error: {e}\n")
+    parser.exit(1, f"error: {argutil.first_line(e)}\n")
   if not runs:
-    parser.exit(1, f"error: no progress logs with a validation in "
-                   f"{args.folder}\n")
-  text = table(runs, args.baseline)
+    parser.exit(1, "error: no progress logs with a validation in "
+                   f"{', '.join(args.runs)}\n")
+  baseline = args.baseline or next(iter(runs.get("runs", {})), None)
+  text = table(runs, baseline)
   if args.table:
     with open(args.table, "w") as f:
       f.write(text)
