@@ -207,6 +207,10 @@ def _check_saved_model_folder(path):
   back a model that an export killed between its two renames)."""
   if not os.path.lexists(path):
     recover(path)
+  if not os.path.exists(path):
+    raise ModelError(f"no model at {path}: train one there (the train "
+                     "command), or name a shipped model, cpu:NAME (python -m "
+                     "tfc_repro.zoo lists them)")
   if not os.path.isdir(path):
     raise ModelError(f"no model at {path} (not a directory)")
   if not os.path.exists(os.path.join(path, "saved_model.pb")):
