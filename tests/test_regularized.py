@@ -249,3 +249,21 @@ def test_backbone_is_accepted_before_and_after_the_command():
   assert parser().parse_args(["train"]).backbone == "bmshj2018-meanscale"
   with pytest.raises(SystemExit):
     parser().parse_args(["--backbone", "mbt2018", "train"])
+
+
+def test_the_kept_weights_are_chosen_by_the_rd_loss_not_the_regularized_loss():
+  """−α·Ĥ rises as the source model learns: the regularized loss of a run
+  that improves its R + λ·D can rise, and the weights kept must then be the
+  last ones, as for the plain backbone."""
+  assert regularized.RegularizedModel.selection_term == "rd_loss"
+  model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+  model.build((None, 1))
+  model.compile(optimizer="adam")
+  best = training.BestWeights(
+      monitor="val_" + regularized.RegularizedModel.selection_term)
+  best.set_model(model)
+  for step, (loss, rd_loss) in enumerate(((-1.3, 1.1), (-0.9, 0.9)), 1):
+    model.optimizer.iterations.assign(step)
+    best.on_epoch_end(step - 1, {"val_loss": loss, "val_rd_loss": rd_loss})
+  best.on_train_end()
+  assert not best.restored and best.step == 2

@@ -108,6 +108,10 @@ class CompressionModel(tf.keras.Model):
   # every latent shape from the image shape with these and refuses a file
   # that says otherwise (`coded_shapes`). None: `stride` for one latent.
   shape_strides = None
+  # The held-out term whose lowest value picks the weights training keeps
+  # (`training.BestWeights`): the loss, unless a loss term is not comparable
+  # across epochs.
+  selection_term = "loss"
 
   def __init__(self, config, latent_names=None, **kwargs):
     """`latent_names` overrides the class's for models whose latents depend

@@ -151,6 +151,10 @@ class RegularizedModel(model.CompressionModel):
   """A backbone trained with −α·Ĥ_θ(X | X̂); codes as the backbone."""
 
   system = "regularized"
+  # The weights kept are those of the best held-out R + λ·D: the −α·Ĥ term
+  # rises as the source model learns, so the loss is not comparable across
+  # epochs (a run would keep its first epoch's weights).
+  selection_term = "rd_loss"
 
   def __init__(self, backbone, alpha, source_lr=None, backbone_name=None,
                source_filters=(64, 96), source_scale=DEFAULT_SOURCE_SCALE):

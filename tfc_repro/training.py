@@ -593,7 +593,7 @@ def build_and_fit(system, args, extra_callbacks=()):
   check_resumed_run(train_path, model, args)
   averages = (WeightAverages(model.stages())
               if getattr(args, "weight_averaging", 0.) else None)
-  best = BestWeights(averages=averages)
+  best = BestWeights(monitor="val_" + model.selection_term, averages=averages)
   progress = ProgressLog(os.path.join(train_path, "progress.csv"))
   callbacks = [
       progress,
