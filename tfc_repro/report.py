@@ -313,9 +313,11 @@ def regularized_table(sources, subdir=CPU, domain="Natural"):
       report = bdrate.compare(baseline.document, regularized.document, metric)
       row[metric] = report["bd_rate"]
       row["notes"] += [f"{metric}: {n}" for n in report["notes"]]
+    # (CompressAI's pretrained curves are Kodak's.)
     reference = (sources.published_curve(_COMPRESSAI_PRETRAINED[backbone],
                                          "baseline")
-                 if backbone in _COMPRESSAI_PRETRAINED else None)
+                 if backbone in _COMPRESSAI_PRETRAINED
+                 and subdir == REGULARIZED_SETS[0][0] else None)
     if reference:
       row["vs_pretrained"] = bdrate.bd_rate(reference.document,
                                             baseline.document, "psnr")
