@@ -180,6 +180,33 @@ def test_bad_inputs_give_one_line_errors(cli_model, other_bls2017, bls,
                          "no such file")
 
 
+@pytest.mark.parametrize("argv", [
+    ["--bogus", "compress", "a.png"],        # an unknown flag
+    ["compress"],                             # a missing argument
+    ["train", "--lambda", "abc"],             # a value of the wrong type
+    ["train", "--profile", "nope"],           # an unknown choice
+    ["nope"],                                 # an unknown command
+])
+def test_usage_errors_are_one_line_with_status_2(argv, capsys):
+  from tfc_repro import bls2017, cli
+  with pytest.raises(SystemExit) as exit_:
+    cli.build_parser(bls2017.SYSTEM).parse_args(argv)
+  assert exit_.value.code == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1, lines
+  assert lines[0].startswith("python -m tfc_repro.bls2017")
+  assert ": error: " in lines[0] and lines[0].endswith("(see --help)")
+
+
+def test_zoo_usage_errors_are_one_line(capsys):
+  from tfc_repro import zoo
+  with pytest.raises(SystemExit) as exit_:
+    zoo.main(["bogus"])
+  assert exit_.value.code == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and "invalid choice: 'bogus'" in lines[0], lines
+
+
 @pytest.mark.slow
 def test_help_explains_commands():
   result = run_cli("tfc_repro.bls2017", "--help")

@@ -15,11 +15,16 @@ import sys
 DATA_VARIABLE = "TFC_REPRO_DATA"
 
 
-class ArgumentParser(argparse.ArgumentParser):
-  """An argparse parser whose usage errors are a single line on stderr."""
+class OneLineErrors:
+  """A parser mixin: usage errors are a single line on stderr (status 2)
+  instead of argparse's usage block; --help still shows the usage."""
 
   def error(self, message):
-    self.exit(2, f"{self.prog}: error: {message}\n")
+    self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
+  """An argparse parser whose usage errors are a single line on stderr."""
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

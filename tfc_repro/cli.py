@@ -141,8 +141,12 @@ def program_description(system):
       f"them). Design notes: pydoc tfc_repro.{system.name}"])
 
 
+class _Parser(argutil.OneLineErrors, argparse_flags.ArgumentParser):
+  """absl's parser (--helpfull, absl flags) with one-line usage errors."""
+
+
 def build_parser(system):
-  parser = argparse_flags.ArgumentParser(
+  parser = _Parser(
       prog=f"python -m tfc_repro.{system.name}",
       description=program_description(system),
       formatter_class=argparse.RawDescriptionHelpFormatter)

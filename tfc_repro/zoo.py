@@ -33,6 +33,7 @@ import sys
 
 import numpy as np
 
+from tfc_repro import argutil
 from tfc_repro import data
 from tfc_repro import weights_file
 
@@ -510,7 +511,7 @@ def table(zoo_dir=None):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(
+  parser = argutil.ArgumentParser(
       prog="python -m tfc_repro.zoo",
       description="Lists the trained models shipped with tfc-repro (Kodak "
                   "bpp, PSNR and MS-SSIM of each, steps and CPU-hours of its "
