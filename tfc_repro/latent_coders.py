@@ -137,6 +137,12 @@ class LatentCoder:
   `GaussianGrid`), laid out on the coded shape `shape_name` (by default
   its own)."""
 
+  # Whether the latent is decoded under parameters computed from other
+  # latents decoded before it (a hyperprior's ŷ from ẑ): then a string of
+  # one of those, altered so that it still codes back to itself (e.g. cut
+  # short), first shows as this latent's failure.
+  conditional = False
+
   def __init__(self, name, tables, shape_name=None):
     self.name = name
     self.tables = tables
@@ -152,10 +158,12 @@ class LatentCoder:
     from a prefix codes back to exactly that prefix. The model's latent
     digest catches those.)"""
     same = tf.equal(tf.reshape(recoded, ()), tf.reshape(string, ()))
+    cause = ("extended or altered, or a latent it is decoded from was cut "
+             "short or altered" if self.conditional else "extended or altered")
     return tf.debugging.assert_equal(
         same, True,
         message=f"the entropy-coded data of latent '{self.name}' is not what "
-                "this model writes for it (extended or altered)")
+                f"this model writes for it ({cause})")
 
   def checked(self, values, string, recoded):
     """`values`, once `check_recoded(string, recoded)` has passed."""
@@ -211,6 +219,8 @@ class ScaleIndexedCoder(LatentCoder):
   with the fractional indexes; coding and the estimate use
   `coding_index(indexes)` (by default the nearest table entry)."""
 
+  conditional = True
+
   def __init__(self, name, tables, coding_index=scale_table.nearest_index,
                shape_name=None):
     super().__init__(name, tables, shape_name)
@@ -254,6 +264,8 @@ class GridCoder(LatentCoder):
   N(μ, σ²) ∗ U(−½, ½) of any μ, on the tables of `gaussian_coder`
   (`GaussianGrid`): the base of coders that pick a table cell per symbol."""
 
+  conditional = True
+
   def rate(self, values, mean, log_scale):
     """−log₂ p(ŷ) of `values` under N(μ, σ²) ∗ U(−½, ½), σ = exp(ln σ)."""
     return gaussian_coder.discretized_bits(values, mean, tf.exp(log_scale))
@@ -270,7 +282,8 @@ class GridCoder(LatentCoder):
     tf.debugging.assert_equal(
         gen_ops.entropy_decode_finalize(handle), True,
         message=f"the range decoder rejects the entropy-coded data of latent "
-                f"'{self.name}' (corrupt or altered)")
+                f"'{self.name}' (corrupt or altered, or a latent it is decoded "
+                "from was cut short or altered)")
 
 
 class GaussianGridCoder(GridCoder):
