@@ -85,7 +85,7 @@ def read_image(path, max_pixels=None):
   Transparency and samples of more than 8 bits, which the conversion drops,
   are reported on stderr (once per file and process).
   """
-  from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
   if not os.path.exists(path):
     raise DataError(f"no such file: {path}")
   if os.path.isdir(path):
@@ -109,8 +109,7 @@ def read_image(path, max_pixels=None):
         array = to_rgb8(image)
   except DataError:
     raise
-  except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
-          SyntaxError, ValueError) as e:
+  except _pillow_errors() as e:
     raise DataError(f"cannot read {path} as an image: {e}") from None
   finally:
     Image.MAX_IMAGE_PIXELS = pillow_limit
@@ -411,20 +410,32 @@ def center_crop(image, patchsize):
 TRAINING_FORMATS = ("PNG", "JPEG", "GIF", "BMP")
 
 
+def _pillow_errors():
+  """What Pillow raises for a file it cannot read as an image."""
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  return (UnidentifiedImageError, Image.DecompressionBombError, OSError,
+          SyntaxError, ValueError)
+
+
+def _header(path):
+  """(format, width, height) of the image file `path` from its header (not
+  decoded); `DataError` naming the file when it cannot be read."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(path) as image:
+        return (image.format, *image.size)
+  except _pillow_errors() as e:
+    raise DataError(f"cannot read {path} as an image: "
+                    f"{argutil.first_line(e)}") from None
+
+
 def check_training_images(paths):
   """Raises `DataError` naming the first of `paths` that TensorFlow's
   decoders cannot read: from its header (not decoded), before training."""
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   for path in paths:
-    try:
-      with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
-          kind = image.format
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
-            SyntaxError, ValueError) as e:
-      raise DataError(f"cannot read {path} as an image: "
-                      f"{argutil.first_line(e)}") from None
+    kind, _, _ = _header(path)
     if kind not in TRAINING_FORMATS:
       raise DataError(f"{path}: {kind} images cannot be used for training "
                       f"(TensorFlow decodes {', '.join(TRAINING_FORMATS)})")
@@ -434,13 +445,11 @@ def decoded_bytes(paths, limit=math.inf):
   """The bytes that `paths` take decoded to 8-bit RGB, from their headers
   (without decoding them); counting stops once over `limit`. An image whose
   header cannot be read counts as infinitely large."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   total = 0
   for path in paths:
     try:
-      with Image.open(path) as image:
-        width, height = image.size
-    except Exception:  # pylint: disable=broad-except
+      _, width, height = _header(path)
+    except DataError:
       return math.inf
     total += 3 * width * height
     if total > limit:
