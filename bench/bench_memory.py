@@ -73,7 +73,7 @@ def _child(model_path, height, width, direction, bitstream_path):
   if direction == "compress":
     image = _image(height, width)
   else:
-    bitstream = container.read(bitstream_path)
+    bitstream = container.read(bitstream_path, codec.max_pixels)
   # The peak so far (ru_maxrss) includes the image's making (and for
   # decompress its compressing); the measured step needs its own peak.
   with open("/proc/self/clear_refs", "w") as f:

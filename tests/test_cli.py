@@ -262,3 +262,11 @@ def test_model_path_is_accepted_before_and_after_the_command():
     after = parser.parse_args([*command, "--model_path", "m2"])
     assert (before.model_path, after.model_path) == ("m1", "m2"), command
     assert parser.parse_args(command).model_path == "bls2017"
+
+
+def test_images_of_one_name_in_two_folders_keep_distinct_names():
+  from tfc_repro import evaluate
+  assert evaluate.image_names(["/d/a/x.png", "/d/b/y.png"]) == ["x.png",
+                                                                 "y.png"]
+  assert evaluate.image_names(["/d/a/x.png", "/d/b/x.png", "/d/b/c/x.png"]) == [
+      "a/x.png", "b/x.png", "b/c/x.png"]

@@ -1,5 +1,9 @@
 """The bitstream container: round trip and every kind of damage."""
 
+import dataclasses
+import os
+import threading
+
 import pytest
 
 from tfc_repro import container
@@ -60,14 +64,64 @@ def test_trailing_garbage_is_detected():
 
 def test_read_missing_file(tmp_path):
   with pytest.raises(container.ContainerError, match="no such file"):
-    container.read(str(tmp_path / "missing.tfci"))
+    container.read(str(tmp_path / "missing.tfci"), 1 << 20)
 
 
 def test_write_and_read(tmp_path):
   path = str(tmp_path / "x.tfci")
   num_bytes = container.write(path, _bitstream())
   assert num_bytes == len(container.pack(_bitstream()))
-  assert container.read(path) == _bitstream()
+  assert container.read(path, 1 << 20) == _bitstream()
+
+
+def test_what_is_not_a_bitstream_is_refused_before_it_is_read(tmp_path):
+  """A device, a pipe or a huge file is refused without being read whole:
+  a stream without the magic bytes after 4 bytes, any file past the size a
+  bitstream of the largest image can have, a file larger than its own
+  image allows once parsed."""
+  with pytest.raises(container.ContainerError, match="wrong magic"):
+    container.read("/dev/zero", 1 << 20)  # endless: read 4 bytes
+  with pytest.raises(container.ContainerError, match="is a directory"):
+    container.read(str(tmp_path), 1 << 20)
+  huge = str(tmp_path / "huge.tfci")
+  with open(huge, "wb") as f:
+    f.write(container.MAGIC)
+    f.truncate(1 << 32)  # sparse: 4 GiB that take no disk
+  limit = container.max_file_bytes(1 << 10)
+  with pytest.raises(container.ContainerError,
+                     match=f"larger than a bitstream .* at most 1024 pixels "
+                           f"can be \\({limit} bytes\\)"):
+    container.read(huge, 1 << 10)
+  # A pipe that sends more than the limit is read only up to it.
+  fifo = str(tmp_path / "pipe.tfci")
+  os.mkfifo(fifo)
+  def endless():
+    try:
+      with open(fifo, "wb") as f:
+        f.write(container.MAGIC)
+        while True:
+          f.write(b"\0" * 65536)
+    except BrokenPipeError:
+      pass
+  writer = threading.Thread(target=endless, daemon=True)
+  writer.start()
+  with pytest.raises(container.ContainerError, match="larger than"):
+    container.read(fifo, 1 << 10)
+  writer.join(10)
+  assert not writer.is_alive()
+  # A valid file whose strings take more than its image allows.
+  padded = dataclasses.replace(
+      _bitstream(), image_shape=(1, 1),
+      strings=[b"x" * (container.HEADER_ALLOWANCE + 100)])
+  path = str(tmp_path / "padded.tfci")
+  with open(path, "wb") as f:
+    f.write(container.pack(padded))
+  with pytest.raises(container.ContainerError,
+                     match="corrupt .* for a 1x1 image, above the 128 bits"):
+    container.read(path, 1 << 30)
+  with pytest.raises(ValueError, match="above the 128 bits per pixel"):
+    container.write(str(tmp_path / "out.tfci"), padded)
+  assert not os.path.exists(tmp_path / "out.tfci")
 
 
 def _with_valid_crc(body):

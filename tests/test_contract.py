@@ -491,7 +491,7 @@ savedmodel.DECODE_SECONDS, savedmodel.DECODE_SECONDS_PER_PIXEL = 2., 0.
 codec = savedmodel.Codec.from_model(test_contract.build("hcae", ""))
 # The strings are what loops; the header takes the fixed model's ids as they
 # are today (they change with its configuration, e.g. when `gdn` entered it).
-bitstream = dataclasses.replace(container.read(sys.argv[2]),
+bitstream = dataclasses.replace(container.read(sys.argv[2], 1 << 20),
                                 config_hash=codec.config_hash,
                                 model_id=codec.model_id)
 start = time.perf_counter()

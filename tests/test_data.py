@@ -120,6 +120,12 @@ def test_read_image_errors(tmp_path):
     data.read_image(str(bad))
   with pytest.raises(data.DataError, match="directory"):
     data.read_image(str(tmp_path))
+  # A pipe (or a device) would be waited on or read without end.
+  fifo = str(tmp_path / "pipe.png")
+  os.mkfifo(fifo)
+  for path in (fifo, "/dev/zero"):
+    with pytest.raises(data.DataError, match="is not a regular file"):
+      data.read_image(path)
 
 
 def _png_header_only(path, width, height):

@@ -1,6 +1,8 @@
 """Output files are written whole or not at all."""
 
 import os
+import stat
+import threading
 
 import numpy as np
 import pytest
@@ -51,5 +53,52 @@ def test_png_and_coded_files_are_replaced_whole(tmp_path, monkeypatch):
   monkeypatch.setattr(files.os, "replace", full_disk)
   with pytest.raises(OSError, match=f"cannot write {coded}"):
     container.write(coded, bitstream)
-  assert container.read(coded).strings == [b"abc"]
+  assert container.read(coded, 1 << 20).strings == [b"abc"]
   assert sorted(os.listdir(tmp_path)) == ["image.png", "image.tfci"]
+
+
+def test_nothing_planted_beside_the_output_is_written_through(tmp_path):
+  victim = tmp_path / "victim.txt"
+  victim.write_bytes(b"precious")
+  path = str(tmp_path / "out.tfci")
+  for planted in (path + ".partial", str(tmp_path / ".out.tfci.partial")):
+    os.symlink(victim, planted)
+  files.write_bytes(path, b"coded")
+  assert victim.read_bytes() == b"precious"
+  assert open(path, "rb").read() == b"coded" and not os.path.islink(path)
+  assert sorted(os.listdir(tmp_path)) == [
+      ".out.tfci.partial", "out.tfci", "out.tfci.partial", "victim.txt"]
+
+
+def test_an_output_is_created_as_open_would_create_it(tmp_path):
+  path = str(tmp_path / "out.bin")
+  old_mask = os.umask(0o027)
+  try:
+    files.write_bytes(path, b"x")
+  finally:
+    os.umask(old_mask)
+  assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+def test_devices_and_pipes_are_written_in_place(tmp_path):
+  files.write_bytes(os.devnull, b"coded")
+  assert stat.S_ISCHR(os.stat(os.devnull).st_mode)  # still the device
+  fifo = str(tmp_path / "pipe")
+  os.mkfifo(fifo)
+  received = []
+  reader = threading.Thread(
+      target=lambda: received.append(open(fifo, "rb").read()), daemon=True)
+  reader.start()
+  files.write_bytes(fifo, b"coded")
+  reader.join(10)
+  assert received == [b"coded"]
+  assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_folder_or_a_missing_folder_is_named_as_the_output(tmp_path):
+  with pytest.raises(OSError, match=f"cannot write {tmp_path}: it is a dir"):
+    files.write_bytes(str(tmp_path), b"x")
+  missing = str(tmp_path / "no" / "out.bin")
+  with pytest.raises(OSError, match=f"cannot write {missing}: No such file"):
+    files.write_bytes(missing, b"x")
+  assert os.listdir(tmp_path) == []

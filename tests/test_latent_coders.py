@@ -307,7 +307,7 @@ def test_a_system_declared_here_trains_exports_codes_and_keeps_the_contract(
   np.testing.assert_array_equal(
       data.read_image(str(tmp_path / "out.png")),
       loaded.decompress(loaded.compress(image)))
-  assert container.read(str(tmp_path / "in.tfci")).system == "toy"
+  assert container.read(str(tmp_path / "in.tfci"), 1 << 20).system == "toy"
 
   # The contract suite's checks, as they run on every registered system, on
   # the trained model rebuilt from its training weights as export leaves it

@@ -493,11 +493,12 @@ def command_compress(system, args):
 def command_decompress(system, args):
   output = args.output_file or args.input_file + ".png"
   _check_output(args.input_file, output)
-  bitstream = container.read(args.input_file)
+  model = load_model(system, args.model_path, args.max_pixels)
+  # Read no more than a file of the largest image the model decodes takes.
+  bitstream = container.read(args.input_file, model.max_pixels)
   if bitstream.system != system.name:
     raise container.ContainerError(
         f"file was made by system {bitstream.system!r}, not {system.name!r}")
-  model = load_model(system, args.model_path, args.max_pixels)
   image = model.decompress(bitstream)
   data.write_png(output, image)  # creates missing folders
   print(f"{output}: {image.shape[1]}x{image.shape[0]}")

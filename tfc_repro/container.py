@@ -26,11 +26,18 @@ the encoder's symbols, and neither does a file decoded with tables that
 differ from the encoder's (another machine, another library build), nor
 does an image shape altered within the padded size its latents allow.
 
+A file is read only up to the size a bitstream of its image can have
+(`max_file_bytes`: MAX_BITS_PER_PIXEL, five times raw 8-bit RGB, plus the
+header), and a stream that does not start with the magic bytes is not read
+further: a device, a pipe or a huge file is refused without being read.
+
 Formats 1 (no latent digest) and 2 (a digest without the image shape) are
 no longer read.
 """
 
 import dataclasses
+import os
+import stat
 import struct
 import zlib
 
@@ -41,6 +48,16 @@ VERSION = 3
 DIGEST_BYTES = 4
 # Every varint (sizes, counts, lengths) is below 2^31.
 MAX_VALUE = 1 << 31
+# The most a file may take per pixel of its image: 128 bits, five times raw
+# 8-bit RGB (a learned codec's file of a photo takes 0.1-4), plus a
+# header allowance (the system name, shapes, length fields).
+MAX_BITS_PER_PIXEL = 128
+HEADER_ALLOWANCE = 1 << 16
+
+
+def max_file_bytes(pixels):
+  """The largest file of an image of `pixels` pixels that is read."""
+  return HEADER_ALLOWANCE + MAX_BITS_PER_PIXEL * pixels // 8
 
 
 class ContainerError(ValueError):
@@ -184,20 +201,51 @@ def _parse(body):
                    latent_shapes, strings), reader.pos
 
 
-def read(path):
-  """Reads and parses a bitstream file."""
+def read(path, max_pixels):
+  """Reads and parses a bitstream file of an image of at most `max_pixels`
+  pixels. Refuses, before reading it whole, a path that is not a file or
+  a pipe, a file that does not start with the magic bytes, and one larger
+  than `max_file_bytes(max_pixels)`; then one larger than its own image
+  allows."""
   try:
-    with open(path, "rb") as f:
-      data = f.read()
+    mode = os.stat(path).st_mode
   except FileNotFoundError:
     raise ContainerError(f"no such file: {path}") from None
-  except IsADirectoryError:
-    raise ContainerError(f"{path} is a directory, not a bitstream") from None
-  return unpack(data)
+  except OSError as e:
+    raise ContainerError(f"cannot read {path}: {e.strerror or e}") from None
+  if stat.S_ISDIR(mode):
+    raise ContainerError(f"{path} is a directory, not a bitstream")
+  if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+    raise ContainerError(f"{path} is not a file")
+  limit = max_file_bytes(max_pixels)
+  try:
+    with open(path, "rb") as f:
+      data = f.read(len(MAGIC))
+      if data == MAGIC:
+        data += f.read(limit + 1 - len(MAGIC))
+  except OSError as e:
+    raise ContainerError(f"cannot read {path}: {e.strerror or e}") from None
+  if len(data) > limit:
+    raise ContainerError(
+        f"{path} is larger than a bitstream of an image of at most "
+        f"{max_pixels} pixels can be ({limit} bytes)")
+  bitstream = unpack(data)
+  height, width = bitstream.image_shape
+  if len(data) > max_file_bytes(height * width):
+    raise ContainerError(
+        f"file is corrupt ({len(data)} bytes for a {height}x{width} image, "
+        f"above the {MAX_BITS_PER_PIXEL} bits per pixel a bitstream takes "
+        "at most)")
+  return bitstream
 
 
 def write(path, bitstream):
   """Writes a bitstream file; returns the number of bytes written."""
   data = pack(bitstream)
+  height, width = bitstream.image_shape[:2]
+  if len(data) > max_file_bytes(height * width):
+    raise ValueError(
+        f"the coded image would take {len(data)} bytes, above the "
+        f"{MAX_BITS_PER_PIXEL} bits per pixel a decoder reads: not written")
   files.write_bytes(path, data)  # whole or not at all
   return len(data)

@@ -90,6 +90,8 @@ def read_image(path, max_pixels=None):
     raise DataError(f"no such file: {path}")
   if os.path.isdir(path):
     raise DataError(f"{path} is a directory, not an image file")
+  if not os.path.isfile(path):  # a pipe or a device: no end to wait for
+    raise DataError(f"{path} is not a regular file")
   pillow_limit = Image.MAX_IMAGE_PIXELS
   try:
     with warnings.catch_warnings():

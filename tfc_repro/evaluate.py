@@ -22,6 +22,18 @@ from tfc_repro import metrics
 from tfc_repro import results
 
 
+def image_names(paths):
+  """The name of each image in results: its file name, or where two share
+  one (in different folders), its path below the folder they all share."""
+  names = [os.path.basename(p) for p in paths]
+  if len(set(names)) == len(names):
+    return names
+  root = os.path.commonpath([os.path.abspath(p) for p in paths])
+  if len(paths) == 1 or root == os.path.abspath(paths[0]):
+    root = os.path.dirname(root)
+  return [os.path.relpath(os.path.abspath(p), root) for p in paths]
+
+
 def evaluate_model(model, image_paths, reconstructions=None, progress=True):
   """Evaluates one `savedmodel.LoadedModel`; returns a results point."""
   # Warm-up: the first call of a loaded function carries one-off costs.
@@ -29,18 +41,18 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
   model.decompress(model.compress(warmup))
   per_image = []
   with tempfile.TemporaryDirectory() as work_dir:
-    for index, path in enumerate(image_paths):
+    for index, (path, name) in enumerate(zip(image_paths,
+                                             image_names(image_paths))):
       image = data.read_image(path, model.max_pixels)
       height, width = image.shape[:2]
-      name = os.path.basename(path)
-      file_path = os.path.join(work_dir, name + ".tfci")
+      file_path = os.path.join(work_dir, f"{index}.tfci")
 
       start = time.perf_counter()
       num_bytes = container.write(file_path, model.compress(image))
       encoding_time = time.perf_counter() - start
 
       start = time.perf_counter()
-      bitstream = container.read(file_path)
+      bitstream = container.read(file_path, model.max_pixels)
       reconstruction = model.decompress(bitstream)
       decoding_time = time.perf_counter() - start
 

@@ -1,23 +1,57 @@
 """Output files written whole or not at all."""
 
 import contextlib
+import errno
 import os
+import stat
+import tempfile
+
+
+def _is_stream(path):
+  """Whether `path` is an existing character device or pipe (/dev/null,
+  /dev/stdout, a FIFO): written in place, never replaced by a file."""
+  try:
+    mode = os.stat(path).st_mode
+  except OSError:
+    return False
+  return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _umask():
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
 
 
 @contextlib.contextmanager
 def replaced_atomically(path):
   """Yields a temporary path beside `path`; once the block has written it,
   it replaces `path` in one step (a file that exists is complete, and an
-  existing file survives a failed write). On failure the temporary file is
-  removed, and an `OSError` names `path`."""
-  partial = f"{path}.partial"
+  existing file survives a failed write). The temporary file is created
+  exclusively under a name no one can predict (nothing planted beside
+  `path` is written through) and removed on failure; an `OSError` names
+  `path`. A `path` that is a device or a pipe is written in place."""
+  if _is_stream(path):
+    yield path
+    return
+  if os.path.isdir(path):
+    raise IsADirectoryError(errno.EISDIR,
+                            f"cannot write {path}: it is a directory")
+  directory, name = os.path.split(os.path.abspath(path))
+  partial = None
   try:
+    handle, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial",
+                                       dir=directory)
+    os.close(handle)
+    os.chmod(partial, 0o666 & ~_umask())  # as open() would create it
     yield partial
     os.replace(partial, path)
   except BaseException as e:
-    with contextlib.suppress(OSError):
-      os.remove(partial)
-    if isinstance(e, OSError) and e.filename is None:
+    if partial is not None:
+      with contextlib.suppress(OSError):
+        os.remove(partial)
+    if isinstance(e, OSError) and (partial is None or e.filename in (
+        None, partial, directory)):
       raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
     raise
 
