@@ -361,3 +361,19 @@ def test_a_card_states_the_levels_that_collapsed_in_training():
       "z3: 0.00 % of the rate at step 2 (under 0.5 %): the level may have "
       "collapsed"]
   assert "- z3: 0.00 % of the rate at step 2" in zoo.card(record)
+
+
+@pytest.mark.parametrize("error", [KeyError("points"),
+                                   RuntimeError("no TensorFlow")])
+def test_the_zoo_reports_errors_in_one_line_as_every_tool(error, monkeypatch,
+                                                          capsys):
+  from tfc_repro import zoo
+
+  def failing_table(**_):
+    raise error
+
+  monkeypatch.setattr(zoo, "table", failing_table)
+  assert zoo.main(["list"]) == 1
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1, lines
+  assert lines[0].startswith("python -m tfc_repro.zoo: error: ")

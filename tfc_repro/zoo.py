@@ -510,9 +510,13 @@ def table(zoo_dir=None):
   return "\n".join(rows)
 
 
-def main(argv=None):
+PROG = "python -m tfc_repro.zoo"
+
+
+def _main(argv):
+  """The zoo's program: raises its errors (`main` reports them)."""
   parser = argutil.ArgumentParser(
-      prog="python -m tfc_repro.zoo",
+      prog=PROG,
       description="Lists the trained models shipped with tfc-repro (Kodak "
                   "bpp, PSNR and MS-SSIM of each, steps and CPU-hours of its "
                   "own training), and ships new ones.")
@@ -532,22 +536,24 @@ def main(argv=None):
   record_parser.add_argument("results", nargs="+",
                              help="Results JSON written by 'evaluate'.")
   args = parser.parse_args(argv)
-  try:
-    if args.command == "pack":
-      flags = args.flags[1:] if args.flags[:1] == ["--"] else args.flags
-      record = pack(args.model_path, args.name, flags)
-      print(f"shipped {args.model_path} as {PREFIX}{record['name']} "
-            f"({record['weights']['bytes'] / 1e6:.1f} MB)")
-    elif args.command == "record":
-      for path in args.results:
-        for name in record_results(path):
-          print(f"{PREFIX}{name}: Kodak results from {path}")
-    else:
-      print(table())
-  except (ZooError, ValueError, OSError) as e:
-    print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-    return 1
+  if args.command == "pack":
+    flags = args.flags[1:] if args.flags[:1] == ["--"] else args.flags
+    record = pack(args.model_path, args.name, flags)
+    print(f"shipped {args.model_path} as {PREFIX}{record['name']} "
+          f"({record['weights']['bytes'] / 1e6:.1f} MB)")
+  elif args.command == "record":
+    for path in args.results:
+      for name in record_results(path):
+        print(f"{PREFIX}{name}: Kodak results from {path}")
+  else:
+    print(table())
   return 0
+
+
+def main(argv=None):
+  """Runs the zoo's program; an error is one line on stderr (status 1), as
+  in every tool (`argutil.run`)."""
+  return argutil.run(_main, PROG, argv)
 
 
 if __name__ == "__main__":
