@@ -327,27 +327,164 @@ def test_a_chain_of_parents_that_comes_back_is_refused(with_fine_tuned,
   assert "relative_to" not in entry
 
 
-def test_the_listing_and_cards_show_each_models_training_and_kodak_results(
-    tmp_path, shipped, capsys, monkeypatch):
-  from tfc_repro import results, zoo
+def kodak_point(zoo_name, model_id, images=None, **values):
+  """A results point as `evaluate --images kodak` writes it for a shipped
+  model: every Kodak image (or `images`), each with `values` (default 0.5
+  bpp, 30 dB, 0.95 MS-SSIM)."""
+  from tfc_repro import zoo
+  row = {"bpp": 0.5, "psnr-rgb": 30., "ms-ssim-rgb": 0.95, **values}
+  return {"metadata": {"zoo_name": zoo_name, "model_id": model_id},
+          "per_image": [dict(row, image=image)
+                        for image in images or zoo.KODAK_IMAGES]}
+
+
+@pytest.fixture
+def own_zoo(shipped, tmp_path, monkeypatch):
+  """A copy of the packed zoo as the package's: (zoo folder, record)."""
+  from tfc_repro import zoo
   zoo_dir = str(tmp_path / "zoo")
   shutil.copytree(shipped[0], zoo_dir)
   monkeypatch.setattr(zoo, "ZOO_DIR", zoo_dir)
+  return zoo_dir, shipped[1]
+
+
+def test_the_listing_and_cards_show_each_models_training_and_kodak_results(
+    tmp_path, own_zoo, capsys):
+  from tfc_repro import results, zoo
+  zoo_dir, record = own_zoo
   # A results file as evaluate writes it for the shipped model.
-  point = {"metadata": {"zoo_name": "cpu:bls2017-1"},
-           "per_image": [{"image": "a.png", "bpp": 0.5, "psnr-rgb": 30.,
-                          "ms-ssim-rgb": 0.95}]}
   path = str(tmp_path / "curve.json")
-  results.write_rd_json(path, "curve", "test", [point], dataset="kodak (1)")
+  results.write_rd_json(path, "curve", "test", [
+      kodak_point("cpu:bls2017-1", record["model_id"])],
+                        dataset=zoo.KODAK_DATASET)
   assert zoo.record_results(path, zoo_dir) == ["bls2017-1"]
   with open(os.path.join(zoo_dir, "bls2017-1", zoo.RECORD)) as f:
     assert json.load(f)["kodak"]["psnr-rgb"] == 30.
   card = open(os.path.join(zoo_dir, "bls2017-1", zoo.CARD)).read()
   assert "0.5000 bpp, 30.00 dB PSNR" in card
+  assert "mean of kodak (24 images)" in card
   assert "| steps | 40, from scratch |" in card
   assert zoo.main(["list"]) == 0
   listing = capsys.readouterr().out
   assert "cpu:bls2017-1" in listing and "30.00" in listing
+
+
+def _set(document, path, value):
+  """`document` with the entry at `path` (keys and indices) set to
+  `value`."""
+  *parents, last = path
+  for key in parents:
+    document = document[key]
+  document[last] = value
+
+
+@pytest.mark.parametrize("change,reason", [
+    # Two random crops, not Kodak.
+    (lambda d, p: (d.update(dataset="mixed (2 images)"),
+                   p.update(per_image=p["per_image"][:2])),
+     "evaluated on mixed (2 images), not on kodak (24 images)"),
+    (lambda d, p: p.update(per_image=p["per_image"][:2]),
+     "is not an evaluation of each Kodak image once"),
+    (lambda d, p: _set(p, ("per_image", 0, "bpp"), -0.5),
+     "kodim01.png's bpp -0.5 is not positive"),
+    (lambda d, p: _set(p, ("per_image", 3, "bpp"), "0.5"),
+     "kodim04.png's bpp '0.5' is not a finite number"),
+    (lambda d, p: _set(p, ("per_image", 3, "ms-ssim-rgb"), 1.5),
+     "ms-ssim-rgb 1.5 is not in (0, 1]"),
+    (lambda d, p: _set(d, ("results", "bpp", 0), 0.1),
+     "results.bpp 0.1 is not the mean of its images' (0.5)"),
+    (lambda d, p: _set(d, ("results", "psnr-rgb"), []),
+     "results.psnr-rgb is not a list of a mean per point"),
+    (lambda d, p: _set(p, ("metadata", "model_id"), "0123456789abcdef"),
+     "evaluates model 0123456789abcdef, not the shipped model"),
+    (lambda d, p: _set(p, ("metadata", "zoo_name"), "cpu:bls2017-8"),
+     "(cpu:bls2017-8): no such shipped model"),
+    (lambda d, p: (d["points"].append(p),
+                   [means.append(means[0]) for means in d["results"].values()]),
+     "the model is evaluated twice"),
+    (lambda d, p: p.update(metadata=None), "point 1 has no metadata"),
+    (lambda d, p: d.pop("points"), "not a results file of evaluate"),
+    # A codec's results: no shipped model's point.
+    (lambda d, p: p.update(metadata={"codec": "jpeg", "quality": 50}),
+     "no point of a shipped model"),
+])
+def test_only_kodak_evaluations_of_the_shipped_model_are_recorded(
+    tmp_path, own_zoo, capsys, change, reason):
+  """Anything else is refused in one line naming the file, before any
+  record or card is written."""
+  from tfc_repro import results, zoo
+  zoo_dir, record = own_zoo
+  document = results.rd_document("curve", "test", [
+      kodak_point("cpu:bls2017-1", record["model_id"])],
+                                 dataset=zoo.KODAK_DATASET)
+  change(document, document["points"][0])
+  path = str(tmp_path / "curve.json")
+  with open(path, "w") as f:
+    json.dump(document, f)
+  folder = os.path.join(zoo_dir, "bls2017-1")
+  before = {name: open(os.path.join(folder, name), "rb").read()
+            for name in os.listdir(folder)}
+  assert zoo.main(["record", path]) == 1
+  captured = capsys.readouterr()
+  lines = captured.err.strip().splitlines()
+  assert len(lines) == 1, lines
+  assert f"{path}: not recorded: " in lines[0] and reason in lines[0], lines
+  assert not captured.out
+  assert {name: open(os.path.join(folder, name), "rb").read()
+          for name in os.listdir(folder)} == before
+  assert zoo.main(["list"]) == 0
+
+
+def test_no_file_is_recorded_unless_every_file_is_recordable(tmp_path,
+                                                            own_zoo, capsys):
+  from tfc_repro import results, zoo
+  zoo_dir, record = own_zoo
+  good, codec = str(tmp_path / "good.json"), str(tmp_path / "codec.json")
+  results.write_rd_json(good, "curve", "test", [
+      kodak_point("cpu:bls2017-1", record["model_id"])],
+                        dataset=zoo.KODAK_DATASET)
+  results.write_rd_json(codec, "jpeg", "test", [
+      kodak_point(None, None)], dataset=zoo.KODAK_DATASET)
+  assert zoo.main(["record", good, codec]) == 1
+  assert "no point of a shipped model" in capsys.readouterr().err
+  assert "kodak" not in zoo.read_record("bls2017-1", zoo_dir)
+
+
+@pytest.mark.parametrize("kodak,problem", [
+    ({"bpp": "0.5"}, "kodak bpp '0.5' is not a finite number"),
+    ({"bpp": -1.}, "kodak bpp -1.0 is not positive"),
+    ({"psnr-rgb": None}, "kodak psnr-rgb None is not a finite number"),
+    ({"dataset": 24}, "kodak.dataset is not a string"),
+])
+def test_the_listing_names_a_bad_record_and_lists_the_others(
+    own_zoo, capsys, kodak, problem):
+  from tfc_repro import zoo
+  zoo_dir, _ = own_zoo
+  # A second model, whose record is then spoilt.
+  shutil.copytree(os.path.join(zoo_dir, "bls2017-1"),
+                  os.path.join(zoo_dir, "bls2017-2"))
+  path = os.path.join(zoo_dir, "bls2017-2", zoo.RECORD)
+  with open(path) as f:
+    record = json.load(f)
+  record.update(name="bls2017-2", kodak=dict(
+      {"bpp": 0.5, "psnr-rgb": 30., "ms-ssim-rgb": 0.9,
+       "dataset": zoo.KODAK_DATASET, "results": "curve.json"}, **kodak))
+  with open(path, "w") as f:
+    json.dump(record, f)
+  assert zoo.main(["list"]) == 1
+  captured = capsys.readouterr()
+  lines = captured.err.strip().splitlines()
+  assert len(lines) == 1 and problem in lines[0], lines
+  assert "bls2017-2" in lines[0]
+  listing = captured.out.splitlines()
+  assert listing[1].startswith("cpu:bls2017-1 ")
+  assert listing[2].split() == ["cpu:bls2017-2", "(its", "record", "does",
+                                "not", "read)"]
+  with pytest.raises(zoo.ZooError, match="not a shipped model's record"):
+    zoo.shipped_weights("bls2017-2", zoo_dir)
+  # Nor is such a record written.
+  with pytest.raises(zoo.ZooError, match="not writing the record"):
+    zoo._write_record(record, zoo_dir)
 
 
 def test_a_card_states_the_levels_that_collapsed_in_training():

@@ -28,6 +28,7 @@ models they were rounded from.
 import argparse
 import hashlib
 import json
+import math
 import os
 import sys
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from tfc_repro import argutil
 from tfc_repro import data
+from tfc_repro import files
 from tfc_repro import weights_file
 
 COLLECTION = "cpu"
@@ -44,6 +46,11 @@ ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo",
 WEIGHTS = "weights.npz"
 RECORD = "model.json"
 CARD = "README.md"
+# The Kodak means a record keeps, and the evaluation they must come from
+# (`evaluate --images kodak`: every Kodak image, each checked by its SHA-256).
+KODAK_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb")
+KODAK_IMAGES = tuple(sorted(data.KODAK_SHA256))
+KODAK_DATASET = f"kodak ({len(KODAK_IMAGES)} images)"
 # float16's largest value and smallest normal value.
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 _FLOAT16_TINY = float(np.finfo(np.float16).tiny)
@@ -84,10 +91,19 @@ def entry_name(text, system=None, zoo_dir=None, only_system=True):
             f" model, not a {system} model")
       return candidate
   own = [n for n in available
-         if not system or read_record(n, zoo_dir)["system"] == system]
+         if not system or _system_of(n, zoo_dir) == system]
   raise ZooError(f"no shipped model {PREFIX}{name} (shipped"
                  + (f" {system} models" if system else "") + ": "
                  + (", ".join(PREFIX + n for n in own) or "none") + ")")
+
+
+def _system_of(name, zoo_dir):
+  """The system of the shipped model `name`, or None when its record does
+  not read."""
+  try:
+    return read_record(name, zoo_dir)["system"]
+  except ZooError:
+    return None
 
 
 def read_record(name, zoo_dir=None):
@@ -106,37 +122,92 @@ def read_record(name, zoo_dir=None):
   return record
 
 
+def _is_number(value):
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kodak_value_problem(key, value):
+  """What is wrong with a Kodak mean (or one image's value) of `key` (one of
+  `KODAK_KEYS`), or None: each is a finite number, bpp and PSNR positive,
+  MS-SSIM in (0, 1]."""
+  if not _is_number(value) or not math.isfinite(value):
+    return f"{key} {value!r} is not a finite number"
+  if key == "ms-ssim-rgb" and not 0 < value <= 1:
+    return f"{key} {value!r} is not in (0, 1]"
+  if value <= 0:
+    return f"{key} {value!r} is not positive"
+  return None
+
+
 def _record_problem(record):
-  """What is wrong with a record's fields, or None."""
+  """What is wrong with a record's fields, or None: every field the
+  listing, the card and the rebuild use is checked."""
   if not isinstance(record, dict):
     return "not a JSON object"
-  for key, kind in (("system", str), ("flags", list), ("training", dict),
-                    ("weights", dict)):
+  for key, kind in (("name", str), ("system", str), ("flags", list),
+                    ("training", dict), ("weights", dict)):
     if not isinstance(record.get(key), kind):
       return f"no {key} ({kind.__name__})"
   if not all(isinstance(flag, str) for flag in record["flags"]):
     return "flags that are not strings"
+  for key in ("model_id", "source_model_id"):
+    if record.get(key) is not None and not isinstance(record[key], str):
+      return f"{key} is not a string"
+  if record.get("config") is not None and not isinstance(record["config"],
+                                                         dict):
+    return "config is not a JSON object"
+  training = record["training"]
+  for key in ("lmbda", "steps", "train_cpu_seconds"):
+    if key in training and not _is_number(training[key]):
+      return f"training.{key} is not a number"
+  if training.get("init_from") is not None and not isinstance(
+      training["init_from"], dict):
+    return "training.init_from is not a JSON object"
+  warnings = training.get("rate_share_warnings")
+  if warnings is not None and not (
+      isinstance(warnings, list) and
+      all(isinstance(warning, str) for warning in warnings)):
+    return "training.rate_share_warnings is not a list of strings"
   weights = record["weights"]
   if not isinstance(weights.get("sha256"), str):
     return "no weights.sha256"
+  for key in ("bytes", "float16", "other"):
+    if not _is_number(weights.get(key)):
+      return f"weights.{key} is not a number"
   relative_to = weights.get("relative_to")
   if relative_to is not None and not (
       isinstance(relative_to, dict) and
       isinstance(relative_to.get("name"), str) and
       isinstance(relative_to.get("sha256"), str)):
     return "weights.relative_to is not a name and SHA-256"
+  kodak = record.get("kodak")
+  if kodak is not None:
+    if not isinstance(kodak, dict):
+      return "kodak is not a JSON object"
+    for key in KODAK_KEYS:
+      problem = _kodak_value_problem(key, kodak.get(key))
+      if problem:
+        return f"kodak {problem}"
+    for key in ("dataset", "results"):
+      if not isinstance(kodak.get(key), str):
+        return f"kodak.{key} is not a string"
   return None
 
 
-def _write_record(record, zoo_dir=None):
-  zoo_dir = zoo_dir or ZOO_DIR
-  folder = os.path.join(zoo_dir, record["name"])
+def _write_record(record, zoo_dir=None, folder=None):
+  """Writes `record` and its card into `folder` (default: the model's
+  folder in `zoo_dir`), each file whole or not at all; a record that would
+  not read back is refused before anything is written."""
+  problem = _record_problem(record)
+  if problem:
+    raise ZooError(f"not writing the record of {PREFIX}"
+                   f"{record.get('name')}: {problem}")
+  folder = folder or os.path.join(zoo_dir or ZOO_DIR, record["name"])
+  record_text = json.dumps(record, indent=1, sort_keys=True) + "\n"
+  card_text = card(record)
   os.makedirs(folder, exist_ok=True)
-  with open(os.path.join(folder, RECORD), "w", encoding="utf-8") as f:
-    json.dump(record, f, indent=1, sort_keys=True)
-    f.write("\n")
-  with open(os.path.join(folder, CARD), "w", encoding="utf-8") as f:
-    f.write(card(record))
+  files.write_bytes(os.path.join(folder, RECORD), record_text.encode("utf-8"))
+  files.write_bytes(os.path.join(folder, CARD), card_text.encode("utf-8"))
 
 
 def round_weights(weights):
@@ -403,28 +474,102 @@ def pack(model_path, name, flags, zoo_dir=None):
   return record
 
 
-def record_results(results_path, zoo_dir=None):
-  """Copies each shipped model's Kodak means from a results JSON (written by
-  `evaluate` on `cpu:` models) into its record and card; returns the names
-  updated."""
+def kodak_results(results_path, zoo_dir=None):
+  """{name: Kodak entry of its record} of the shipped models evaluated in a
+  results JSON written by `evaluate --images kodak` on `cpu:` models. Only
+  an evaluation of the model as shipped (its model id) on every Kodak image,
+  with finite means of the images' values, is taken; points of other models
+  (a codec's, a folder's) are passed over. Anything else, or a file with no
+  point of a shipped model, is refused in one line naming the file."""
   zoo_dir = zoo_dir or ZOO_DIR
-  from tfc_repro import results  # pylint: disable=g-import-not-at-top
-  document = results.read_rd_json(results_path)
-  updated = []
-  for i, point in enumerate(document["points"]):
-    zoo_name = point["metadata"].get("zoo_name")
+  try:
+    with open(results_path, encoding="utf-8") as f:
+      document = json.load(f)
+  except OSError as e:
+    raise ZooError(f"cannot read {results_path}: {e.strerror or e}") from None
+  except ValueError as e:
+    raise ZooError(f"{results_path} is not JSON: "
+                   f"{argutil.first_line(e)}") from None
+  try:
+    return _kodak_entries(document, os.path.basename(results_path), zoo_dir)
+  except ZooError as e:
+    raise ZooError(f"{results_path}: not recorded: {e}") from None
+
+
+def _kodak_entries(document, file_name, zoo_dir):
+  """`kodak_results` of a results document read from `file_name`."""
+  if not isinstance(document, dict) or not isinstance(
+      document.get("points"), list):
+    raise ZooError("not a results file of evaluate (no points)")
+  points = document["points"]
+  for key in KODAK_KEYS:
+    means = (document.get("results") or {}).get(key)
+    if not isinstance(means, list) or len(means) != len(points):
+      raise ZooError(f"results.{key} is not a list of a mean per point")
+  entries = {}
+  for i, point in enumerate(points):
+    metadata = point.get("metadata") if isinstance(point, dict) else None
+    if not isinstance(metadata, dict):
+      raise ZooError(f"point {i + 1} has no metadata")
+    zoo_name = metadata.get("zoo_name")
     if not is_zoo_name(zoo_name):
-      continue
+      continue  # not a shipped model's point
     name = zoo_name[len(PREFIX):]
+    label = f"point {i + 1} ({zoo_name})"
+    if name not in names(zoo_dir):
+      raise ZooError(f"{label}: no such shipped model")
+    if name in entries:
+      raise ZooError(f"{label}: the model is evaluated twice")
+    shipped_id = read_record(name, zoo_dir).get("model_id")
+    if shipped_id is None or metadata.get("model_id") != shipped_id:
+      raise ZooError(f"{label} evaluates model {metadata.get('model_id')}, "
+                     f"not the shipped model ({shipped_id})")
+    if document.get("dataset") != KODAK_DATASET:
+      raise ZooError(f"evaluated on {document.get('dataset')}, not on "
+                     f"{KODAK_DATASET} (evaluate --images kodak)")
+    per_image = point.get("per_image")
+    if not (isinstance(per_image, list) and
+            all(isinstance(row, dict) for row in per_image) and
+            sorted(str(row.get("image")) for row in per_image)
+            == list(KODAK_IMAGES)):
+      raise ZooError(f"{label} is not an evaluation of each Kodak image "
+                     "once")
+    entry = dict(dataset=KODAK_DATASET, results=file_name)
+    for key in KODAK_KEYS:
+      for row in per_image:
+        problem = _kodak_value_problem(key, row.get(key))
+        if problem:
+          raise ZooError(f"{label}: {row['image']}'s {problem}")
+      mean = sum(row[key] for row in per_image) / len(per_image)
+      means = document["results"][key]
+      if not (_is_number(means[i]) and
+              abs(means[i] - mean) <= 1e-9 * max(1., abs(mean))):
+        raise ZooError(f"{label}: results.{key} {means[i]!r} is not the "
+                       f"mean of its images' ({mean!r})")
+      entry[key] = means[i]
+    entries[name] = entry
+  if not entries:
+    raise ZooError("no point of a shipped model (points of models named "
+                   f"{PREFIX}NAME when evaluated)")
+  return entries
+
+
+def record_results(results_path, zoo_dir=None):
+  """Copies each shipped model's Kodak means from a results JSON (checked by
+  `kodak_results` before any record is written) into its record and card;
+  returns the names updated."""
+  zoo_dir = zoo_dir or ZOO_DIR
+  entries = kodak_results(results_path, zoo_dir)
+  _record_kodak(entries, zoo_dir)
+  return list(entries)
+
+
+def _record_kodak(entries, zoo_dir):
+  """Writes `kodak_results`' entries into the records and cards."""
+  for name, entry in entries.items():
     record = read_record(name, zoo_dir)
-    record["kodak"] = dict(
-        dataset=document.get("dataset"),
-        results=os.path.basename(results_path),
-        **{key: document["results"][key][i]
-           for key in ("bpp", "psnr-rgb", "ms-ssim-rgb")})
+    record["kodak"] = entry
     _write_record(record, zoo_dir)
-    updated.append(name)
-  return updated
 
 
 def _fmt(value, spec):
@@ -489,13 +634,23 @@ def card(record):
   return "\n".join(lines)
 
 
-def table(zoo_dir=None):
-  """The listing `python -m tfc_repro.zoo` prints."""
+def table(zoo_dir=None, unreadable=None):
+  """The listing `python -m tfc_repro.zoo` prints. A record that does not
+  read raises its `ZooError`, unless `unreadable` is a list: then the
+  (name, error) of each such record is appended to it and the others are
+  listed all the same."""
   zoo_dir = zoo_dir or ZOO_DIR
   rows = [f"{'name':<32} {'λ':>8} {'steps':>6} {'CPU h':>6} {'bpp':>7} "
           f"{'PSNR':>6} {'MS-SSIM':>7}"]
   for name in names(zoo_dir):
-    record = read_record(name, zoo_dir)
+    try:
+      record = read_record(name, zoo_dir)
+    except ZooError as e:
+      if unreadable is None:
+        raise
+      unreadable.append((name, e))
+      rows.append(f"{PREFIX + name:<32} (its record does not read)")
+      continue
     training = record["training"]
     kodak = record.get("kodak") or {}
     rows.append(
@@ -542,11 +697,20 @@ def _main(argv):
     print(f"shipped {args.model_path} as {PREFIX}{record['name']} "
           f"({record['weights']['bytes'] / 1e6:.1f} MB)")
   elif args.command == "record":
-    for path in args.results:
-      for name in record_results(path):
+    # Every file checked before any record is written.
+    entries = [(path, kodak_results(path)) for path in args.results]
+    for path, by_name in entries:
+      _record_kodak(by_name, ZOO_DIR)
+      for name in by_name:
         print(f"{PREFIX}{name}: Kodak results from {path}")
   else:
-    print(table())
+    unreadable = []
+    print(table(unreadable=unreadable))
+    if unreadable:
+      (_, first), others = unreadable[0], unreadable[1:]
+      raise ZooError(f"{first}" + (
+          "; also not readable: " + ", ".join(PREFIX + n for n, _ in others)
+          if others else ""))
   return 0
 
 
