@@ -514,3 +514,27 @@ def test_the_zoo_reports_errors_in_one_line_as_every_tool(error, monkeypatch,
   lines = capsys.readouterr().err.strip().splitlines()
   assert len(lines) == 1, lines
   assert lines[0].startswith("python -m tfc_repro.zoo: error: ")
+
+
+def test_a_failed_rebuild_leaves_nothing_a_later_use_takes(own_zoo,
+                                                           tmp_path,
+                                                           monkeypatch):
+  """A record whose flags build another model than it was trained as fails
+  at every use, not only at the first."""
+  from tfc_repro import zoo
+  zoo_dir, _ = own_zoo
+  cache = tmp_path / "cache"
+  monkeypatch.setenv("TFC_REPRO_CACHE", str(cache))
+  record = zoo.read_record("bls2017-1", zoo_dir)
+  record["flags"] += ["--lambda", "0.5"]  # λ edited
+  zoo._write_record(record, zoo_dir)
+  for _ in range(2):
+    with pytest.raises(zoo.ZooError, match="build another model"):
+      zoo.materialize("bls2017-1", zoo_dir, quiet=True)
+  assert os.listdir(cache / "zoo" / "cpu") == []
+  record["flags"] = ["--bogus"]
+  zoo._write_record(record, zoo_dir)
+  with pytest.raises(zoo.ZooError, match="train flags of cpu:bls2017-1 do "
+                                         "not parse: unrecognized arguments: "
+                                         "--bogus$"):
+    zoo.materialize("bls2017-1", zoo_dir, quiet=True)

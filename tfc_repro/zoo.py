@@ -26,11 +26,15 @@ models they were rounded from.
 """
 
 import argparse
+import contextlib
 import hashlib
+import io
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 
@@ -413,26 +417,68 @@ def materialize(name, zoo_dir=None, quiet=False):
 
 
 def rebuild(record, weights, path):
-  """Builds the model of `record`'s flags, sets `weights` and exports it to
-  `path`, as training exports a model; returns the metadata."""
+  """Builds the model of `record`'s flags, sets `weights` and exports it as
+  training exports a model, into a folder beside `path`; checks that it is
+  the model the record was trained as, and only then moves it to `path` (a
+  failed rebuild leaves nothing there for a later use to take). Returns the
+  metadata."""
   # Imported here: they import TensorFlow and the systems, and training
   # imports this module.
   from tfc_repro import cli  # pylint: disable=g-import-not-at-top
   from tfc_repro import systems  # pylint: disable=g-import-not-at-top
   from tfc_repro import training  # pylint: disable=g-import-not-at-top
   system = systems.system(record["system"])
-  args = cli.build_parser(system).parse_args(["train", *record["flags"]])
+  args = _parse_flags(cli.build_parser(system), record)
   cli.resolve_train_args(system, args)
   model = system.build_model(args)
   training.assign_weights(model, weights, PREFIX + record["name"],
                           flag="shipped model")
   info = dict(record["training"], zoo_name=PREFIX + record["name"])
-  metadata = training.export(model, info, path)
-  if metadata["config"] != record["config"]:
-    raise ZooError(f"the flags of {PREFIX}{record['name']} build another "
-                   f"model than it was trained as ({metadata['config']} "
-                   f"instead of {record['config']})")
+  path = os.path.abspath(path)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  work = tempfile.mkdtemp(dir=os.path.dirname(path),
+                          prefix=os.path.basename(path) + ".rebuild-")
+  try:
+    built = os.path.join(work, "model")
+    metadata = training.export(model, info, built)
+    if metadata["config"] != record.get("config"):
+      raise ZooError(f"the flags of {PREFIX}{record['name']} build another "
+                     f"model than it was trained as ({metadata['config']} "
+                     f"instead of {record.get('config')})")
+    _move_into_place(built, path)
+  finally:
+    shutil.rmtree(work, ignore_errors=True)
   return metadata
+
+
+def _parse_flags(parser, record):
+  """The train arguments of `record`'s flags, parsed by the system's
+  `parser`; flags that do not parse are a `ZooError` (one line)."""
+  output = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(output), contextlib.redirect_stdout(
+        output):
+      return parser.parse_args(["train", *record["flags"]])
+  except SystemExit:
+    reason = output.getvalue().strip().split("error: ", 1)[-1]
+    reason = argutil.first_line(reason.removesuffix("(see --help)").strip())
+    raise ZooError(f"the train flags of {PREFIX}{record['name']} do not "
+                   f"parse: {reason}") from None
+
+
+def _move_into_place(folder, path):
+  """Renames `folder` to `path`, unless a complete model got there first
+  (another process rebuilding the same model); what an older failed build
+  left at `path` is replaced."""
+  try:
+    os.rename(folder, path)
+  except OSError:
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+      return
+    if not os.path.isdir(path):
+      raise
+    shutil.rmtree(path)
+    os.rename(folder, path)
 
 
 def pack(model_path, name, flags, zoo_dir=None):
