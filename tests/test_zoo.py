@@ -538,3 +538,61 @@ def test_a_failed_rebuild_leaves_nothing_a_later_use_takes(own_zoo,
                                          "not parse: unrecognized arguments: "
                                          "--bogus$"):
     zoo.materialize("bls2017-1", zoo_dir, quiet=True)
+
+
+def _zoo_files(zoo_dir):
+  """{path under the zoo folder: bytes} of every file in it."""
+  contents = {}
+  for folder, _, file_names in os.walk(zoo_dir):
+    for file_name in file_names:
+      path = os.path.join(folder, file_name)
+      with open(path, "rb") as f:
+        contents[os.path.relpath(path, zoo_dir)] = f.read()
+  return contents
+
+
+@pytest.mark.parametrize("name,flags,reason", [
+    # Flags that build another architecture (N=16 left out).
+    ("bls2017-9", [], "another architecture"),
+    ("../evilzoo", ["--num_filters", "16"],
+     "'../evilzoo' is not a shipped model's name"),
+    ("bls2017/9", ["--num_filters", "16"], "is not a shipped model's name"),
+    ("Bls2017-9", ["--num_filters", "16"], "is not a shipped model's name"),
+    ("bmshj2018-hyperprior-9", ["--num_filters", "16"],
+     "holds a bls2017 model: its name starts with bls2017-"),
+    ("bls2017-1", ["--num_filters", "16"],
+     "cpu:bls2017-1 is already shipped: give --replace"),
+])
+def test_a_failed_pack_leaves_the_zoo_as_it_was(tiny_bls2017, own_zoo,
+                                                tmp_path, capsys, name,
+                                                flags, reason):
+  from tfc_repro import zoo
+  zoo_dir, _ = own_zoo
+  before = _zoo_files(zoo_dir)
+  outside = tmp_path / "evilzoo"
+  assert zoo.main(["pack", tiny_bls2017[1], name, "--", *flags]) == 1
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and reason in lines[0], lines
+  assert _zoo_files(zoo_dir) == before
+  assert sorted(os.listdir(zoo_dir)) == ["bls2017-1"]
+  assert zoo.names(zoo_dir) == ["bls2017-1"]
+  assert not outside.exists()
+
+
+def test_a_shipped_model_is_replaced_only_when_asked(tiny_bls2017, own_zoo,
+                                                     capsys):
+  from tfc_repro import zoo
+  zoo_dir, shipped_record = own_zoo
+  record = zoo.read_record("bls2017-1", zoo_dir)
+  record["kodak"] = {"bpp": 0.5, "psnr-rgb": 30., "ms-ssim-rgb": 0.95,
+                     "dataset": zoo.KODAK_DATASET, "results": "curve.json"}
+  zoo._write_record(record, zoo_dir)
+  # The same model shipped again keeps its Kodak results.
+  assert zoo.main(["pack", tiny_bls2017[1], "bls2017-1", "--replace", "--",
+                   "--num_filters", "16"]) == 0
+  assert "shipped" in capsys.readouterr().out
+  replaced = zoo.read_record("bls2017-1", zoo_dir)
+  assert replaced["model_id"] == shipped_record["model_id"]
+  assert replaced["kodak"] == record["kodak"]
+  assert sorted(os.listdir(zoo_dir)) == ["bls2017-1"]
+  zoo.shipped_weights("bls2017-1", zoo_dir)  # complete

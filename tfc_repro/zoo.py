@@ -32,6 +32,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -50,6 +51,10 @@ ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo",
 WEIGHTS = "weights.npz"
 RECORD = "model.json"
 CARD = "README.md"
+# A shipped model's name: its system's name, a hyphen and the rest (e.g.
+# bmshj2018-hyperprior-3), in lowercase letters, digits, and single dots or
+# hyphens between them.
+NAME_PATTERN = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
 # The Kodak means a record keeps, and the evaluation they must come from
 # (`evaluate --images kodak`: every Kodak image, each checked by its SHA-256).
 KODAK_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb")
@@ -69,12 +74,14 @@ def is_zoo_name(text):
 
 
 def names(zoo_dir=None):
-  """The shipped models' names, sorted."""
+  """The shipped models' names, sorted (never a folder that `pack` is
+  still writing)."""
   zoo_dir = zoo_dir or ZOO_DIR
   if not os.path.isdir(zoo_dir):
     return []
   return sorted(entry for entry in os.listdir(zoo_dir)
-                if os.path.isfile(os.path.join(zoo_dir, entry, RECORD)))
+                if NAME_PATTERN.fullmatch(entry) and
+                os.path.isfile(os.path.join(zoo_dir, entry, RECORD)))
 
 
 def entry_name(text, system=None, zoo_dir=None, only_system=True):
@@ -327,12 +334,13 @@ def _shipped_arrays(name, zoo_dir, chain=None):
   return records[0], digest, weights
 
 
-def store_weights(name, weights, parent=None, zoo_dir=None):
-  """Writes `weights` (as shipped) as the weights file of `name`, relative to
-  the shipped model `parent` when it has the same weights' names and is not
-  itself stored relative to `name` (it then stays needed); returns the
-  record's "weights" entry. Refuses to give `name` other weights while
-  shipped models are stored relative to it."""
+def store_weights(name, weights, parent=None, zoo_dir=None, folder=None):
+  """Writes `weights` (as shipped) as the weights file of `name` (into
+  `folder`, default its folder in `zoo_dir`), relative to the shipped model
+  `parent` when it has the same weights' names and is not itself stored
+  relative to `name` (it then stays needed); returns the record's "weights"
+  entry. Refuses to give `name` other weights while shipped models are
+  stored relative to it."""
   zoo_dir = zoo_dir or ZOO_DIR
   stored, relative_to = weights, None
   chain = _chain(parent, zoo_dir) if parent not in (None, name) else None
@@ -343,17 +351,18 @@ def store_weights(name, weights, parent=None, zoo_dir=None):
     if differences is not None:
       stored = differences
       relative_to = dict(name=parent, sha256=parent_digest)
-  folder = os.path.join(zoo_dir, name)
+  folder = folder or os.path.join(zoo_dir, name)
   os.makedirs(folder, exist_ok=True)
   weights_path = os.path.join(folder, WEIGHTS)
+  shipped_path = os.path.join(zoo_dir, name, WEIGHTS)
   new_path = weights_path + ".new"
   weights_file.write(stored, new_path, compression="lzma")
   digest = data.file_sha256(new_path)
   children = [other for other in names(zoo_dir) if other != name and
               (read_record(other, zoo_dir)["weights"].get("relative_to")
                or {}).get("name") == name]
-  if (children and os.path.isfile(weights_path) and
-      data.file_sha256(weights_path) != digest):
+  if (children and os.path.isfile(shipped_path) and
+      data.file_sha256(shipped_path) != digest):
     os.remove(new_path)
     raise ZooError(f"{PREFIX}{name} has other weights than the shipped "
                    f"model that " + ", ".join(PREFIX + c for c in children)
@@ -400,8 +409,7 @@ def materialize(name, zoo_dir=None, quiet=False):
   weights on first use by this code (and kept in `cache_dir()`)."""
   zoo_dir = zoo_dir or ZOO_DIR
   record, digest, weights = _shipped_arrays(name, zoo_dir)
-  path = os.path.join(cache_dir(), "zoo", COLLECTION,
-                      f"{name}-{digest[:12]}-{code_digest()[:12]}")
+  path = _cache_path(name, digest)
   if not os.path.isfile(os.path.join(path, "saved_model.pb")):
     if not quiet:
       print(f"building {PREFIX}{name} from its shipped weights (first use) "
@@ -414,6 +422,13 @@ def materialize(name, zoo_dir=None, quiet=False):
             "files may not decode with the shipped model elsewhere",
             file=sys.stderr)
   return path
+
+
+def _cache_path(name, digest):
+  """The cache folder of the model `name` rebuilt from the weights file of
+  SHA-256 `digest` by this code."""
+  return os.path.join(cache_dir(), "zoo", COLLECTION,
+                      f"{name}-{digest[:12]}-{code_digest()[:12]}")
 
 
 def rebuild(record, weights, path):
@@ -481,16 +496,34 @@ def _move_into_place(folder, path):
     os.rename(folder, path)
 
 
-def pack(model_path, name, flags, zoo_dir=None):
+def pack(model_path, name, flags, zoo_dir=None, replace=False):
   """Ships the exported model at `model_path` as `cpu:name`: its training
   weights, rounded (`round_weights`), and the train `flags` that build its
   architecture; rebuilds it once to check the flags and record its model
-  id. Returns the record."""
+  id. The name is its system's name and more (`NAME_PATTERN`); a shipped
+  model's name is refused unless `replace`. Everything is written into a
+  folder of its own first and moved into place once checked: a failed pack
+  leaves the zoo as it was. Returns the record."""
   zoo_dir = zoo_dir or ZOO_DIR
+  if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+    raise ZooError(f"{name!r} is not a shipped model's name: SYSTEM-QUALITY "
+                   "such as bls2017-4, in lowercase letters, digits, dots "
+                   "and hyphens")
+  folder = os.path.join(zoo_dir, name)
+  previous = None
+  if os.path.lexists(folder):
+    if not replace:
+      raise ZooError(f"{PREFIX}{name} is already shipped: give --replace to "
+                     "ship another model under its name")
+    with contextlib.suppress(ZooError):
+      previous = read_record(name, zoo_dir)
   from tfc_repro import savedmodel  # pylint: disable=g-import-not-at-top
   # The record and training weights alone: the rebuild below makes the
   # SavedModel that the name stands for from them.
   metadata = savedmodel.read_metadata(model_path)
+  if not name.startswith(f"{metadata['system']}-"):
+    raise ZooError(f"{model_path} holds a {metadata['system']} model: its "
+                   f"name starts with {metadata['system']}- (not {name})")
   shipped = round_weights(savedmodel.read_training_weights(model_path))
   training_record = {k: v for k, v in metadata.items()
                      if k not in savedmodel.EXPORT_KEYS}
@@ -506,18 +539,47 @@ def pack(model_path, name, flags, zoo_dir=None):
         shipped_parent = other
         break
     training_record["init_from"] = parent
-  record = dict(
-      name=name, system=metadata["system"], flags=list(flags),
-      config=metadata["config"], source_model_id=metadata["model_id"],
-      training=data.portable(training_record),
-      weights=store_weights(name, shipped, shipped_parent, zoo_dir))
-  _write_record(record, zoo_dir)
-  # Rebuilt once now (the first use): checks the flags and records the id
-  # of the model the name stands for.
-  path = materialize(name, zoo_dir, quiet=True)
-  record["model_id"] = savedmodel.read_metadata(path)["model_id"]
-  _write_record(record, zoo_dir)
+  os.makedirs(zoo_dir, exist_ok=True)
+  staging = tempfile.mkdtemp(dir=zoo_dir, prefix=f".{name}.pack-")
+  try:
+    record = dict(
+        name=name, system=metadata["system"], flags=list(flags),
+        config=metadata["config"], source_model_id=metadata["model_id"],
+        training=data.portable(training_record),
+        weights=store_weights(name, shipped, shipped_parent, zoo_dir,
+                              folder=staging))
+    # Rebuilt once now (the first use, into the cache): checks the flags and
+    # records the id of the model the name stands for.
+    built = rebuild(record, weights_file.as_float32(shipped),
+                    _cache_path(name, record["weights"]["sha256"]))
+    record["model_id"] = built["model_id"]
+    if previous and previous.get("model_id") == record["model_id"]:
+      # The same model again: its Kodak results still hold.
+      record["kodak"] = previous.get("kodak")
+    _write_record(record, folder=staging)
+    _install(staging, folder)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
   return record
+
+
+def _install(staging, folder):
+  """Moves the model folder `staging` to `folder`; a model already there is
+  moved aside first (back if the move fails) and then deleted."""
+  if not os.path.lexists(folder):
+    os.rename(staging, folder)
+    return
+  aside = tempfile.mkdtemp(dir=os.path.dirname(folder),
+                           prefix=f".{os.path.basename(folder)}.old-")
+  old = os.path.join(aside, "model")
+  os.rename(folder, old)
+  try:
+    os.rename(staging, folder)
+  except OSError:
+    os.rename(old, folder)
+    os.rmdir(aside)
+    raise
+  shutil.rmtree(aside, ignore_errors=True)
 
 
 def kodak_results(results_path, zoo_dir=None):
@@ -725,8 +787,14 @@ def _main(argv):
   commands.add_parser("list", help="List the shipped models (the default).")
   pack_parser = commands.add_parser(
       "pack", help="Ship an exported model under a name.")
+  pack_parser.add_argument(
+      "--replace", action="store_true",
+      help="Ship it under the name of a shipped model, replacing that model "
+           "(and its Kodak results, unless it is the same model).")
   pack_parser.add_argument("model_path", help="The exported model.")
-  pack_parser.add_argument("name", help="Its name, e.g. bls2017-4.")
+  pack_parser.add_argument(
+      "name", help="Its name: its system's name and its quality, e.g. "
+                   "bls2017-4 or bmshj2018-hyperprior-3.")
   pack_parser.add_argument(
       "flags", nargs=argparse.REMAINDER,
       help="After '--': the train flags that build its architecture, e.g. "
@@ -738,8 +806,14 @@ def _main(argv):
                              help="Results JSON written by 'evaluate'.")
   args = parser.parse_args(argv)
   if args.command == "pack":
-    flags = args.flags[1:] if args.flags[:1] == ["--"] else args.flags
-    record = pack(args.model_path, args.name, flags)
+    flags = args.flags
+    if "--" in flags:
+      # The zoo's own option may also come after the name.
+      own, flags = flags[:flags.index("--")], flags[flags.index("--") + 1:]
+      if any(flag != "--replace" for flag in own):
+        parser.error(f"unrecognized arguments before '--': {' '.join(own)}")
+      args.replace = args.replace or bool(own)
+    record = pack(args.model_path, args.name, flags, replace=args.replace)
     print(f"shipped {args.model_path} as {PREFIX}{record['name']} "
           f"({record['weights']['bytes'] / 1e6:.1f} MB)")
   elif args.command == "record":
