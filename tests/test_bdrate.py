@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tfc_repro import bdrate, results
+from tfc_repro import argutil, bdrate, results
 from conftest import run_cli
 
 RATES = [0.1, 0.2, 0.4, 0.8, 1.6]
@@ -156,3 +156,18 @@ def test_quality_at_rate_and_the_at_rate_table():
   assert cells[:8] == ["model", "0.4000", "32.30", "31.80", "+0.50", "12.20",
                        "13.20", "-1.00"]
   assert float(cells[8]) < 0 < float(cells[9])  # fewer bits in PSNR only
+
+
+def test_wrongly_typed_values_are_one_line_naming_the_field(tmp_path,
+                                                            capsys):
+  anchor = tmp_path / "anchor.json"
+  anchor.write_text(json.dumps(_document(RATES)))
+  test = tmp_path / "test.json"
+  document = _document(RATES)
+  document["results"]["psnr-rgb"][2] = "31.5"
+  test.write_text(json.dumps(document))
+  status = argutil.run(bdrate.main, "bdrate", [str(anchor), str(test)])
+  assert status == 1
+  assert capsys.readouterr().err == (
+      f"bdrate: error: {test}: results.psnr-rgb[2] is the string '31.5', "
+      "not a finite number\n")

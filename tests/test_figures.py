@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -124,6 +125,16 @@ def test_per_image_and_visual(results_dir, tmp_path):
   with pytest.raises(ValueError, match="no per-image values"):
     visual.per_image_figure([("jpeg", document)], "kodim99",
                              str(tmp_path / "x.png"))
+  # A per-image row without an image name is refused, naming the field.
+  with open(os.path.join(results_dir, "kodak", "jpeg.json")) as f:
+    document = json.load(f)
+  document["points"][2]["per_image"][0]["image"] = None
+  broken = tmp_path / "broken.json"
+  broken.write_text(json.dumps(document))
+  with pytest.raises(results.DocumentError, match=re.escape(
+      f"{broken}: points[2].per_image[0].image is null, not a string")):
+    figures.main(["per-image", "--image", "kodim01", str(broken), "--output",
+                  str(tmp_path)])
 
   original = smooth_image(48, 64, seed=1)
   noisy = np.clip(original.astype(int) + 8, 0, 255).astype(np.uint8)

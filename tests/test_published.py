@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tfc_repro import published
+from tfc_repro import argutil, published
 from conftest import ROOT, run_cli
 
 PUBLISHED = os.path.join(ROOT, "results", "published")
@@ -131,3 +131,25 @@ def test_cli(tmp_path):
   result = run_cli("tfc_repro.published", str(tmp_path / "absent.txt"))
   assert result.returncode == 1
   assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_wrongly_typed_values_are_one_line_naming_the_field(tmp_path,
+                                                            capsys):
+  path = tmp_path / "paper.json"
+  path.write_text(json.dumps({"name": "x", "results": {
+      "bpp": [0.1, "0.2"], "psnr-rgb": [30.0, 31.0]}}))
+  status = argutil.run(published.main, "published", [str(path)])
+  assert status == 1
+  assert capsys.readouterr().err == (
+      f"published: error: {path}: results.bpp[1] is the string '0.2', not a "
+      "finite number\n")
+  # lossy-vae's flat files are checked the same way.
+  path.write_text(json.dumps({"bpp": [0.1, 0.2], "psnr": [30.0]}))
+  with pytest.raises(published.PublishedError,
+                     match="results.psnr has 1 values but results.bpp has 2"):
+    published.load(str(path))
+  # A TFC text file that is not UTF-8 is named.
+  text = tmp_path / "curve.txt"
+  text.write_bytes(b"# \xff\n0.1, 30\n")
+  with pytest.raises(published.PublishedError, match=f"{text}: not UTF-8"):
+    published.load(str(text))

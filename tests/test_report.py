@@ -1,13 +1,15 @@
 """The CPU reproduction's report and figure declarations, on tiny curves."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tfc_repro import curves, figures, paper_figures, report, results
+from tfc_repro import argutil, curves, figures, paper_figures, report, results
 from conftest import ROOT
 
 PUBLISHED = os.path.join(ROOT, "results", "published")
@@ -162,14 +164,13 @@ def test_a_curve_in_training_shows_its_points_so_far(results_dir, tmp_path):
                         "0.50"]
   assert ("All curves found: 10.00 CPU-hours of training, and 0.50 in the "
           "points of curves still in training.") in lines
-  # A point that cannot be read is left out and named.
-  with open(os.path.join(cpu, "points", "regularized-lee2019-plain-b-q3.json"),
-            "w") as f:
+  # A point that cannot be read is an error naming it (never left out).
+  broken = os.path.join(cpu, "points", "regularized-lee2019-plain-b-q3.json")
+  with open(broken, "w") as f:
     f.write("{not json")
-  text = report.cpu_report(_sources(results_dir))
-  assert "in training: 1 of 4 points" in text
-  assert ("Inputs missing or unreadable (left out): "
-          "kodak/cpu/points/regularized-lee2019-plain-b-q3.json (") in text
+  with pytest.raises(results.DocumentError,
+                     match=re.escape(broken) + ": not valid JSON"):
+    report.cpu_report(_sources(results_dir))
 
 
 def test_a_report_without_any_curve(tmp_path):
@@ -248,3 +249,83 @@ def test_every_declared_published_curve_is_known():
       assert table in report.TABLES
   for _, key in report.CPU_CURVES:
     assert key is None or key in published.CURVES, key
+
+
+def _one_line_error(capsys, main, prog, argv):
+  """Runs a program's `main` as its command line does: (status, the one
+  line it wrote on stderr)."""
+  capsys.readouterr()
+  status = argutil.run(main, prog, argv)
+  lines = capsys.readouterr().err.splitlines()
+  assert len(lines) == 1, lines
+  return status, lines[0]
+
+
+def _edit(path, change):
+  with open(path, encoding="utf-8") as f:
+    document = json.load(f)
+  change(document)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(document, f)
+
+
+def test_a_corrupt_input_is_an_error_not_a_curve_to_train(results_dir,
+                                                          tmp_path, capsys):
+  """A file that exists but cannot be read is named in one line, status 1:
+  never "not trained yet" nor "missing"."""
+  prog = "python -m tfc_repro.report"
+  argv = ["cpu", "--results", results_dir, "--published", PUBLISHED,
+          "--output", str(tmp_path / "out")]
+  jpeg = os.path.join(results_dir, "kodak", "jpeg.json")
+  with open(jpeg, encoding="utf-8") as f:
+    text = f.read()
+  with open(jpeg, "w", encoding="utf-8") as f:
+    f.write(text[:len(text) // 2])
+  status, line = _one_line_error(capsys, report.main, prog, argv)
+  assert status == 1
+  assert line.startswith(f"{prog}: error: {jpeg}: not valid JSON"), line
+  assert not (tmp_path / "out").exists()
+  os.remove(jpeg)
+  status, line = _one_line_error(
+      capsys, report.main, prog, argv[:3] + ["--published",
+                                             str(tmp_path / "nonexist")])
+  assert (status, line) == (1, f"{prog}: error: no such published folder: "
+                               f"{tmp_path / 'nonexist'}")
+
+
+@pytest.mark.parametrize("name, change, field", (
+    ("bls2017", lambda d: d.update(results=[1]), "results is a list"),
+    ("bls2017", lambda d: d.update(points=["x"]), "points[0] is the string"),
+    ("bls2017", lambda d: d["points"][0].update(metadata=None),
+     "points[0].metadata is null"),
+    ("hcae", lambda d: d["points"][1]["metadata"].update(lmbda="0.01"),
+     "points[1].metadata.lmbda is the string '0.01'"),
+    ("hcae", lambda d: d["points"][0]["metadata"].update(
+        train_cpu_seconds="15 min"),
+     "points[0].metadata.train_cpu_seconds is the string '15 min'"),
+    ("hcae", lambda d: d["results"].update({"bpp-z1": [0.1]}),
+     "results.bpp-z1 has 1 values but results.bpp has 4"),
+))
+def test_a_wrongly_typed_curve_is_one_line(results_dir, tmp_path, capsys,
+                                           name, change, field):
+  path = os.path.join(results_dir, "kodak", "cpu", f"{name}.json")
+  _edit(path, change)
+  for table in ("cpu", "hcae"):
+    status, line = _one_line_error(
+        capsys, report.main, "report",
+        [table, "--results", results_dir, "--published", PUBLISHED,
+         "--output", str(tmp_path / "out")])
+    assert status == 1
+    assert line.startswith(f"report: error: {path}: {field}"), line
+
+
+def test_hcae_shares_of_an_empty_payload_are_not_a_division(results_dir):
+  path = os.path.join(results_dir, "kodak", "cpu", "hcae.json")
+  _edit(path, lambda d: d["results"].update({
+      "bpp-payload": [0, 0.2, None, 0.8], "bpp-z2": [0.0, 0.1, 0.1, 0.4],
+      "bpp-z1": [0.0, 0.1, 0.1, 0.4]}))
+  lines = report.hcae_table(_sources(results_dir)).splitlines()
+  shares = lines[lines.index("| bpp | z2 | z1 |") + 2:]
+  assert shares[:4] == [
+      "| 1.040 | n/a | n/a |", "| 0.520 | 50.0 % | 50.0 % |",
+      "| 0.260 | n/a | n/a |", "| 0.130 | 50.0 % | 50.0 % |"]

@@ -2,9 +2,13 @@
 
 import glob
 import json
+import math
 import os
+import re
 import shlex
 import subprocess
+
+import pytest
 
 from tfc_repro import argutil, data, results
 from conftest import run_cli
@@ -126,3 +130,98 @@ def test_committed_results_say_how_to_remake_them_on_any_machine():
     for machine_path in ("/work/", "/root/", "/home/", "/Users/"):
       assert machine_path not in text, (name, machine_path)
   assert checked > 20
+
+
+def _valid_document():
+  return results.rd_document(
+      "curve", "what was measured", [
+          {"metadata": {"lmbda": 0.01, "train_cpu_seconds": 60.0},
+           "per_image": [{"image": "a.png", "bpp": 0.5, "psnr-rgb": 30.0,
+                          "ms-ssim-rgb": 0.9}]}],
+      dataset="kodak (1 images)", command="test")
+
+
+def _broken(change):
+  document = _valid_document()
+  change(document)
+  return document
+
+
+# (how the document is broken, the field the error names).
+BROKEN_DOCUMENTS = (
+    (lambda d: d.update(results=[1, 2]), "results is a list"),
+    (lambda d: d["results"].update(bpp=["0.5"]),
+     "results.bpp[0] is the string '0.5', not a finite number"),
+    (lambda d: d["results"].update({"psnr-rgb": []}),
+     "results.psnr-rgb has 0 values but results.bpp has 1"),
+    (lambda d: d["results"].update({"bpp-z1": 3}),
+     "results.bpp-z1 is the number 3, not a list"),
+    (lambda d: d.update(points=["x"]), "points[0] is the string 'x'"),
+    (lambda d: d.update(points={}), "points is an object, not a list"),
+    (lambda d: d["points"][0].update(metadata=None),
+     "points[0].metadata is null, not an object"),
+    (lambda d: d["points"][0]["metadata"].update(lmbda="0.01"),
+     "points[0].metadata.lmbda is the string '0.01', not a number"),
+    (lambda d: d["points"][0]["metadata"].update(train_cpu_seconds="1 h"),
+     "points[0].metadata.train_cpu_seconds is the string '1 h'"),
+    (lambda d: d["points"][0]["metadata"].update(config={"alpha": "0.1"}),
+     "points[0].metadata.config.alpha is the string '0.1'"),
+    (lambda d: d["points"][0].pop("per_image"),
+     "points[0].per_image is missing"),
+    (lambda d: d["points"][0]["per_image"][0].update(image=None),
+     "points[0].per_image[0].image is null, not a string"),
+    (lambda d: d["points"][0]["per_image"][0].update(bpp=[0.5]),
+     "points[0].per_image[0].bpp is a list, not a number"),
+    (lambda d: d.update(name=["x"]), "name is a list, not a string"),
+)
+
+
+@pytest.mark.parametrize("change, message", BROKEN_DOCUMENTS)
+def test_one_check_names_the_file_and_the_bad_field(tmp_path, change,
+                                                    message):
+  path = tmp_path / "curve.json"
+  path.write_text(json.dumps(_broken(change)))
+  with pytest.raises(results.DocumentError) as error:
+    results.read_rd_json(str(path))
+  assert str(error.value).startswith(f"{path}: {message}"), error.value
+  # The valid document passes, nulls read as NaN.
+  path.write_text(json.dumps(_broken(
+      lambda d: d["results"].update({"ms-ssim-rgb": [None]}))))
+  assert math.isnan(results.read_rd_json(str(path))["results"][
+      "ms-ssim-rgb"][0])
+
+
+@pytest.mark.parametrize("content, message", (
+    (b'{"results": {"bpp": [0.5]}, "name": "\xff"}', "not UTF-8 text"),
+    (b"[" * 100000, "JSON nested too deeply"),
+    (b'{"results": ', "not valid JSON"),
+    (b"[1, 2]", "not a results document (the file holds a list"),
+))
+def test_unreadable_json_names_the_file(tmp_path, content, message):
+  path = tmp_path / "curve.json"
+  path.write_bytes(content)
+  with pytest.raises(results.DocumentError, match=re.escape(
+      f"{path}: {message}")):
+    results.read_rd_json(str(path))
+
+
+def test_merge_refuses_a_bad_point_and_a_missing_description(tmp_path,
+                                                            capsys):
+  good = _point_file(tmp_path / "a.json", 0.5, 30.0)
+  no_description = tmp_path / "b.json"
+  no_description.write_text(json.dumps(_broken(lambda d: d.pop(
+      "description"))))
+  bad_point = tmp_path / "c.json"
+  bad_point.write_text(json.dumps(_broken(lambda d: d.update(points=[3]))))
+  no_points = tmp_path / "d.json"
+  no_points.write_text(json.dumps(_broken(lambda d: d.update(points=None))))
+  for path, message in ((no_description, "description is missing"),
+                        (no_points, "points is missing"),
+                        (bad_point, "points[0] is the number 3, not an "
+                                    "object")):
+    with pytest.raises(SystemExit) as exit_info:
+      results.main(["merge", good, str(path), "--output",
+                    str(tmp_path / "out.json"), "--name", "n"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == f"error: {path}: {message}\n"
+  assert not (tmp_path / "out.json").exists()

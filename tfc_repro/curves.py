@@ -5,7 +5,9 @@ folder: `kodak/cpu/<name>.json` for the CPU reproduction of the papers,
 `kodak/<codec>.json` for the classical codecs. Published curves are those of
 `tfc_repro.published.CURVES`. A `Sources` reads them and remembers every
 input it looked for and did not find, so that a figure or table made without
-it can say so.
+it can say so; a file that exists but cannot be read, or is not a results
+document, is an error (`results.DocumentError`, naming the file), never
+taken as missing.
 """
 
 import collections
@@ -13,7 +15,6 @@ import fnmatch
 import glob
 import os
 
-from tfc_repro import argutil
 from tfc_repro import published as published_lib
 from tfc_repro import results as results_lib
 
@@ -37,6 +38,15 @@ def curve_label(path, document):
   return os.path.splitext(os.path.basename(path))[0]
 
 
+def check_folders(results_dir, published_dir=None):
+  """Refuses a results folder, or a published folder given, that does not
+  exist (a missing default published folder only leaves its curves out)."""
+  if not os.path.isdir(results_dir):
+    raise ValueError(f"no such results folder: {results_dir}")
+  if published_dir is not None and not os.path.isdir(published_dir):
+    raise ValueError(f"no such published folder: {published_dir}")
+
+
 class Sources:
   """Reads measured and published curves and remembers what is missing."""
 
@@ -57,14 +67,7 @@ class Sources:
                         *parts)
 
   def _read(self, path, label=None, family=None, highlight=False):
-    try:
-      document = results_lib.read_rd_json(path)
-    except (ValueError, OSError, KeyError, TypeError) as e:
-      shown = os.path.relpath(path, os.path.dirname(
-          os.path.abspath(self.results_dir)))
-      self.missing.append(f"{shown} (unreadable: "
-                          f"{argutil.first_line(e)[:60]})")
-      return []
+    document = results_lib.read_rd_json(path)
     label = label or curve_label(path, document)
     return [Curve(label, document, False, family, highlight, path)]
 
@@ -106,12 +109,14 @@ class Sources:
     return found[0] if found else None
 
   def published(self, key, family):
-    """The published curve `key` of `published.CURVES` (or nothing)."""
-    try:
-      document = published_lib.load_curve(key, self.published_dir)
-    except (ValueError, OSError) as e:
-      self.missing.append(f"published {key} ({argutil.first_line(e)[:70]})")
+    """The published curve `key` of `published.CURVES` (or nothing, when
+    its file is missing or the key unknown)."""
+    path = published_lib.curve_path(key, self.published_dir)
+    if path is None or not os.path.exists(path):
+      self.missing.append(f"published {key} (" + (
+          f"no such file: {path})" if path else "unknown curve)"))
       return []
+    document = published_lib.load_curve(key, self.published_dir)
     return [Curve(document["label"], document, True, family, False)]
 
   def published_curve(self, key, family=None):

@@ -234,8 +234,7 @@ def draw(paper, results_dir="results", output_dir=None, published_dir=None,
   if paper not in PAPERS:
     raise ValueError(f"unknown paper {paper!r}; choose from "
                      f"{', '.join(PAPERS)}")
-  if not os.path.isdir(results_dir):
-    raise ValueError(f"no such results folder: {results_dir}")
+  curves_lib.check_folders(results_dir, published_dir)
   sources = curves_lib.Sources(results_dir, published_dir, extra)
   output_dir = output_dir or os.path.join(results_dir, "figures")
   paths = []

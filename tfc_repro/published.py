@@ -27,7 +27,6 @@ compressai/, lossy-vae/) in their own layout.
 `python -m tfc_repro.published FILE...` prints what a file holds.
 """
 
-import json
 import math
 import os
 import re
@@ -35,6 +34,7 @@ import shutil
 import sys
 
 from tfc_repro import argutil
+from tfc_repro import results as results_lib
 
 # results/published/ of this repository.
 DEFAULT_DIR = os.path.join(
@@ -138,13 +138,18 @@ CURVES = {
 # The regularizer paper's BD-rate tables (not an RD curve).
 REGULARIZED_BDRATE = "regularized/regularized-2024-bdrate.json"
 
+# Its tables: {domain or data set: {backbone: BD-rate}}.
+REGULARIZED_TABLES = ("regularized_vs_unregularized",
+                      "reproduced_baseline_vs_compressai_pretrained")
+
 # Files in results/published/ that are ours (transcribed), not copies.
 TRANSCRIBED = ("lee2019/lee2019-mse.json", "lee2019/lee2019-ms-ssim.json",
                REGULARIZED_BDRATE)
 
 
-class PublishedError(ValueError):
-  """A published file that cannot be read, with a one-line reason."""
+# A published file that cannot be read, with a one-line reason naming it:
+# the error of every results document.
+PublishedError = results_lib.DocumentError
 
 
 # ---------------------------------------------------------------------------
@@ -156,7 +161,12 @@ def _parse_tfc_text(path):
   name = dataset = metric = None
   rows = []
   with open(path, encoding="utf-8") as f:
-    for number, line in enumerate(f, 1):
+    try:
+      lines = f.readlines()
+    except UnicodeDecodeError as e:
+      raise PublishedError(f"{path}: not UTF-8 text (byte {e.start})"
+                           ) from None
+    for number, line in enumerate(lines, 1):
       line = line.strip()
       if not line:
         continue
@@ -248,33 +258,23 @@ def _ms_ssim_from_db(value):
 
 
 def load_json(path):
-  """Loads a CompressAI-style JSON file (nulls become NaN)."""
-  try:
-    with open(path, encoding="utf-8") as f:
-      document = json.load(f)
-  except json.JSONDecodeError as e:
-    raise PublishedError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})"
-                         ) from None
-  results = document.get("results") if isinstance(document, dict) else None
-  if results is None and isinstance(document, dict) and isinstance(
+  """Loads a CompressAI-style JSON file, checked by
+  `results.check_document` (nulls become NaN)."""
+  document = results_lib.read_json(path)
+  if isinstance(document, dict) and "results" not in document and isinstance(
       document.get("bpp"), list):  # lossy-vae's flat files
-    results = {k: v for k, v in document.items() if isinstance(v, list)}
-    document = {k: v for k, v in document.items() if k not in results}
-  if not isinstance(results, dict) or not isinstance(results.get("bpp"), list):
-    raise PublishedError(f"{path}: no results.bpp list (not an RD file)")
+    flat = {k: v for k, v in document.items() if isinstance(v, list)}
+    document = {k: v for k, v in document.items() if k not in flat}
+    document["results"] = flat
+  results_lib.check_document(document, path)
   results = {k: [math.nan if v is None else v for v in values]
-             for k, values in results.items() if isinstance(values, list)}
+             for k, values in document["results"].items()}
   if "psnr-rgb" not in results and "psnr" in results:
     # lossy-vae's files: "psnr" is the RGB PSNR.
     results["psnr-rgb"] = results["psnr"]
   if "ms-ssim-rgb" not in results and "ms-ssim-db-rgb" in results:
     results["ms-ssim-rgb"] = [_ms_ssim_from_db(v)
                               for v in results["ms-ssim-db-rgb"]]
-  lengths = {k: len(v) for k, v in results.items()}
-  for key in ("psnr-rgb", "ms-ssim-rgb"):
-    if key in lengths and lengths[key] != lengths["bpp"]:
-      raise PublishedError(f"{path}: {key} has {lengths[key]} values but bpp "
-                           f"has {lengths['bpp']}")
   loaded = dict(document)
   loaded.update({"results": results, "published": True, "source": path,
                  "sources": [path], "notes": []})
@@ -292,13 +292,21 @@ def load(path, merge=True):
   return load_tfc_text(path, merge=merge)
 
 
+def curve_path(key, directory=None):
+  """The file of one of the `CURVES` in `directory` (default
+  results/published), or None for an unknown key."""
+  if key not in CURVES:
+    return None
+  return os.path.join(directory or DEFAULT_DIR, CURVES[key][1][0])
+
+
 def load_curve(key, directory=None):
   """Loads one of the `CURVES` from `directory` (default results/published)."""
-  try:
-    label, files = CURVES[key]
-  except KeyError:
-    raise PublishedError(f"unknown published curve {key!r}") from None
-  document = load(os.path.join(directory or DEFAULT_DIR, files[0]))
+  path = curve_path(key, directory)
+  if path is None:
+    raise PublishedError(f"unknown published curve {key!r}")
+  label = CURVES[key][0]
+  document = load(path)
   document["label"] = f"{label} (published)"
   document["key"] = key
   return document
@@ -309,8 +317,18 @@ def load_regularized_bdrate(directory=None):
   path = os.path.join(directory or DEFAULT_DIR, REGULARIZED_BDRATE)
   if not os.path.exists(path):
     raise PublishedError(f"no such file: {path}")
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+  table = results_lib.read_json(path)
+  for key in REGULARIZED_TABLES:
+    domains = table.get(key, {}) if isinstance(table, dict) else None
+    if not isinstance(domains, dict):
+      raise PublishedError(f"{path}: {key} is not an object of domains")
+    for domain, values in domains.items():
+      if not (isinstance(values, dict) and all(
+          isinstance(v, (int, float)) and not isinstance(v, bool)
+          for v in values.values())):
+        raise PublishedError(f"{path}: {key}.{domain} is not an object of "
+                             "numbers")
+  return table
 
 
 # ---------------------------------------------------------------------------

@@ -183,10 +183,17 @@ def hcae_table(sources):
               "|---|" + "---|" * len(levels)]
     for i, bpp in enumerate(results["bpp"]):
       payload = results["bpp-payload"][i]
-      shares = [100 * results[f"bpp-{n}"][i] / payload for n in levels]
-      lines.append(f"| {bpp:.3f} | " +
-                   " | ".join(f"{s:.1f} %" for s in shares) + " |")
+      shares = [_share(results[f"bpp-{n}"][i], payload) for n in levels]
+      lines.append(f"| {bpp:.3f} | " + " | ".join(shares) + " |")
   return "\n".join(lines + [""])
+
+
+def _share(part, whole):
+  """`part` as a percentage of `whole` ("n/a" unless both are finite and
+  `whole` positive)."""
+  if not (math.isfinite(part) and math.isfinite(whole) and whole > 0):
+    return "n/a"
+  return f"{100 * part / whole:.1f} %"
 
 
 def write_hcae(sources, output_dir):
@@ -254,11 +261,14 @@ def regularized_pairs(sources, subdir=CPU):
 
 
 def _published_bdrates(sources):
-  try:
-    table = published_lib.load_regularized_bdrate(sources.published_dir)
-  except (ValueError, OSError) as e:
-    sources.missing.append(f"published BD-rates ({argutil.first_line(e)})")
+  """The regularizer paper's BD-rates: ({domain: {backbone: %}}, {backbone:
+  % against CompressAI's pretrained model on Kodak}); empty (and named in
+  `sources.missing`) when the file is missing."""
+  path = os.path.join(sources.published_dir, published_lib.REGULARIZED_BDRATE)
+  if not os.path.exists(path):
+    sources.missing.append(f"published BD-rates (no such file: {path})")
     return {}, {}
+  table = published_lib.load_regularized_bdrate(sources.published_dir)
   return (table.get("regularized_vs_unregularized", {}),
           table.get("reproduced_baseline_vs_compressai_pretrained",
                     {}).get("Kodak", {}))
@@ -495,17 +505,9 @@ def _cpu_curves(sources):
 def _points_in_training(sources, name):
   """The results documents of the points of curve `name` evaluated so far
   (results/kodak/cpu/points/NAME-qQ.json, written while its models train;
-  the curve is merged once all four are in); a point that cannot be read
-  is left out and named in `sources.missing`."""
+  the curve is merged once all four are in)."""
   pattern = os.path.join(sources.results_dir, CPU, "points", f"{name}-q*.json")
-  documents = []
-  for path in sorted(glob.glob(pattern)):
-    try:
-      documents.append(results_lib.read_rd_json(path))
-    except (OSError, ValueError) as e:
-      sources.missing.append(f"{os.path.relpath(path, sources.results_dir)} "
-                             f"({argutil.first_line(e)})")
-  return documents
+  return [results_lib.read_rd_json(path) for path in sorted(glob.glob(pattern))]
 
 
 def _published_of(name):
@@ -751,7 +753,7 @@ def cpu_report(sources):
   if missing:
     lines += ["", f"Not trained yet: {', '.join(missing)}."]
   if sources.missing:
-    lines += ["", "Inputs missing or unreadable (left out): "
+    lines += ["", "Inputs missing (left out): "
               f"{'; '.join(sources.missing)}."]
   if notes:
     lines += ["", "## Notes", ""] + [f"* {n}" for n in notes]
@@ -781,8 +783,7 @@ def main(argv):
   parser.add_argument("--published", default=None,
                       help="published curves (default RESULTS/published)")
   args = parser.parse_args(argv)
-  if not os.path.isdir(args.results):
-    raise ValueError(f"no such results folder: {args.results}")
+  curves_lib.check_folders(args.results, args.published)
   sources = curves_lib.Sources(args.results, args.published)
   output = args.output or os.path.join(args.results, "figures")
   for path in COMMANDS[args.table](sources, output):

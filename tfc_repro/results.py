@@ -28,6 +28,140 @@ from tfc_repro import files
 # Keys averaged over images and listed in "results", in this order.
 CORE_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
              "decoding_time")
+# Point metadata the project reads: key -> (the JSON types it may have,
+# what they are called); null is always allowed.
+_NUMBER = ((int, float), "a number")
+_TEXT = ((str,), "a string")
+METADATA_TYPES = {
+    "lmbda": _NUMBER, "train_cpu_seconds": _NUMBER, "steps": _NUMBER,
+    "quality": _NUMBER, "config": ((dict,), "an object"),
+    "init_from": ((dict, str), "an object or a string"), "system": _TEXT,
+    "codec": _TEXT, "model_id": _TEXT, "zoo_name": _TEXT,
+    "model_path": _TEXT,
+}
+# Numbers of a point's `metadata.config` that reports print.
+CONFIG_NUMBERS = ("lmbda", "alpha", "source_scale")
+
+
+class DocumentError(ValueError):
+  """A results document that cannot be used: names its file and the field."""
+
+
+def read_json(path):
+  """The JSON value of the file `path`; every error names the file."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except json.JSONDecodeError as e:
+    raise DocumentError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})"
+                        ) from None
+  except UnicodeDecodeError as e:
+    raise DocumentError(f"{path}: not UTF-8 text (byte {e.start})") from None
+  except RecursionError:
+    raise DocumentError(f"{path}: JSON nested too deeply") from None
+
+
+def _json_type(value):
+  """The JSON name of a value's type, for messages."""
+  if value is None:
+    return "null"
+  if isinstance(value, bool):
+    return "a boolean"
+  if isinstance(value, (int, float)):
+    return f"the number {value!r}"
+  if isinstance(value, str):
+    return f"the string {value[:40]!r}"
+  return "a list" if isinstance(value, list) else "an object"
+
+
+def _is_number(value):
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite_or_null(value):
+  return value is None or (_is_number(value) and math.isfinite(value))
+
+
+def check_document(document, path, required=()):
+  """Raises `DocumentError` (naming `path` and the field) unless `document`
+  is a results document in CompressAI's schema: an object whose `results`
+  maps names to lists of finite numbers or nulls, all as long as
+  `results.bpp`; `name`, `description`, `dataset` and `command` strings (or
+  absent; those named in `required` must be present); `points`, if present,
+  a list of objects, each with a `per_image` list of objects (an `image`
+  name, numbers, booleans) and an object `metadata` (see METADATA_TYPES).
+  Returns the document."""
+
+  def fail(field, problem):
+    raise DocumentError(f"{path}: {field} {problem}")
+
+  if not isinstance(document, dict):
+    raise DocumentError(f"{path}: not a results document (the file holds "
+                        f"{_json_type(document)}, not an object)")
+  for key in required:
+    if document.get(key) is None:
+      fail(key, "is missing")
+  for key in ("name", "description", "dataset", "command"):
+    if key in document and not isinstance(document[key], str) and not (
+        key in ("dataset", "command") and document[key] is None):
+      fail(key, f"is {_json_type(document[key])}, not a string")
+  results = document.get("results")
+  if results is None or (isinstance(results, dict) and "bpp" not in results):
+    raise DocumentError(f"{path}: no results.bpp (not an RD results file)")
+  if not isinstance(results, dict):
+    fail("results", f"is {_json_type(results)}, not an object of lists")
+  for key, values in results.items():
+    if not isinstance(values, list):
+      fail(f"results.{key}", f"is {_json_type(values)}, not a list")
+    if len(values) != len(results["bpp"]):
+      fail(f"results.{key}", f"has {len(values)} values but results.bpp has "
+           f"{len(results['bpp'])}")
+    for i, value in enumerate(values):
+      if not _finite_or_null(value):
+        fail(f"results.{key}[{i}]", f"is {_json_type(value)}, not a finite "
+             "number")
+  points = document.get("points")
+  if points is None:
+    return document
+  if not isinstance(points, list):
+    fail("points", f"is {_json_type(points)}, not a list")
+  for i, point in enumerate(points):
+    _check_point(point, f"points[{i}]", fail)
+  return document
+
+
+def _check_point(point, field, fail):
+  """Checks one point of `check_document`."""
+  if not isinstance(point, dict):
+    fail(field, f"is {_json_type(point)}, not an object")
+  metadata = point.get("metadata", {})
+  if not isinstance(metadata, dict):
+    fail(f"{field}.metadata", f"is {_json_type(metadata)}, not an object")
+  for key, (types, kind) in METADATA_TYPES.items():
+    value = metadata.get(key)
+    if value is not None and (not isinstance(value, types) or isinstance(
+        value, bool) or (_is_number(value) and not math.isfinite(value))):
+      fail(f"{field}.metadata.{key}", f"is {_json_type(value)}, not {kind}")
+  config = metadata.get("config") or {}
+  for key in CONFIG_NUMBERS:
+    if not _finite_or_null(config.get(key)):
+      fail(f"{field}.metadata.config.{key}",
+           f"is {_json_type(config[key])}, not a number")
+  rows = point.get("per_image")
+  if not isinstance(rows, list):
+    fail(f"{field}.per_image", "is missing" if rows is None else
+         f"is {_json_type(rows)}, not a list")
+  for j, row in enumerate(rows):
+    where = f"{field}.per_image[{j}]"
+    if not isinstance(row, dict):
+      fail(where, f"is {_json_type(row)}, not an object")
+    for key, value in row.items():
+      if key == "image":
+        if not isinstance(value, str):
+          fail(f"{where}.image", f"is {_json_type(value)}, not a string")
+      elif not (value is None or isinstance(value, bool) or
+                _is_number(value)):
+        fail(f"{where}.{key}", f"is {_json_type(value)}, not a number")
 
 
 def _mean(values):
@@ -169,12 +303,11 @@ def merged_document(documents, name, command=None):
                      dataset=documents[0].get("dataset"), command=command)
 
 
-def read_rd_json(path):
-  """Reads a results file (tfc-repro's or CompressAI's); nulls become NaN."""
-  with open(path) as f:
-    document = json.load(f)
-  if "results" not in document or "bpp" not in document["results"]:
-    raise ValueError(f"{path}: not an RD results file (no results.bpp)")
+def read_rd_json(path, required=()):
+  """Reads a results file (tfc-repro's or CompressAI's), checked by
+  `check_document` (`required`: fields that must be present); nulls in
+  `results` become NaN."""
+  document = check_document(read_json(path), path, required)
   document["results"] = {
       k: [math.nan if v is None else v for v in values]
       for k, values in document["results"].items()}
@@ -195,20 +328,15 @@ def main(argv=None):
   merge.add_argument("--output", required=True, help="The merged file.")
   merge.add_argument("--name", required=True, help="The curve's name.")
   args = parser.parse_args(argv)
-  documents = []
-  for path in args.inputs:
-    try:
-      documents.append(read_rd_json(path))
-      if not isinstance(documents[-1].get("points"), list):
-        raise ValueError("no points")
-    except (OSError, ValueError, AttributeError, TypeError) as e:
-      parser.exit(1, f"error: {path}: {argutil.first_line(e)}\n")
   command = argutil.command_line(
       "tfc_repro.results", sys.argv[1:] if argv is None else argv)
   try:
+    # Its points, and the description the merged curve keeps.
+    documents = [read_rd_json(path, required=("points", "description"))
+                 for path in args.inputs]
     write_document(args.output,
                    merged_document(documents, args.name, command=command))
-  except (OSError, ValueError, KeyError, TypeError) as e:
+  except (OSError, ValueError) as e:
     parser.exit(1, f"error: {argutil.first_line(e)}\n")
   return 0
 
