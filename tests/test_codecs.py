@@ -128,6 +128,10 @@ def test_evaluate_codec_document(tmp_path):
   mean = np.mean([r["bpp"] for r in document["points"][0]["per_image"]])
   assert document["results"]["bpp"][0] == pytest.approx(mean)
   assert document["results"]["ms-ssim-rgb"] == [None, None]  # NaN -> null
+  # The document says which images its MS-SSIM means leave out.
+  for point in document["points"]:
+    assert point["left_out_of_means"] == {
+        "ms-ssim-rgb": {"im0.png": "undefined", "im1.png": "undefined"}}
 
 
 def test_encode_at_bpp_finds_the_closest_quality():

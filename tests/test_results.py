@@ -173,6 +173,8 @@ BROKEN_DOCUMENTS = (
     (lambda d: d["points"][0]["per_image"][0].update(bpp=[0.5]),
      "points[0].per_image[0].bpp is a list, not a number"),
     (lambda d: d.update(name=["x"]), "name is a list, not a string"),
+    (lambda d: d["points"][0].update(left_out_of_means=["a.png"]),
+     "points[0].left_out_of_means is not an object"),
 )
 
 
@@ -225,3 +227,46 @@ def test_merge_refuses_a_bad_point_and_a_missing_description(tmp_path,
     assert exit_info.value.code == 1
     assert capsys.readouterr().err == f"error: {path}: {message}\n"
   assert not (tmp_path / "out.json").exists()
+
+
+def test_a_mean_that_leaves_images_out_says_so(tmp_path):
+  """A lossless image (infinite PSNR) and one too small for MS-SSIM are left
+  out of those means, and the point names them; complete points have no
+  such entry (their documents are unchanged)."""
+  from tfc_repro import evaluate  # pylint: disable=g-import-not-at-top
+  rows = [{"image": "flat.png", "bpp": 0.1, "psnr-rgb": math.inf,
+           "ms-ssim-rgb": 1.0},
+          {"image": "tiny.png", "bpp": 0.3, "psnr-rgb": 30.0,
+           "ms-ssim-rgb": math.nan},
+          {"image": "photo.png", "bpp": 0.5, "psnr-rgb": 32.0,
+           "ms-ssim-rgb": 0.96}]
+  complete = {"metadata": {"lmbda": 0.02}, "per_image": [
+      {"image": "photo.png", "bpp": 0.9, "psnr-rgb": 35.0,
+       "ms-ssim-rgb": 0.98}]}
+  document = results.rd_document(
+      "c", "d", [{"metadata": {"lmbda": 0.01}, "per_image": rows}, complete],
+      command="test")
+  assert document["results"]["bpp"] == [0.3, 0.9]
+  assert document["results"]["psnr-rgb"] == [31.0, 35.0]
+  assert document["results"]["ms-ssim-rgb"] == [0.98, 0.98]
+  assert document["points"][0]["left_out_of_means"] == {
+      "psnr-rgb": {"flat.png": "infinite"},
+      "ms-ssim-rgb": {"tiny.png": "undefined"}}
+  assert sorted(document["points"][1]) == ["metadata", "per_image"]
+  assert results.left_out_notes(document["points"][0]) == [
+      "psnr-rgb: mean of 2 of 3 images (left out: flat.png infinite)",
+      "ms-ssim-rgb: mean of 2 of 3 images (left out: tiny.png undefined)"]
+  # The printed table marks those means.
+  table = evaluate.format_table(document).splitlines()
+  assert table[2].split()[3:5] == ["31.000*", "0.9800*"]
+  assert table[3].split()[3:5] == ["35.000", "0.9800"]
+  assert table[4:] == [
+      "* lambda 0.01: psnr-rgb: mean of 2 of 3 images (left out: flat.png "
+      "infinite)", "* lambda 0.01: ms-ssim-rgb: mean of 2 of 3 images (left "
+      "out: tiny.png undefined)"]
+  # Written, read back (the values as null) and merged, it still says so.
+  path = str(tmp_path / "c.json")
+  results.write_document(path, document)
+  merged = results.merged_document([results.read_rd_json(path)], "m")
+  assert merged["points"][0]["left_out_of_means"] == (
+      document["points"][0]["left_out_of_means"])

@@ -474,6 +474,11 @@ def _parser():
   return parser
 
 
+def _shown(mean, digits):
+  """A mean of a written document (null where it is not finite)."""
+  return "n/a" if mean is None else f"{mean:.{digits}f}"
+
+
 def main(argv):
   args = _parser().parse_args(argv)
   codec = get_codec(args.codec)
@@ -498,11 +503,12 @@ def main(argv):
                         dataset=document["dataset"],
                         command=document["command"])
   summary = document["results"]
-  for i, quality in enumerate(p["metadata"]["quality"]
-                              for p in document["points"]):
-    print(f"{codec.name} q={quality}: {summary['bpp'][i]:.4f} bpp, "
-          f"{summary['psnr-rgb'][i]:.3f} dB, MS-SSIM "
-          f"{summary['ms-ssim-rgb'][i]}")
+  for i, point in enumerate(document["points"]):
+    print(f"{codec.name} q={point['metadata']['quality']}: "
+          f"{_shown(summary['bpp'][i], 4)} bpp, "
+          f"{_shown(summary['psnr-rgb'][i], 3)} dB, MS-SSIM "
+          f"{_shown(summary['ms-ssim-rgb'][i], 4)}" + "".join(
+              f"; {note}" for note in results.left_out_notes(point)))
   print(f"wrote {args.output} ({time.perf_counter() - start:.1f} s)")
   return 0
 

@@ -114,20 +114,34 @@ def evaluate_models(models, image_paths, output, name=None, dataset=None,
                                dataset=dataset)
 
 
+def _mean_cell(mean, partial, width, digits):
+  """A mean in a column `width` wide; '*' marks one over fewer images than
+  its point has (`partial`)."""
+  value = float("nan") if mean is None else mean
+  return f"{value:.{digits}f}{'*' if partial else ''}".rjust(width)
+
+
 def format_table(document):
-  """A short text table of a results document."""
+  """A short text table of a results document; a mean over fewer images
+  than the point has is marked '*' and explained below the table."""
   lines = [f"{document['name']}: {document.get('dataset') or ''}",
            f"{'lambda':>10} {'steps':>8} {'bpp':>8} {'PSNR':>8} {'MS-SSIM':>8}"
            f" {'enc s':>7} {'dec s':>7} {'exact':>7}"]
-  res = document["results"]
+  notes = []
   for i, point in enumerate(document["points"]):
     meta = point["metadata"]
-    value = lambda key: res[key][i] if res[key][i] is not None else float("nan")  # pylint: disable=cell-var-from-loop
+    means = {key: (values[i], key in point.get("left_out_of_means", {}))
+             for key, values in document["results"].items()}
     checked = [r["exact"] for r in point["per_image"] if "exact" in r]
     exact = f"{sum(checked)}/{len(checked)}" if checked else "-"
+    lmbda = meta.get("lmbda", float("nan"))
     lines.append(
-        f"{meta.get('lmbda', float('nan')):>10.4g} {meta.get('steps', 0):>8} "
-        f"{value('bpp'):>8.4f} {value('psnr-rgb'):>8.3f} "
-        f"{value('ms-ssim-rgb'):>8.4f} {value('encoding_time'):>7.3f} "
-        f"{value('decoding_time'):>7.3f} {exact:>7}")
-  return "\n".join(lines)
+        f"{lmbda:>10.4g} {meta.get('steps', 0):>8} "
+        f"{_mean_cell(*means['bpp'], 8, 4)} "
+        f"{_mean_cell(*means['psnr-rgb'], 8, 3)} "
+        f"{_mean_cell(*means['ms-ssim-rgb'], 8, 4)} "
+        f"{_mean_cell(*means['encoding_time'], 7, 3)} "
+        f"{_mean_cell(*means['decoding_time'], 7, 3)} {exact:>7}")
+    notes += [f"* lambda {lmbda:.4g}: {note}"
+              for note in results.left_out_notes(point)]
+  return "\n".join(lines + notes)

@@ -5,14 +5,19 @@ A results file holds one RD curve:
     {"name": ..., "description": ...,
      "results": {"bpp": [...], "psnr-rgb": [...], "ms-ssim-rgb": [...],
                  "encoding_time": [...], "decoding_time": [...], ...},
-     "points": [{"metadata": {...}, "per_image": [{"image": ..., "bpp": ...}]}],
+     "points": [{"metadata": {...}, "per_image": [{"image": ..., "bpp": ...}],
+                 "left_out_of_means": {"psnr-rgb": {"kodim05.png":
+                                                    "infinite"}}}],
      "dataset": ..., "machine": {...}, "command": ...}
 
 `results` is exactly CompressAI's layout (one entry per model or quality, means
 over images), so CompressAI's and tfc-repro's plotting tools read each other's
 files. `points` keeps the per-image values and each point's metadata (system,
 lambda, training steps and data, codec quality, ...). Non-finite numbers are
-written as null.
+written as null. A mean is over the images with a finite value; a point whose
+mean leaves some image out (a lossless image's infinite PSNR, an MS-SSIM
+undefined on a small image) names them in `left_out_of_means`, which complete
+points do not have.
 """
 
 import json
@@ -147,6 +152,13 @@ def _check_point(point, field, fail):
     if not _finite_or_null(config.get(key)):
       fail(f"{field}.metadata.config.{key}",
            f"is {_json_type(config[key])}, not a number")
+  left_out = point.get("left_out_of_means", {})
+  if not (isinstance(left_out, dict) and all(
+      isinstance(images, dict) and all(isinstance(why, str)
+                                       for why in images.values())
+      for images in left_out.values())):
+    fail(f"{field}.left_out_of_means", "is not an object of {image: why} "
+         "objects")
   rows = point.get("per_image")
   if not isinstance(rows, list):
     fail(f"{field}.per_image", "is missing" if rows is None else
@@ -174,15 +186,64 @@ def _mean(values):
   return sum(finite) / len(finite)
 
 
-def summarize(per_image):
-  """Means over images of every numeric key of the per-image dicts."""
+def _numeric_keys(per_image):
+  """The keys of the per-image dicts that hold numbers, in order."""
   keys = []
   for row in per_image:
     for key, value in row.items():
-      if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if key not in keys:
-          keys.append(key)
-  return {key: _mean([row.get(key) for row in per_image]) for key in keys}
+      if _is_number(value) and key not in keys:
+        keys.append(key)
+  return keys
+
+
+def summarize(per_image):
+  """Means over images of every numeric key of the per-image dicts (over
+  the images with a finite value: see `left_out_of_means`)."""
+  return {key: _mean([row.get(key) for row in per_image])
+          for key in _numeric_keys(per_image)}
+
+
+def left_out_of_means(per_image):
+  """{key: {image: "infinite" or "undefined"}} of the images that a mean of
+  `summarize` leaves out (a lossless image's infinite PSNR, an MS-SSIM
+  undefined on an image too small for it, a value missing); only the keys
+  that leave some image out."""
+  left_out = {}
+  for key in _numeric_keys(per_image):
+    for index, row in enumerate(per_image):
+      value = row.get(key)
+      if _is_number(value) and math.isfinite(value):
+        continue
+      image = row.get("image") or f"image {index + 1}"
+      left_out.setdefault(key, {})[image] = (
+          "infinite" if _is_number(value) and math.isinf(value)
+          else "undefined")
+  return left_out
+
+
+def left_out_notes(point):
+  """One line per mean of a results point that leaves images out, e.g.
+  "psnr-rgb: mean of 23 of 24 images (left out: kodim05.png infinite)"."""
+  total = len(point["per_image"])
+  return [f"{key}: mean of {total - len(images)} of {total} images (left "
+          "out: " + ", ".join(f"{image} {why}" for image, why in images.items())
+          + ")" for key, images in point.get("left_out_of_means", {}).items()]
+
+
+def _document_point(point):
+  """A point as a results document holds it: its metadata, its per-image
+  values and, where a mean leaves images out, which (`left_out_of_means`)."""
+  document_point = {"metadata": point.get("metadata", {}),
+                    "per_image": point["per_image"]}
+  left_out = left_out_of_means(point["per_image"])
+  # A point read back from a file keeps why (its values are null there).
+  for key, images in point.get("left_out_of_means", {}).items():
+    for image, why in images.items():
+      if image in left_out.get(key, {}):
+        left_out[key][image] = why
+  if left_out:
+    document_point["left_out_of_means"] = left_out
+  return document_point
 
 
 def _clean(value):
@@ -242,8 +303,7 @@ def rd_document(name, description, points, dataset=None, command=None):
       "name": name,
       "description": description,
       "results": results,
-      "points": [{"metadata": p.get("metadata", {}),
-                  "per_image": p["per_image"]} for p in points],
+      "points": [_document_point(p) for p in points],
       "dataset": dataset,
       "machine": machine_info(),
       "command": command if command is not None else running_command(),
