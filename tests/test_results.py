@@ -270,3 +270,41 @@ def test_a_mean_that_leaves_images_out_says_so(tmp_path):
   merged = results.merged_document([results.read_rd_json(path)], "m")
   assert merged["points"][0]["left_out_of_means"] == (
       document["points"][0]["left_out_of_means"])
+
+
+def _configured_point(path, bpp, metadata):
+  document = results.rd_document(
+      "p", "d", [{"metadata": metadata, "per_image": [
+          {"image": "a.png", "bpp": bpp, "psnr-rgb": 30.0}]}],
+      dataset="kodak (1 images)", command="test")
+  results.write_document(str(path), document)
+  return str(path)
+
+
+def test_merge_refuses_points_of_another_system_or_configuration(tmp_path,
+                                                                 capsys):
+  """Points of one curve differ only in their quality setting."""
+  def regularized(alpha, lmbda, quality):
+    return {"system": "regularized", "lmbda": lmbda, "config": {
+        "alpha": alpha, "lmbda": lmbda, "backbone_config": {
+            "lmbda": lmbda, "quality": quality, "num_filters": 64}}}
+  q1 = _configured_point(tmp_path / "q1.json", 0.2, regularized(0.1, 0.0018, 1))
+  q2 = _configured_point(tmp_path / "q2.json", 0.4, regularized(0.1, 0.0035, 2))
+  plain = _configured_point(tmp_path / "plain.json", 0.5,
+                            regularized(0.0, 0.0067, 3))
+  jpeg = _configured_point(tmp_path / "jpeg.json", 0.6,
+                           {"codec": "jpeg", "quality": 50})
+  output = str(tmp_path / "out.json")
+  assert results.main(["merge", q1, q2, "--output", output, "--name",
+                       "n"]) == 0
+  for other, field, values in (
+      (jpeg, "codec", 'is "jpeg", null there'),
+      (plain, "config.alpha", "is 0.0, 0.1 there")):
+    with pytest.raises(SystemExit) as exit_info:
+      results.main(["merge", q1, q2, other, "--output", output, "--name",
+                    "n"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == (
+        f"error: {other} is not a point of the curve of {q1}: its {field} "
+        f"{values} (the points of a curve differ only in lmbda, quality, "
+        "paper_lambda)\n")

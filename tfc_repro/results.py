@@ -331,18 +331,67 @@ def write_document(path, document):
   return document
 
 
-def merged_document(documents, name, command=None):
+# The settings in which the points of one curve differ: its quality (a
+# model's λ or quality level, a codec's quality), wherever it is recorded.
+QUALITY_SETTINGS = ("lmbda", "quality", "paper_lambda")
+
+
+def curve_settings(metadata):
+  """What every point of one curve shares, from a point's metadata: its
+  system or codec and the configuration without the quality setting,
+  flattened ({"system": ..., "codec": ..., "config.alpha": ..., ...})."""
+  settings = {"system": metadata.get("system"),
+              "codec": metadata.get("codec")}
+
+  def flatten(prefix, config):
+    for key, value in sorted(config.items()):
+      if key in QUALITY_SETTINGS:
+        continue
+      if isinstance(value, dict):
+        flatten(f"{prefix}{key}.", value)
+      else:
+        settings[f"{prefix}{key}"] = value
+  flatten("config.", metadata.get("config") or {})
+  return settings
+
+
+def _check_one_curve(documents, names):
+  """Refuses points of different systems or configurations (beyond the
+  quality setting), naming the two files and the first field that
+  differs."""
+  first = None
+  for document, name in zip(documents, names):
+    for point in document["points"]:
+      settings = curve_settings(point.get("metadata", {}))
+      if first is None:
+        first = settings, name
+        continue
+      for field in sorted(set(settings) | set(first[0])):
+        mine, theirs = settings.get(field), first[0].get(field)
+        if mine != theirs:
+          raise ValueError(
+              f"{name} is not a point of the curve of {first[1]}: its "
+              f"{field} is {json.dumps(mine)}, {json.dumps(theirs)} there "
+              "(the points of a curve differ only in "
+              f"{', '.join(QUALITY_SETTINGS)})")
+
+
+def merged_document(documents, name, command=None, paths=None):
   """One results document of the points of several (e.g. each model of a
   curve evaluated on its own as it finished training), ordered by rate. The
-  documents must share their dataset; the description is the first's. Each
-  point's metadata keeps the command and machine that evaluated it
-  (`evaluated_by`, `evaluated_on`)."""
+  documents must share their dataset, and their points the system and
+  configuration but for the quality setting (`curve_settings`); the
+  description is the first's. Each point's metadata keeps the command and
+  machine that evaluated it (`evaluated_by`, `evaluated_on`). `paths`: the
+  documents' files, for messages."""
   if not documents:
     raise ValueError("no results to merge")
+  names = paths or [f"document {i + 1}" for i in range(len(documents))]
   datasets = {d.get("dataset") for d in documents}
   if len(datasets) > 1:
     raise ValueError(
         f"results of different datasets: {sorted(map(str, datasets))}")
+  _check_one_curve(documents, names)
   points = []
   for document in documents:
     for point in document["points"]:
@@ -394,8 +443,8 @@ def main(argv=None):
     # Its points, and the description the merged curve keeps.
     documents = [read_rd_json(path, required=("points", "description"))
                  for path in args.inputs]
-    write_document(args.output,
-                   merged_document(documents, args.name, command=command))
+    write_document(args.output, merged_document(
+        documents, args.name, command=command, paths=args.inputs))
   except (OSError, ValueError) as e:
     parser.exit(1, f"error: {argutil.first_line(e)}\n")
   return 0
