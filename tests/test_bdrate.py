@@ -171,3 +171,31 @@ def test_wrongly_typed_values_are_one_line_naming_the_field(tmp_path,
   assert capsys.readouterr().err == (
       f"bdrate: error: {test}: results.psnr-rgb[2] is the string '31.5', "
       "not a finite number\n")
+
+
+def test_curves_of_different_image_sets_are_refused(tmp_path, capsys):
+  def write(name, dataset):
+    document = _document(RATES)
+    document["dataset"] = dataset
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(document))
+    return str(path)
+  kodak = write("kodak", "kodak (24 images)")
+  scientific = write("scientific", "scientific (3 images)")
+  fewer = write("fewer", "kodak (23 images)")
+  tfc = write("tfc", "kodak")  # TFC's files give no number of images
+  unknown = write("unknown", None)
+  for other, dataset in ((scientific, "scientific (3 images)"),
+                         (fewer, "kodak (23 images)")):
+    assert argutil.run(bdrate.main, "bdrate", [kodak, other]) == 1
+    assert capsys.readouterr().err == (
+        f"bdrate: error: {other} is measured on {dataset}, {kodak} on "
+        "another image set (kodak, 24 images): curves of different image "
+        "sets are not compared\n")
+  output = tmp_path / "table.md"
+  assert argutil.run(bdrate.main, "bdrate", [kodak, tfc, unknown, "--output",
+                                             str(output)]) == 0
+  note = (f"the image set of {unknown} is not recorded: compared as if "
+          "measured on the same images as the others.")
+  assert capsys.readouterr().err == f"warning: {note}\n"
+  assert output.read_text().endswith(f"\nNote: {note}\n")

@@ -383,3 +383,27 @@ def test_regularized_table_names_each_models_alpha_and_source_scale():
   assert report._regularizer_settings(document) == [
       "α 0.1, σ₀ 64, 300 steps",
       "α 0.1, σ₀ 8 (before --source_scale), 300 steps"]
+
+
+def test_a_run_of_another_image_set_is_not_drawn_on_kodak(results_dir,
+                                                          tmp_path, drawn):
+  run = tmp_path / "mine"
+  run.mkdir()
+  path = _write(str(run), "bls2017", 0.3)
+  with open(path) as f:
+    document = json.load(f)
+  document["dataset"] = "scientific (3 images)"
+  with open(path, "w") as f:
+    json.dump(document, f)
+  with pytest.raises(ValueError, match=re.escape(
+      f"{path} is measured on scientific (3 images), not Kodak")):
+    figures.draw("bls2017", results_dir, str(tmp_path / "figures"), PUBLISHED,
+                 [path])
+  # A run that records no image set is drawn, and the figure says so.
+  document["dataset"] = None
+  with open(path, "w") as f:
+    json.dump(document, f)
+  figures.draw("bls2017", results_dir, str(tmp_path / "figures"), PUBLISHED,
+               [path])
+  text = " ".join(t.get_text() for t in drawn[-1].texts)
+  assert "bls2017 (this run): image set not recorded (drawn as Kodak)" in text

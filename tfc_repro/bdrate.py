@@ -27,6 +27,7 @@ import numpy as np
 
 from tfc_repro import argutil
 from tfc_repro import metrics as metrics_lib
+from tfc_repro import results as results_lib
 
 MIN_POINTS = 4
 DEFAULT_METHOD = "akima"
@@ -371,11 +372,18 @@ def main(argv):
     parser.error("--min_overlap must be between 0 and 1")
   anchor = (label_for(args.anchor), load_document(args.anchor))
   tests = [(label_for(p), load_document(p)) for p in args.tests]
+  unrecorded = results_lib.check_image_sets(
+      zip([args.anchor] + args.tests, [anchor[1]] + [d for _, d in tests]))
   if args.at_rate:
     table, warning_lines = at_rate_table(anchor, tests), []
   else:
     table, warning_lines = markdown_table(anchor, tests, args.method,
                                           args.min_overlap)
+  if unrecorded:
+    note = (f"the image set of {', '.join(unrecorded)} is not recorded: "
+            "compared as if measured on the same images as the others.")
+    table += f"\nNote: {note}\n"
+    warning_lines.append(note)
   for line in warning_lines:
     print(f"warning: {line}", file=sys.stderr)
   print(table, end="")

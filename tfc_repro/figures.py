@@ -31,6 +31,7 @@ from tfc_repro import curves as curves_lib
 from tfc_repro import metrics
 from tfc_repro import paper_figures
 from tfc_repro import report
+from tfc_repro import results as results_lib
 from tfc_repro import systems
 
 # The registered systems that declare figures, then the other papers
@@ -102,10 +103,10 @@ def values(document, metric):
   return pairs[:, 0], pairs[:, 1]
 
 
-def plot_curves(ax, curves, metric, max_bpp=None):
+def plot_curves(ax, curves, metric, max_bpp=None, image_set="Kodak"):
   """Draws curves on `ax` (styles from `curve_styles(curves)`, so the same
-  list gives the same styles on every panel); returns the number of curves
-  with data."""
+  list gives the same styles on every panel), the rate axis naming
+  `image_set` (if any); returns the number of curves with data."""
   drawn = 0
   for curve, style in zip(curves, curve_styles(curves)):
     bpp, found = values(curve.document, metric)
@@ -122,7 +123,7 @@ def plot_curves(ax, curves, metric, max_bpp=None):
     ax.plot(bpp, found, linestyle=style.linestyle, color=style.color,
             marker=style.marker, label=curve.label, **options)
     drawn += 1
-  ax.set_xlabel("bits per pixel (Kodak)")
+  ax.set_xlabel("bits per pixel" + (f" ({image_set})" if image_set else ""))
   ax.set_ylabel(paper_figures.METRIC_AXES.get(metric, metric))
   ax.grid(True, alpha=0.3)
   if max_bpp is not None:
@@ -200,6 +201,26 @@ def rd_figure(sources, curves, output_dir, name, title,
                 sources.missing if missing is None else missing, extra_notes)
 
 
+def _kodak_only(curves):
+  """Refuses a measured curve that records another image set than Kodak,
+  the image set of the figures; returns a note for each run given with
+  --add that records none."""
+  notes = []
+  for curve in curves:
+    if curve.published:
+      continue
+    found = results_lib.image_set(curve.document)
+    if found is None:
+      if curve.highlight:
+        notes.append(f"{curve.label}: image set not recorded (drawn as "
+                     "Kodak)")
+    elif found[0] != "kodak":
+      raise ValueError(f"{curve.path} is measured on "
+                       f"{curve.document['dataset']}, not Kodak: the "
+                       "figures compare curves on Kodak")
+  return notes
+
+
 def draw_figure(sources, figure, output_dir, paper=None):
   """Draws one `paper_figures.Figure`; returns the written paths. Runs of
   --add named after `paper` join it when no measured curve took them."""
@@ -214,11 +235,12 @@ def draw_figure(sources, figure, output_dir, paper=None):
     curves += sources.measured(codec, codec, exact=True)
   for key, family in figure.published:
     curves += sources.published(key, family)
+  image_set_notes = _kodak_only(curves)
   labels = collections.Counter(curve.label for curve in curves)
   curves = [c._replace(label=os.path.basename(c.path)[:-len(".json")])
             if labels[c.label] > 1 and c.path and not c.highlight else c
             for c in curves]  # two files of one name: their file names
-  notes = list(figure.notes) + [
+  notes = list(figure.notes) + image_set_notes + [
       f"{c.label}: no {figure.panels[0]} values" for c in curves
       if not any(len(values(c.document, m)[0]) for m in figure.panels)]
   return rd_figure(sources, curves, output_dir, figure.name, figure.title,

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 
 from tfc_repro import argutil
@@ -329,6 +330,47 @@ def write_document(path, document):
       json.dump(document, f, indent=2)
       f.write("\n")
   return document
+
+
+def image_set(document):
+  """The image set a document records, as (name, number of images or None):
+  "kodak (24 images)" -> ("kodak", 24), TFC's "kodak" -> ("kodak", None);
+  None when it records none."""
+  dataset = document.get("dataset")
+  if not isinstance(dataset, str) or not dataset.strip():
+    return None
+  counted = re.fullmatch(r"(.*?)\s*\((\d+) images?\)", dataset.strip())
+  if counted:
+    return counted.group(1).lower(), int(counted.group(2))
+  return dataset.strip().lower(), None
+
+
+def check_image_sets(named_documents):
+  """Refuses curves of different image sets, as far as they record theirs:
+  a ValueError names the first two that differ (in name, or in number of
+  images where both give it). Returns the names of the documents that
+  record none.
+
+  Args:
+    named_documents: (name, document) pairs, e.g. (path, document).
+  """
+  recorded, unrecorded = [], []
+  for name, document in named_documents:
+    found = image_set(document)
+    if found is None:
+      unrecorded.append(name)
+      continue
+    for other_name, other in recorded:
+      counts_differ = None not in (found[1], other[1]) and (
+          found[1] != other[1])
+      if found[0] != other[0] or counts_differ:
+        raise ValueError(
+            f"{name} is measured on {document['dataset']}, {other_name} on "
+            f"another image set ({other[0]}"
+            + (f", {other[1]} images" if other[1] is not None else "")
+            + "): curves of different image sets are not compared")
+    recorded.append((name, found))
+  return unrecorded
 
 
 # The settings in which the points of one curve differ: its quality (a

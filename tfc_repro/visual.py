@@ -49,7 +49,7 @@ def per_image_figure(curves, image, path, metrics_=("psnr", "ms-ssim")):
     raise ValueError(f"no per-image values for {image!r} in the given files")
   fig, axes = figures.new_figure(len(metrics_))
   for ax, metric in zip(axes, metrics_):
-    figures.plot_curves(ax, found, metric)
+    figures.plot_curves(ax, found, metric, image_set=None)
     ax.set_title(f"{image}: {metric.upper()}", fontsize=10)
   directory, name = os.path.split(os.path.splitext(path)[0])
   return figures.finish(fig, axes, directory or ".", name, [])
