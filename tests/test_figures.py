@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from tfc_repro import figures, paper_figures, report, results, visual
+from tfc_repro import argutil, figures, paper_figures, report, results, visual
 from tfc_repro import curves as curves_lib
 from tfc_repro import published as published_lib
 from conftest import ROOT, run_cli, smooth_image
@@ -407,3 +407,22 @@ def test_a_run_of_another_image_set_is_not_drawn_on_kodak(results_dir,
                [path])
   text = " ".join(t.get_text() for t in drawn[-1].texts)
   assert "bls2017 (this run): image set not recorded (drawn as Kodak)" in text
+
+
+def test_a_file_given_with_add_is_drawn_or_the_user_is_told_why(
+    results_dir, tmp_path, capsys):
+  mine = tmp_path / "mine.json"
+  mine.write_text(open(os.path.join(results_dir, "kodak", "jpeg.json")).read())
+  argv = ["bls2017", "--results", results_dir, "--published", PUBLISHED,
+          "--output", str(tmp_path / "figures")]
+  for path, message in ((tmp_path / "absent.json", "no such file"),
+                        (tmp_path, "a folder, not a results file")):
+    capsys.readouterr()
+    assert argutil.run(figures.main, "figures", argv + ["--add",
+                                                        str(path)]) == 1
+    assert capsys.readouterr().err == (
+        f"figures: error: --add {path}: {message}\n")
+  assert figures.main(argv + ["--add", str(mine)]) == 0
+  assert capsys.readouterr().err.splitlines()[0] == (
+      f"warning: {mine} is not drawn: the bls2017 figures draw files named "
+      "bls2017.json, jpeg.json, jpeg2000.json or bls2017*.json")

@@ -19,6 +19,7 @@ reproduction), kodak/<codec>.json (classical codecs), published/.
 """
 
 import collections
+import fnmatch
 import math
 import os
 import sys
@@ -267,6 +268,37 @@ def draw(paper, results_dir="results", output_dir=None, published_dir=None,
   return paths, list(dict.fromkeys(sources.missing))
 
 
+def added_file_patterns(paper):
+  """The names of the files given with --add that a paper's figures draw:
+  its measured curves' and codecs' names, and PAPER*.json for a figure that
+  takes the user's runs."""
+  patterns = []
+  for figure in paper_figures.PAPERS[paper].figures:
+    names = [name for name, _ in figure.measured] + list(figure.codecs)
+    patterns += [f"{name}.json" for name in names]
+    if figure.takes_added:
+      patterns.append(f"{paper}*.json")
+  return list(dict.fromkeys(patterns))
+
+
+def check_added_files(paths, papers):
+  """Refuses a file given with --add that does not exist or is a folder;
+  returns a message for each that no figure of `papers` draws, saying why."""
+  for path in paths:
+    if os.path.isdir(path):
+      raise ValueError(f"--add {path}: a folder, not a results file")
+    if not os.path.exists(path):
+      raise ValueError(f"--add {path}: no such file")
+  patterns = [p for paper in papers for p in added_file_patterns(paper)]
+  why = (f"the {papers[0]} figures draw files named "
+         f"{', '.join(patterns[:-1])} or {patterns[-1]}" if len(papers) == 1
+         else "no paper's figure draws a file of that name (PAPER*.json, "
+         "e.g. bls2017-mine.json, or the name of one of its curves)")
+  return [f"{path} is not drawn: {why}" for path in paths
+          if not any(fnmatch.fnmatch(os.path.basename(path), pattern)
+                     for pattern in patterns)]
+
+
 def _parser():
   from tfc_repro import visual  # pylint: disable=g-import-not-at-top
   parser = argutil.ArgumentParser(
@@ -303,7 +335,10 @@ def main(argv):
     paths = visual.run(args)
   else:
     paths = []
-    for paper in (PAPERS if args.command == "all" else (args.command,)):
+    papers = PAPERS if args.command == "all" else (args.command,)
+    for message in check_added_files(args.add, papers):
+      print(f"warning: {message}", file=sys.stderr)
+    for paper in papers:
       written, missing = draw(paper, args.results, args.output,
                               args.published, args.add)
       paths += written
