@@ -199,3 +199,17 @@ def test_curves_of_different_image_sets_are_refused(tmp_path, capsys):
           "measured on the same images as the others.")
   assert capsys.readouterr().err == f"warning: {note}\n"
   assert output.read_text().endswith(f"\nNote: {note}\n")
+
+
+def test_the_output_is_never_an_input(tmp_path, capsys):
+  anchor = tmp_path / "anchor.json"
+  test = tmp_path / "test.json"
+  anchor.write_text(json.dumps(_document(RATES)))
+  test.write_text(json.dumps(_document([0.9 * r for r in RATES])))
+  before = test.read_text()
+  assert argutil.run(bdrate.main, "bdrate", [str(anchor), str(test),
+                                             "--output", str(test)]) == 1
+  assert capsys.readouterr().err == (
+      f"bdrate: error: output file {test} is the input file {test}; give "
+      "another output file\n")
+  assert test.read_text() == before

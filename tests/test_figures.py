@@ -426,3 +426,37 @@ def test_a_file_given_with_add_is_drawn_or_the_user_is_told_why(
   assert capsys.readouterr().err.splitlines()[0] == (
       f"warning: {mine} is not drawn: the bls2017 figures draw files named "
       "bls2017.json, jpeg.json, jpeg2000.json or bls2017*.json")
+
+
+@pytest.mark.parametrize("argv, message", (
+    (["visual", "--original", "o.png", "--jpeg_bpp", "nan"],
+     "argument --jpeg_bpp: 'nan' is not a positive finite number"),
+    (["visual", "--original", "o.png", "--jpeg_bpp", "-1"],
+     "argument --jpeg_bpp: '-1' is not a positive finite number"),
+    (["visual", "--original", "o.png", "--jpeg_bpp", "0"],
+     "argument --jpeg_bpp: '0' is not a positive finite number"),
+    (["visual", "--original", "o.png", "--jpeg_bpp", "inf"],
+     "argument --jpeg_bpp: 'inf' is not a positive finite number"),
+    # per-image and visual offer only the flags they use.
+    (["per-image", "--image", "kodim01", "a.json", "--add", "b.json"],
+     "unrecognized arguments: --add b.json"),
+    (["visual", "--original", "o.png", "--results", "results"],
+     "unrecognized arguments: --results results"),
+    (["visual", "--original", "o.png", "--published", "p"],
+     "unrecognized arguments: --published p"),
+))
+def test_visual_and_per_image_refuse_what_they_do_not_use(capsys, argv,
+                                                          message):
+  with pytest.raises(SystemExit) as exit_info:
+    figures.main(argv)
+  assert exit_info.value.code == 2
+  error = capsys.readouterr().err
+  assert error.startswith("python -m tfc_repro.figures"), error
+  assert error.endswith(f": error: {message} (see --help)\n"), error
+  assert error.count("\n") == 1
+
+
+def test_a_reconstructions_rate_must_be_positive():
+  with pytest.raises(ValueError, match="bad bpp: 'nan' is not a positive"):
+    visual._parse_reconstruction(  # pylint: disable=protected-access
+        "model:nan:r.png")

@@ -308,3 +308,15 @@ def test_merge_refuses_points_of_another_system_or_configuration(tmp_path,
         f"error: {other} is not a point of the curve of {q1}: its {field} "
         f"{values} (the points of a curve differ only in lmbda, quality, "
         "paper_lambda)\n")
+
+
+def test_merge_never_writes_over_an_input(tmp_path, capsys):
+  a = _point_file(tmp_path / "a.json", 0.5, 30.0)
+  b = _point_file(tmp_path / "b.json", 0.9, 32.0, lmbda=0.05)
+  before = open(b).read()
+  with pytest.raises(SystemExit):
+    results.main(["merge", a, b, "--output", b, "--name", "n"])
+  assert capsys.readouterr().err == (
+      f"error: output file {b} is the input file {b}; give another output "
+      "file\n")
+  assert open(b).read() == before

@@ -6,6 +6,7 @@ running (missing files, unreadable images, bad values) with status 1.
 """
 
 import argparse
+import math
 import os
 import re
 import shlex
@@ -41,6 +42,33 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def int_list(text):
   """'4,8,16' -> (4, 8, 16): the type of flags that take several sizes."""
   return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def positive_float(text):
+  """The type of flags that take a positive finite number (e.g. a rate)."""
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not (math.isfinite(value) and value > 0):
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a positive finite number")
+  return value
+
+
+def same_file(a, b):
+  """Whether the paths name one existing file (also through links)."""
+  try:
+    return os.path.samefile(a, b)
+  except OSError:  # either is missing
+    return False
+
+
+def check_output(input_file, output_file):
+  """Refuses to write a command's output over its input."""
+  if same_file(input_file, output_file):
+    raise ValueError(f"output file {output_file} is the input file "
+                     f"{input_file}; give another output file")
 
 
 def quiet_tensorflow():

@@ -370,6 +370,9 @@ def main(argv):
   args = parser.parse_args(argv)
   if not 0 <= args.min_overlap <= 1:
     parser.error("--min_overlap must be between 0 and 1")
+  if args.output:  # never over an input
+    for path in [args.anchor] + args.tests:
+      argutil.check_output(path, args.output)
   anchor = (label_for(args.anchor), load_document(args.anchor))
   tests = [(label_for(p), load_document(p)) for p in args.tests]
   unrecorded = results_lib.check_image_sets(

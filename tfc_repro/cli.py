@@ -451,21 +451,6 @@ def command_train(system, args):
         f"{metadata['metric']})")
 
 
-def _same_file(a, b):
-  """Whether the paths name one existing file (also through links)."""
-  try:
-    return os.path.samefile(a, b)
-  except OSError:  # either is missing
-    return False
-
-
-def _check_output(input_file, output_file):
-  """Refuses to write a command's output over its input."""
-  if _same_file(input_file, output_file):
-    raise ValueError(f"output file {output_file} is the input file "
-                     f"{input_file}; give another output file")
-
-
 def _make_parent(path):
   """Creates the folders of an output file, as every command does."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -474,7 +459,7 @@ def _make_parent(path):
 def command_compress(system, args):
   from tfc_repro import metrics  # pylint: disable=g-import-not-at-top
   output = args.output_file or args.input_file + ".tfci"
-  _check_output(args.input_file, output)
+  argutil.check_output(args.input_file, output)
   model = load_model(system, args.model_path, args.max_pixels)
   image = data.read_image(args.input_file, model.max_pixels)
   bitstream = model.compress(image)
@@ -492,7 +477,7 @@ def command_compress(system, args):
 
 def command_decompress(system, args):
   output = args.output_file or args.input_file + ".png"
-  _check_output(args.input_file, output)
+  argutil.check_output(args.input_file, output)
   model = load_model(system, args.model_path, args.max_pixels)
   # Read no more than a file of the largest image the model decodes takes.
   bitstream = container.read(args.input_file, model.max_pixels)
@@ -510,9 +495,9 @@ def command_evaluate(system, args):
             for path in args.eval_model_paths or [args.model_path]]
   images, dataset = data.evaluation_images(args.images)
   for path in images:  # neither the JSON nor a decoded PNG may replace one
-    _check_output(path, args.output)
+    argutil.check_output(path, args.output)
     if args.reconstructions:
-      _check_output(path, os.path.join(
+      argutil.check_output(path, os.path.join(
           args.reconstructions,
           os.path.splitext(os.path.basename(path))[0] + ".png"))
   # results.write_rd_json and data.write_png create missing output folders.

@@ -305,36 +305,41 @@ def _parser():
       prog="python -m tfc_repro.figures",
       description="Draw the papers' RD figures (PNG and PDF) from measured "
       "results and published curves.")
-  common = argutil.ArgumentParser(add_help=False)
-  common.add_argument("--results", default="results",
+  # The papers' figures: their inputs and output folder.
+  inputs = argutil.ArgumentParser(add_help=False)
+  inputs.add_argument("--results", default="results",
                       help="results folder (default %(default)s)")
-  common.add_argument("--output", default=None,
+  inputs.add_argument("--output", default=None,
                       help="output folder (default RESULTS/figures)")
-  common.add_argument("--published", default=None,
+  inputs.add_argument("--published", default=None,
                       help="published curves (default RESULTS/published)")
-  common.add_argument("--add", action="append", default=[], metavar="FILE",
+  inputs.add_argument("--add", action="append", default=[], metavar="FILE",
                       help="a measured results file (e.g. your own run) "
                       "drawn with the curves of its name, labelled '(this "
                       "run)' and highlighted; repeatable")
+  # per-image and visual: only where they write.
+  output = argutil.ArgumentParser(add_help=False)
+  output.add_argument("--output", default=os.path.join("results", "figures"),
+                      help="output folder (default %(default)s)")
   commands = parser.add_subparsers(dest="command", metavar="PAPER",
                                    parser_class=argutil.ArgumentParser)
   commands.required = True
   for paper in PAPERS:
-    commands.add_parser(paper, parents=[common],
+    commands.add_parser(paper, parents=[inputs],
                         help=paper_figures.PAPERS[paper].help)
-  commands.add_parser("all", parents=[common], help="every paper's figures")
-  visual.add_commands(commands, common)
+  commands.add_parser("all", parents=[inputs], help="every paper's figures")
+  visual.add_commands(commands, output)
   return parser
 
 
 def main(argv):
   args = _parser().parse_args(argv)
-  args.output = args.output or os.path.join(args.results, "figures")
   if args.command in ("visual", "per-image"):
     from tfc_repro import visual  # pylint: disable=g-import-not-at-top
     paths = visual.run(args)
   else:
     paths = []
+    args.output = args.output or os.path.join(args.results, "figures")
     papers = PAPERS if args.command == "all" else (args.command,)
     for message in check_added_files(args.add, papers):
       print(f"warning: {message}", file=sys.stderr)

@@ -482,6 +482,8 @@ def main(argv=None):
   command = argutil.command_line(
       "tfc_repro.results", sys.argv[1:] if argv is None else argv)
   try:
+    for path in args.inputs:
+      argutil.check_output(path, args.output)
     # Its points, and the description the merged curve keeps.
     documents = [read_rd_json(path, required=("points", "description"))
                  for path in args.inputs]

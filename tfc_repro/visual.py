@@ -8,10 +8,12 @@ Command line (through `python -m tfc_repro.figures`):
       --reconstruction "bmshj2018:0.31:recon/kodim23.png"
 """
 
+import argparse
 import os
 
 import numpy as np
 
+from tfc_repro import argutil
 from tfc_repro import curves as curves_lib
 from tfc_repro import figures
 from tfc_repro import metrics
@@ -112,9 +114,9 @@ def _parse_reconstruction(spec):
     raise ValueError(f"--reconstruction {spec!r}: expected LABEL:BPP:PATH")
   label, bpp, path = parts
   try:
-    bpp = float(bpp)
-  except ValueError:
-    raise ValueError(f"--reconstruction {spec!r}: bad bpp {bpp!r}") from None
+    bpp = argutil.positive_float(bpp)
+  except argparse.ArgumentTypeError as e:
+    raise ValueError(f"--reconstruction {spec!r}: bad bpp: {e}") from None
   return label, bpp, path
 
 
@@ -163,25 +165,24 @@ def _per_image(args):
   return per_image_figure(curves, args.image, output)
 
 
-
-
-def add_commands(commands, common):
-  """The `per-image` and `visual` commands of `python -m tfc_repro.figures`."""
+def add_commands(commands, output):
+  """The `per-image` and `visual` commands of `python -m tfc_repro.figures`
+  (`output`: the parser of their --output flag)."""
   per_image = commands.add_parser(
-      "per-image", parents=[common],
+      "per-image", parents=[output],
       help="RD curves of one image from results files' per-image values")
   per_image.add_argument("--image", required=True,
                          help="image name as stored, e.g. kodim01.png")
   per_image.add_argument("--path", default=None, help="output PNG path")
   per_image.add_argument("files", nargs="+", help="results JSON files")
   visual = commands.add_parser(
-      "visual", parents=[common],
+      "visual", parents=[output],
       help="crops of an original, JPEG at matched bpp and reconstructions")
   visual.add_argument("--original", required=True, help="original image")
   visual.add_argument("--reconstruction", action="append", default=[],
                       help="LABEL:BPP:PATH of a reconstruction PNG "
                       "(repeatable)")
-  visual.add_argument("--jpeg_bpp", type=float, default=None,
+  visual.add_argument("--jpeg_bpp", type=argutil.positive_float, default=None,
                       help="JPEG rate to match (default: the first "
                       "reconstruction's bpp)")
   visual.add_argument("--crop", default=None,
