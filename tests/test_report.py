@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from tfc_repro import argutil, curves, figures, paper_figures, report, results
+from tfc_repro import argutil, bdrate, curves, figures, paper_figures, report
+from tfc_repro import results
 from conftest import ROOT
 
 PUBLISHED = os.path.join(ROOT, "results", "published")
@@ -329,3 +330,18 @@ def test_hcae_shares_of_an_empty_payload_are_not_a_division(results_dir):
   assert shares[:4] == [
       "| 1.040 | n/a | n/a |", "| 0.520 | 50.0 % | 50.0 % |",
       "| 0.260 | n/a | n/a |", "| 0.130 | 50.0 % | 50.0 % |"]
+
+
+def test_a_curve_name_cannot_break_the_tables(results_dir, tmp_path):
+  """'|' and line breaks in a name stay inside their cell."""
+  cpu = os.path.join(results_dir, "kodak", "cpu")
+  _write(cpu, "bls2017", title="bls2017 | CPU\n(6000 steps)")
+  lines = report.cpu_report(_sources(results_dir)).splitlines()
+  [row] = [l for l in lines if l.startswith("| bls2017 |")][:1]
+  assert row.startswith(r"| bls2017 | bls2017 \| CPU (6000 steps) | 4 |")
+  assert len(row.replace(r"\|", "").split("|")) == 8  # six cells
+  table, _ = bdrate.markdown_table(
+      ("jpeg | 4:2:0", {"results": {"bpp": []}}),
+      [("a\nb|c", {"results": {"bpp": []}})])
+  [row] = [l for l in table.splitlines() if l.startswith("| a")]
+  assert row.startswith(r"| a b\|c | jpeg \| 4:2:0 | 0/0 |")

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from tfc_repro import argutil
+from tfc_repro import markdown
 from tfc_repro import metrics as metrics_lib
 from tfc_repro import results as results_lib
 
@@ -261,6 +262,7 @@ def markdown_table(anchor, tests, method=DEFAULT_METHOD,
     (table text, list of warning lines).
   """
   anchor_label, anchor_doc = anchor
+  anchor_label = markdown.cell(anchor_label)
   lines = [
       f"BD metrics against anchor **{anchor_label}** (interpolation "
       f"{method}; negative BD-rate = fewer bits than the anchor at equal "
@@ -278,9 +280,9 @@ def markdown_table(anchor, tests, method=DEFAULT_METHOD,
     notes += [f"MS-SSIM: {n}" for n in msssim["notes"]]
     warning_lines += [f"{label} vs {anchor_label}: {n}" for n in notes
                       if n.split(": ", 1)[1].startswith("WARNING")]
-    cell = "; ".join(notes).replace("|", "/") or ""
+    cell = markdown.cell("; ".join(notes))
     lines.append(
-        f"| {label} | {anchor_label} | {psnr['points'][0]}/{psnr['points'][1]}"
+        f"| {markdown.cell(label)} | {anchor_label} | {psnr['points'][0]}/{psnr['points'][1]}"
         f" | {_number(psnr['bd_rate'])} | {_number(psnr['bd_quality'], 3)} | "
         f"{_number(msssim['bd_rate'])} | {_number(msssim['bd_quality'], 3)} | "
         f"{cell} |")
@@ -298,6 +300,7 @@ def at_rate_table(anchor, tests):
     tests: list of (label, document).
   """
   anchor_label, anchor_doc = anchor
+  anchor_label = markdown.cell(anchor_label)
   lines = [
       f"Each point against **{anchor_label}** at the same rate (quality "
       "interpolated over log-rate; MS-SSIM in dB = -10 log10(1 - MS-SSIM); "
@@ -315,7 +318,7 @@ def at_rate_table(anchor, tests):
     for i, rate in enumerate(rates):
       if rate is None or not _finite(rate):
         continue
-      cells = [label, f"{rate:.4f}"]
+      cells = [markdown.cell(label), f"{rate:.4f}"]
       savings = []
       for metric in ("psnr", "ms-ssim"):
         values = results.get(_metric_key(metric), [])

@@ -21,6 +21,7 @@ import os
 import sys
 
 from tfc_repro import argutil
+from tfc_repro import markdown
 
 
 PROGRESS_LOG = "progress.csv"
@@ -74,7 +75,8 @@ def time_to_reach(rows, target):
 
 def table(runs, baseline):
   lines = ["| system | arm | steps | CPU min | held-out loss | bpp | PSNR | "
-           f"CPU min to {baseline or 'the baseline'}'s final loss | "
+           f"CPU min to {markdown.cell(baseline or 'the baseline')}'s final "
+           "loss | "
            "speed-up |",
            "|---|---|---|---|---|---|---|---|---|"]
   for system, arms in sorted(runs.items()):
@@ -91,7 +93,8 @@ def table(runs, baseline):
         speed = "–" if seconds is None else (
             f"{base[-1]['cpu_seconds'] / seconds:.2f}×")
       lines.append(
-          f"| {system} | {arm} | {int(last['step'])} | "
+          f"| {markdown.cell(system)} | {markdown.cell(arm)} | "
+          f"{int(last['step'])} | "
           f"{last['cpu_seconds'] / 60:.1f} | {last['val_loss']:.4g} | "
           f"{last['val_bpp']:.4g} | {last['val_psnr']:.2f} | {reach} | "
           f"{speed} |")

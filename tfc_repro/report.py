@@ -31,6 +31,7 @@ import numpy as np
 from tfc_repro import argutil
 from tfc_repro import bdrate
 from tfc_repro import curves as curves_lib
+from tfc_repro import markdown
 from tfc_repro import paper_figures
 from tfc_repro import published as published_lib
 from tfc_repro import results as results_lib
@@ -119,13 +120,15 @@ def _lee2019_row(metric, kind, test, anchor_name, anchor):
   name = bdrate.METRICS[metric][1]
   if test is None or anchor is None:
     what = "lee2019" if test is None else anchor_name
-    return (f"| {name} | {kind} | {test.label if test else 'missing'} | "
-            f"{anchor.label if anchor else 'missing'} | n/a | {claim:+.2f} | "
-            f"{what} curve missing |")
+    return (f"| {name} | {kind} | "
+            f"{markdown.cell(test.label) if test else 'missing'} | "
+            f"{markdown.cell(anchor.label) if anchor else 'missing'} | n/a | "
+            f"{claim:+.2f} | {what} curve missing |")
   report = bdrate.compare(anchor.document, test.document, metric)
-  notes = "; ".join(report["notes"]).replace("|", "/")
-  return (f"| {name} | {kind} | {test.label} | {anchor.label} | "
-          f"{_percent(report['bd_rate'])} | {claim:+.2f} | {notes} |")
+  notes = markdown.cell("; ".join(report["notes"]))
+  return (f"| {name} | {kind} | {markdown.cell(test.label)} | "
+          f"{markdown.cell(anchor.label)} | {_percent(report['bd_rate'])} | "
+          f"{claim:+.2f} | {notes} |")
 
 
 def write_lee2019(sources, output_dir):
@@ -377,11 +380,11 @@ def regularized_markdown(rows, out_of_domain=()):
 def _regularized_rows(rows):
   lines = []
   for row in rows:
-    notes = "; ".join(row["notes"]).replace("|", "/")
+    notes = markdown.cell("; ".join(row["notes"]))
     floor = (f"{_percent(row['floor']['psnr'])} / "
              f"{_percent(row['floor']['ms-ssim'])}" if row["floor"] else "—")
     lines.append(
-        f"| {row['backbone']} | {_percent(row['psnr'])} | "
+        f"| {markdown.cell(row['backbone'])} | {_percent(row['psnr'])} | "
         f"{_percent(row['ms-ssim'])} | {floor} | "
         f"{_percent(row['published'])} | {_percent(row['vs_pretrained'])} | "
         f"{_percent(row['published_vs_pretrained'])} | {notes} |")
@@ -679,18 +682,18 @@ def cpu_report(sources):
     if curve is None:
       points = _points_in_training(sources, name)
       if not points:
-        lines.append(f"| {name} | {NOT_TRAINED} | | | | |")
+        lines.append(f"| {markdown.cell(name)} | {NOT_TRAINED} | | | | |")
         continue
       evaluated = {"points": [p for d in points for p in d["points"]]}
       steps, hours, lambdas = training_summary(evaluated)
       in_training += sum(p["metadata"].get("train_cpu_seconds") or 0
                          for p in evaluated["points"])
-      lines.append(f"| {name} | in training: {len(points)} of 4 points "
-                   f"(`results/kodak/cpu/points/{name}-q*.json`) | "
+      lines.append(f"| {markdown.cell(name)} | in training: {len(points)} of "
+                   f"4 points (`results/kodak/cpu/points/{name}-q*.json`) | "
                    f"{len(points)} | {lambdas} | {steps} | {hours} |")
       continue
     steps, hours, lambdas = training_summary(curve.document)
-    lines.append(f"| {name} | {curve.label} | "
+    lines.append(f"| {markdown.cell(name)} | {markdown.cell(curve.label)} | "
                  f"{len(curve.document['results']['bpp'])} | {lambdas} | "
                  f"{steps} | {hours} |")
   total = sum(point.get("metadata", {}).get("train_cpu_seconds") or 0
@@ -710,7 +713,7 @@ def cpu_report(sources):
     for name, curve in curves.items():
       key = _published_of(name)
       if curve is None:
-        lines.append(f"| {name} | {NOT_TRAINED} |" +
+        lines.append(f"| {markdown.cell(name)} | {NOT_TRAINED} |" +
                      " |" * (len(CODEC_ANCHORS) + 1))
         continue
       cells = []
@@ -723,7 +726,7 @@ def cpu_report(sources):
         cells.append(_percent(value))
         notes += [f"{name} vs {label} ({title}): {n}" for n in found]
       cells.insert(len(CODEC_ANCHORS), key or "none")
-      lines.append(f"| {name} | " + " | ".join(cells) + " |")
+      lines.append(f"| {markdown.cell(name)} | " + " | ".join(cells) + " |")
   lines += ["", "## The papers' orderings at this budget", "",
             "Each claim: the test needs fewer bits than the anchor, the "
             "model it extends or is compared with in its paper (≤: "
@@ -741,14 +744,14 @@ def cpu_report(sources):
     floor = _percent(row["floor"]).lstrip("+") if not math.isnan(
         row["floor"]) else "not measured"
     published = _published_ordering(sources, row["test"], row["anchor"])
-    row_notes = "; ".join(row["notes"]).replace("|", "/")
+    row_notes = markdown.cell("; ".join(row["notes"]))
     lines.append(f"| {row['test']} {row['claim']} {row['anchor']} | "
                  f"{_percent(row['bd'])} | {floor} | {row['verdict']} | "
                  f"{_percent(published)} | {row_notes} |")
   goals, missing = goal_rows(sources, curves)
   lines += ["", "## Goals", "", "| goal | status | PSNR BD-rates (%) |",
             "|---|---|---|"]
-  lines += [f"| {goal} | {status} | {details} |"
+  lines += [f"| {goal} | {status} | {markdown.cell(details)} |"
             for goal, status, details in goals]
   if missing:
     lines += ["", f"Not trained yet: {', '.join(missing)}."]
