@@ -13,7 +13,7 @@
 # parent's CPU time is not in the fine-tuned arm's). Resumable: a finished
 # arm is kept, a killed one continues. Settings: OUT (default
 # models/sweep-init), RESULTS (default results/init-from). Then:
-#   python -m tfc_repro.progress results/init-from --baseline finetune \
+#   python -m tfc_repro.progress results/init-from --baseline scratch \
 #     --table results/init-from/table.md \
 #     --figure results/init-from/convergence.png
 source "$(dirname "$0")/env.sh"

@@ -21,47 +21,104 @@ import os
 import sys
 
 from tfc_repro import argutil
+from tfc_repro import files
 from tfc_repro import markdown
 
 
 PROGRESS_LOG = "progress.csv"
+# The columns the comparison reads.
+COLUMNS = ("step", "cpu_seconds", "val_loss", "val_bpp", "val_psnr")
 
 
 def _read_log(path):
-  """The rows of a progress log that have a validation, values as floats."""
+  """The rows of a progress log that have a validation, values as floats;
+  a missing column or a value that is not a number is a ValueError naming
+  the file."""
   with open(path, newline="") as f:
-    rows = [{k: float(v) for k, v in row.items() if v not in ("", None)}
-            for row in csv.DictReader(f)]
-  return [r for r in rows if "val_loss" in r]
+    reader = csv.DictReader(f)
+    absent = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    if absent:
+      raise ValueError(f"{path}: no {', '.join(absent)} column (not a "
+                       "progress log)")
+    rows = []
+    for row in reader:
+      if row.get("val_loss") in ("", None):
+        continue  # an epoch without a validation
+      rows.append({})
+      for key, value in row.items():
+        if key is None or value in ("", None):
+          continue
+        try:
+          rows[-1][key] = float(value)
+        except ValueError:
+          raise ValueError(f"{path}: line {reader.line_num}: {key} "
+                           f"{value!r} is not a number") from None
+      missing = [c for c in COLUMNS if c not in rows[-1]]
+      if missing:
+        raise ValueError(f"{path}: line {reader.line_num}: no "
+                         f"{', '.join(missing)}")
+  return rows
+
+
+def _log_paths(path):
+  """(system, arm, location, log) of each run `path` names: a training
+  folder or its progress.csv (system "runs", arm the folder's name), or a
+  folder of SYSTEM-ARM.csv logs. `location`: the path components that name
+  the run, the last one its arm."""
+  if os.path.isfile(os.path.join(path, PROGRESS_LOG)):
+    path = os.path.join(path, PROGRESS_LOG)
+  if os.path.isfile(path):
+    named = (os.path.dirname(os.path.abspath(path))
+             if os.path.basename(path) == PROGRESS_LOG
+             else os.path.splitext(os.path.abspath(path))[0])
+    arm = os.path.basename(named).removesuffix(".train")
+    location = os.path.dirname(named).split(os.sep) + [arm]
+    return [("runs", arm, location, path)]
+  if not os.path.isdir(path):
+    raise ValueError(f"no such training folder or progress log: {path}")
+  found = []
+  for name in sorted(os.listdir(path)):
+    if name.endswith(".csv") and "-" in name:
+      system, arm = name[:-4].rsplit("-", 1)
+      location = os.path.abspath(path).split(os.sep) + [arm]
+      found.append((system, arm, location, os.path.join(path, name)))
+  return found
+
+
+def distinct_labels(locations):
+  """The shortest trailing parts of each location (a list of path
+  components) that tell them apart, joined by '/': ["r1", "m"] and ["r2",
+  "m"] -> "r1/m", "r2/m"; a lone one keeps its last part."""
+  for count in range(1, max(len(l) for l in locations) + 1):
+    labels = ["/".join(l[-count:]) for l in locations]
+    if len(set(labels)) == len(labels):
+      return labels
+  return ["/".join(l) for l in locations]
 
 
 def read_runs(paths):
   """{system: {arm: [row dicts with floats]}} of the runs named by `paths`
   (a path or a list of them): training folders or their progress.csv (arms
   of one experiment, "runs", named by their folders), or folders of
-  SYSTEM-ARM.csv logs."""
-  runs = collections.defaultdict(dict)
+  SYSTEM-ARM.csv logs. Runs of one system with the same name are told
+  apart by their folders ("r1/m", "r2/m"); a log given twice counts once."""
+  logs = {}
   for path in [paths] if isinstance(paths, str) else paths:
-    if os.path.isfile(os.path.join(path, PROGRESS_LOG)):
-      path = os.path.join(path, PROGRESS_LOG)
-    if os.path.isfile(path):
-      folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
-      arm = (folder if os.path.basename(path) == PROGRESS_LOG else
-             os.path.splitext(os.path.basename(path))[0])
-      arm = arm[:-len(".train")] if arm.endswith(".train") else arm
-      rows = _read_log(path)
-      if rows:
-        runs["runs"][arm] = rows
-      continue
-    if not os.path.isdir(path):
-      raise ValueError(f"no such training folder or progress log: {path}")
-    for name in sorted(os.listdir(path)):
-      if not name.endswith(".csv") or "-" not in name:
-        continue
-      system, arm = name[:-4].rsplit("-", 1)
-      rows = _read_log(os.path.join(path, name))
-      if rows:
-        runs[system][arm] = rows
+    for system, arm, location, log in _log_paths(path):
+      logs.setdefault(os.path.realpath(log), (system, arm, location, log))
+  by_name = collections.defaultdict(list)
+  for system, arm, location, log in logs.values():
+    by_name[(system, arm)].append((location, log))
+  labels = {}
+  for (_, arm), named in by_name.items():
+    names = ([arm] if len(named) == 1 else
+             distinct_labels([location for location, _ in named]))
+    labels.update((log, name) for (_, log), name in zip(named, names))
+  runs = collections.defaultdict(dict)
+  for system, _, _, log in logs.values():
+    rows = _read_log(log)
+    if rows:
+      runs[system][labels[log]] = rows
   return dict(runs)
 
 
@@ -71,6 +128,16 @@ def time_to_reach(rows, target):
     if row["val_loss"] <= target:
       return row["cpu_seconds"]
   return None
+
+
+def _speed_up(baseline_seconds, seconds):
+  """The baseline's CPU time over an arm's time to reach its loss ("–" if
+  never reached, "n/a" for a time of zero)."""
+  if seconds is None:
+    return "–"
+  if seconds <= 0 or baseline_seconds <= 0:
+    return "n/a"
+  return f"{baseline_seconds / seconds:.2f}×"
 
 
 def table(runs, baseline):
@@ -90,8 +157,7 @@ def table(runs, baseline):
         seconds = (rows[-1]["cpu_seconds"] if arm == baseline else
                    time_to_reach(rows, base[-1]["val_loss"]))
         reach = "not reached" if seconds is None else f"{seconds / 60:.1f}"
-        speed = "–" if seconds is None else (
-            f"{base[-1]['cpu_seconds'] / seconds:.2f}×")
+        speed = _speed_up(base[-1]["cpu_seconds"], seconds)
       lines.append(
           f"| {markdown.cell(system)} | {markdown.cell(arm)} | "
           f"{int(last['step'])} | "
@@ -99,6 +165,17 @@ def table(runs, baseline):
           f"{last['val_bpp']:.4g} | {last['val_psnr']:.2f} | {reach} | "
           f"{speed} |")
   return "\n".join(lines) + "\n"
+
+
+def write_text(path, text):
+  """Writes `path` (creating its folder) whole or not at all; an OSError
+  names it."""
+  if os.path.isdir(path):
+    raise IsADirectoryError(f"cannot write {path}: a folder")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with files.replaced_atomically(path) as partial:
+    with open(partial, "w", encoding="utf-8") as f:
+      f.write(text)
 
 
 def figure(runs, path):
@@ -150,15 +227,21 @@ def main(argv=None):
   if not runs:
     parser.exit(1, "error: no progress logs with a validation in "
                    f"{', '.join(args.runs)}\n")
+  arms = list(dict.fromkeys(a for system in runs.values() for a in system))
+  if args.baseline is not None and args.baseline not in arms:
+    parser.exit(1, f"error: --baseline {args.baseline}: no run of that name "
+                   f"(the runs: {', '.join(arms)})\n")
   baseline = args.baseline or next(iter(runs.get("runs", {})), None)
   text = table(runs, baseline)
-  if args.table:
-    with open(args.table, "w") as f:
-      f.write(text)
-  else:
-    sys.stdout.write(text)
-  if args.figure:
-    figure(runs, args.figure)
+  try:
+    if args.table:
+      write_text(args.table, text)
+    else:
+      sys.stdout.write(text)
+    if args.figure:
+      figure(runs, args.figure)
+  except OSError as e:
+    parser.exit(1, f"error: {argutil.first_line(e)}\n")
   return 0
 
 
