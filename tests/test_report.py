@@ -345,3 +345,16 @@ def test_a_curve_name_cannot_break_the_tables(results_dir, tmp_path):
       [("a\nb|c", {"results": {"bpp": []}})])
   [row] = [l for l in table.splitlines() if l.startswith("| a")]
   assert row.startswith(r"| a b\|c | jpeg \| 4:2:0 | 0/0 |")
+
+
+def test_a_null_config_and_an_odd_level_column_are_read(results_dir):
+  cpu = os.path.join(results_dir, "kodak", "cpu")
+  _edit(os.path.join(cpu, "regularized-lee2019.json"),
+        lambda d: d["points"][0]["metadata"].update(config=None))
+  rows = report.regularized_table(_sources(results_dir))
+  [row] = [r for r in rows if r["backbone"] == "autoregressive"]
+  assert row["psnr"] == pytest.approx(-10.0, abs=0.01)
+  _edit(os.path.join(cpu, "hcae.json"), lambda d: d["results"].update({
+      "bpp-payload": d["results"]["bpp"], "bpp-z1": d["results"]["bpp"],
+      "bpp-zx": d["results"]["bpp"]}))
+  assert "| bpp | z1 |" in report.hcae_table(_sources(results_dir))

@@ -177,8 +177,7 @@ def hcae_table(sources):
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
   # Share of hcae's payload per level, per λ (from the files).
   results = curves["hcae"]["results"]
-  levels = sorted((k[4:] for k in results
-                   if k.startswith("bpp-z") and k.count("-") == 1),
+  levels = sorted((k[4:] for k in results if re.fullmatch(r"bpp-z\d+", k)),
                   key=lambda n: -int(n[1:]))
   if levels and "bpp-payload" in results:
     lines += ["", "Share of hcae's coded bits per level (from the files):",
@@ -284,7 +283,7 @@ def _regularizer_settings(document):
   settings = set()
   for point in document.get("points", []):
     metadata = point.get("metadata", {})
-    config = metadata.get("config", {})
+    config = metadata.get("config") or {}
     if "alpha" not in config:
       continue
     scale = config.get("source_scale")
