@@ -270,3 +270,14 @@ def test_images_of_one_name_in_two_folders_keep_distinct_names():
                                                                  "y.png"]
   assert evaluate.image_names(["/d/a/x.png", "/d/b/x.png", "/d/b/c/x.png"]) == [
       "a/x.png", "b/x.png", "b/c/x.png"]
+
+
+def test_reconstructions_of_a_shipped_model_are_under_its_name():
+  from types import SimpleNamespace
+  from tfc_repro import evaluate
+  shipped = SimpleNamespace(name="cpu:bls2017-1", system="bls2017",
+                            path="/cache/zoo/cpu/bls2017-1-67ff5b2808aa-0901")
+  assert evaluate.reconstruction_folder(shipped) == "bls2017-1"
+  folder = SimpleNamespace(name="runs/bls2017/", system="bls2017",
+                           path="runs/bls2017/")
+  assert evaluate.reconstruction_folder(folder) == "bls2017"

@@ -20,6 +20,7 @@ from tfc_repro import container
 from tfc_repro import data
 from tfc_repro import metrics
 from tfc_repro import results
+from tfc_repro import zoo
 
 
 def image_names(paths):
@@ -90,6 +91,15 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
   return {"metadata": metadata, "per_image": per_image}
 
 
+def reconstruction_folder(model):
+  """The folder of a model's reconstructions (under --reconstructions): a
+  shipped model's name (cpu:bls2017-1 -> bls2017-1), else its folder's."""
+  name = getattr(model, "name", None) or ""
+  if zoo.is_zoo_name(name):
+    return name[len(zoo.PREFIX):]
+  return os.path.basename(os.path.normpath(model.path or model.system))
+
+
 def evaluate_models(models, image_paths, output, name=None, dataset=None,
                     reconstructions=None):
   """Evaluates `savedmodel.LoadedModel`s (one RD point each) and writes the
@@ -99,8 +109,7 @@ def evaluate_models(models, image_paths, output, name=None, dataset=None,
   for model in models:
     keep = None
     if reconstructions:
-      keep = os.path.join(reconstructions, os.path.basename(
-          os.path.normpath(model.path or model.system)))
+      keep = os.path.join(reconstructions, reconstruction_folder(model))
     points.append(evaluate_model(model, image_paths, keep))
   points.sort(key=lambda p: np.mean([r["bpp"] for r in p["per_image"]]))
   if name is None:
