@@ -581,3 +581,32 @@ def test_paper_profiles_keep_the_papers_recipe(name):
           isinstance(schedule, tf.Variable))
   assert not isinstance(schedule, (training.WarmupSchedule,
                                    training.CosineSchedule))
+
+
+def test_a_model_path_holding_other_files_is_refused_and_left_alone(
+    run_main, train_image, tmp_path):
+  folder = tmp_path / "photos"
+  (folder / "sub").mkdir(parents=True)
+  (folder / "notes.txt").write_text("precious")
+  (folder / "sub" / "a.txt").write_text("kept")
+  result = run_main(bls2017.SYSTEM, "--model_path", str(folder), "train",
+                    "--train_glob", train_image, "--num_filters", "4",
+                    "--patchsize", "32", "--batchsize", "2", "--steps", "2")
+  assert result.returncode == 1
+  assert result.stderr.count("\n") == 1 and "'notes.txt'" in result.stderr
+  assert (folder / "notes.txt").read_text() == "precious"
+  assert (folder / "sub" / "a.txt").read_text() == "kept"
+  assert not os.path.exists(str(folder) + ".train")
+  with open(tmp_path / "notes", "w") as f:
+    f.write("a file")
+  with pytest.raises(savedmodel.ModelError, match="is a file"):
+    savedmodel.check_replaceable(str(tmp_path / "notes"))
+  # Folders named like an export's leftovers but holding a user's files
+  # are not an export's: recovering beside them leaves them alone.
+  for name in ("m.old-2019", "m.tmp-abcdefgh"):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "notes.txt").write_text("kept")
+  savedmodel.recover(str(tmp_path / "m"))
+  assert not os.path.exists(tmp_path / "m")
+  for name in ("m.old-2019", "m.tmp-abcdefgh"):
+    assert (tmp_path / name / "notes.txt").read_text() == "kept"

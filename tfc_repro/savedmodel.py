@@ -158,6 +158,36 @@ def read_training_weights(model_path):
                      ) from None
 
 
+# What `export` writes in a model's folder, the only entries of a folder
+# that exporting may replace (a user's files there would go with it).
+EXPORTED_ENTRIES = frozenset(("assets", "fingerprint.pb", "saved_model.pb",
+                              "variables", TRAINING_WEIGHTS))
+
+
+def _foreign_entry(path):
+  """The first entry of the folder `path` that no export writes, or None."""
+  return next((entry for entry in sorted(os.listdir(path))
+               if entry not in EXPORTED_ENTRIES), None)
+
+
+def check_replaceable(path):
+  """Refuses in one line to export a model to `path` when something there
+  is not an exported model: a file, or a folder holding anything an export
+  does not write (exporting replaces the folder: a user's files in it would
+  be deleted). Nothing at `path`, an empty folder and a model are fine."""
+  if not os.path.lexists(path):
+    return
+  if not os.path.isdir(path):
+    raise ModelError(f"{path} is a file, not a model folder: give "
+                     "--model_path a new or empty folder")
+  foreign = _foreign_entry(path)
+  if foreign is not None:
+    raise ModelError(
+        f"{path} holds {foreign!r}, which is not part of a model: give "
+        "--model_path a new or empty folder (exporting replaces the folder "
+        "and all it holds)")
+
+
 def export(model, path, training_info=None, freeze=True, reconstruct=False,
            weights=None):
   """Writes `model` (after `prepare_for_compression`) as a SavedModel: the
@@ -170,11 +200,13 @@ def export(model, path, training_info=None, freeze=True, reconstruct=False,
   renamed to `path` (a model already there is moved aside first and deleted
   after): a kill at any moment leaves the old model or the new one at
   `path`, never a half-written one (or, between the two renames, the old
-  one at `path.old-PID`, which `recover` puts back).
+  one at `path.old-PID`, which `recover` puts back). Anything at `path`
+  that is not a model is refused (`check_replaceable`), never replaced.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  module, metadata = coding_module(model, training_info, freeze, reconstruct)
   path = os.path.abspath(path)
+  check_replaceable(path)
+  module, metadata = coding_module(model, training_info, freeze, reconstruct)
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
   recover(path)
@@ -247,13 +279,21 @@ def read_metadata(path):
 
 def recover(path):
   """Puts back a model that an interrupted `export` moved aside (when
-  nothing is at `path`), and removes the leftovers of interrupted exports."""
+  nothing is at `path`), and removes the leftovers of interrupted exports:
+  folders named as `export` names them (PATH.old-PID, PATH.tmp-XXXXXXXX)
+  that hold nothing an export does not write (a user's folder of such a
+  name is left alone)."""
+  import re  # pylint: disable=g-import-not-at-top
   path = os.path.abspath(path)
   parent, name = os.path.dirname(path), os.path.basename(path)
   if not os.path.isdir(parent):
     return
+  leftover = re.compile(re.escape(name) + r"\.(old-\d+|tmp-[a-z0-9_]{8})")
   for entry in sorted(os.listdir(parent)):
     full = os.path.join(parent, entry)
+    if (not leftover.fullmatch(entry) or os.path.islink(full)
+        or not os.path.isdir(full) or _foreign_entry(full) is not None):
+      continue
     if entry.startswith(name + ".old-"):
       if not os.path.lexists(path):
         os.rename(full, path)

@@ -730,6 +730,8 @@ def train(system, args, extra_callbacks=()):
   model is exported: a run killed at any moment resumes when re-run. In a
   multi-worker run the chief exports and deletes the checkpoint, and the
   workers end together (`finish_workers`)."""
+  # Before training: the export would refuse it only after.
+  savedmodel.check_replaceable(args.model_path)
   model, info = build_and_fit(system, args, extra_callbacks)
   strategy = model.distribute_strategy
   metadata = export(model, info, args.model_path, strategy,
