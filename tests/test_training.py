@@ -610,3 +610,38 @@ def test_a_model_path_holding_other_files_is_refused_and_left_alone(
   assert not os.path.exists(tmp_path / "m")
   for name in ("m.old-2019", "m.tmp-abcdefgh"):
     assert (tmp_path / name / "notes.txt").read_text() == "kept"
+
+
+def test_a_checkpoint_without_its_record_or_progress_log_is_refused(
+    tmp_path):
+  """A checkpoint whose run.json is missing or unreadable, or whose progress
+  log does not read, is not resumed with whatever settings are given (nor
+  with a traceback): one line naming the file and the way out. A new run
+  starts its own progress log."""
+  model = bls2017.SYSTEM.build_model(train_args(
+      bls2017.SYSTEM, ["train", "--num_filters", "4"]))
+  args = train_args(bls2017.SYSTEM, ["train", "--num_filters", "4"])
+  train_path = str(tmp_path / "m.train")
+  progress = os.path.join(train_path, "progress.csv")
+  os.makedirs(train_path)
+  with open(progress, "w") as f:
+    f.write("step,cpu_seconds,wall_seconds\n10,1.5,2\n")
+  training.check_resumed_run(train_path, model, args)  # a new run
+  assert not os.path.exists(progress)
+  os.makedirs(os.path.join(train_path, "backup"))
+  training.check_resumed_run(train_path, model, args)  # resumable
+  with open(os.path.join(train_path, "run.json"), "w") as f:
+    f.write("{not json")
+  with pytest.raises(ValueError, match=r"run.json, does not read .*remove "
+                     r".*backup to train afresh") as error:
+    training.check_resumed_run(train_path, model, args)
+  assert "\n" not in str(error.value)
+  os.remove(os.path.join(train_path, "run.json"))
+  with pytest.raises(ValueError, match=r"run.json, is missing"):
+    training.check_resumed_run(train_path, model, args)
+  with open(progress, "w") as f:
+    f.write("garbage,,\n\x00zz\n")
+  with pytest.raises(training.TrainingError,
+                     match="is not a progress log") as error:
+    training.ProgressLog(progress)
+  assert "\n" not in str(error.value)

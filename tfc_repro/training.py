@@ -15,8 +15,10 @@ import time
 
 import tensorflow as tf
 
+from tfc_repro import argutil
 from tfc_repro import data
 from tfc_repro import model as model_lib
+from tfc_repro import progress as progress_lib
 from tfc_repro import savedmodel
 from tfc_repro import zoo
 
@@ -150,12 +152,18 @@ class ProgressLog(tf.keras.callbacks.Callback):
     self.fields = None
     if os.path.exists(path):
       import csv  # pylint: disable=g-import-not-at-top
-      with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-      if rows:
-        self.cpu_before = float(rows[-1]["cpu_seconds"])
-        self.wall_before = float(rows[-1]["wall_seconds"])
-        self.fields = list(rows[0])
+      try:
+        with open(path, newline="") as f:
+          rows = list(csv.DictReader(f))
+        if rows:
+          self.cpu_before = float(rows[-1]["cpu_seconds"])
+          self.wall_before = float(rows[-1]["wall_seconds"])
+          self.fields = list(rows[0])
+      except (KeyError, TypeError, ValueError, csv.Error) as e:
+        raise TrainingError(
+            f"{path} is not a progress log that this run can continue "
+            f"({type(e).__name__}: {e}): put the file back, or remove it "
+            "(the run's CPU time then counts from now)") from None
 
   def on_train_begin(self, logs=None):
     self.cpu_start = time.process_time()
@@ -537,10 +545,20 @@ def check_resumed_run(train_path, model, args):
              **{key: getattr(args, key, None) for key in RUN_KEYS})
   run = json.loads(json.dumps(run))  # as read back
   path = os.path.join(train_path, "run.json")
-  if os.path.isdir(os.path.join(train_path, "backup")) and os.path.exists(
-      path):
-    with open(path) as f:
-      recorded = json.load(f)
+  if os.path.isdir(os.path.join(train_path, "backup")):
+    # A checkpoint to resume: only with the settings it was made with.
+    try:
+      with open(path) as f:
+        recorded = json.load(f)
+      if not isinstance(recorded, dict):
+        raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+      reason = ("is missing" if isinstance(e, FileNotFoundError)
+                else f"does not read ({argutil.first_line(e)})")
+      raise ValueError(
+          f"{train_path} holds a checkpoint to resume, but the record of its "
+          f"settings, {path}, {reason}: put it back, or remove "
+          f"{os.path.join(train_path, 'backup')} to train afresh") from None
     ours = dict(run.pop("config"), **run)
     theirs = dict(recorded.pop("config", {}), **recorded)
     for key in sorted(set(ours) | set(theirs)):
@@ -553,10 +571,10 @@ def check_resumed_run(train_path, model, args):
   os.makedirs(train_path, exist_ok=True)
   with open(path, "w") as f:
     json.dump(run, f, indent=1, sort_keys=True)
-  # A new run: an earlier run's warnings are not its own.
-  warnings_path = os.path.join(train_path, RATE_SHARE_WARNINGS)
-  if os.path.exists(warnings_path):
-    os.remove(warnings_path)
+  # A new run: an earlier run's warnings and progress log are not its own.
+  for name in (RATE_SHARE_WARNINGS, progress_lib.PROGRESS_LOG):
+    if os.path.exists(os.path.join(train_path, name)):
+      os.remove(os.path.join(train_path, name))
 
 
 def build_and_fit(system, args, extra_callbacks=()):
@@ -594,7 +612,7 @@ def build_and_fit(system, args, extra_callbacks=()):
   averages = (WeightAverages(model.stages())
               if getattr(args, "weight_averaging", 0.) else None)
   best = BestWeights(monitor="val_" + model.selection_term, averages=averages)
-  progress = ProgressLog(os.path.join(train_path, "progress.csv"))
+  progress = ProgressLog(os.path.join(train_path, progress_lib.PROGRESS_LOG))
   callbacks = [
       progress,
       NanGuard(),
