@@ -645,3 +645,20 @@ def test_a_checkpoint_without_its_record_or_progress_log_is_refused(
                      match="is not a progress log") as error:
     training.ProgressLog(progress)
   assert "\n" not in str(error.value)
+
+
+def test_a_resume_checkpoint_that_does_not_read_is_refused_in_one_line(
+    tmp_path):
+  backup = tmp_path / "m.train" / "backup"
+  checkpoint = tf.train.Checkpoint(v=tf.Variable(np.arange(1000.)))
+  checkpoint.write(str(backup / "chief" / "ckpt-20"))
+  with open(backup / "chief" / "checkpoint", "w") as f:
+    f.write('model_checkpoint_path: "ckpt-20"\n')
+  training.check_backup(str(backup))  # reads whole
+  data_file, = [p for p in (backup / "chief").iterdir()
+                if ".data-" in p.name]
+  data_file.write_bytes(b"\x00" * 100)
+  with pytest.raises(ValueError, match=r"ckpt-20 does not read .*remove "
+                     r".*backup to train afresh") as error:
+    training.check_backup(str(backup))
+  assert "\n" not in str(error.value)

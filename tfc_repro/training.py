@@ -536,6 +536,27 @@ RUN_KEYS = ("quantization", "weight_averaging", "patchsize", "batchsize",
             "final_patchsize")
 
 
+def check_backup(backup):
+  """Refuses in one line a resume checkpoint in the folder `backup` (as
+  `BackupAndRestore` writes it: one folder per worker) that does not read
+  whole, before Keras restores it (with a traceback)."""
+  for worker in sorted(os.listdir(backup)):
+    folder = os.path.join(backup, worker)
+    checkpoint = (tf.train.latest_checkpoint(folder)
+                  if os.path.isdir(folder) else None)
+    if checkpoint is None:
+      continue
+    try:
+      reader = tf.train.load_checkpoint(checkpoint)
+      for name in reader.get_variable_to_shape_map():
+        reader.get_tensor(name)
+    except Exception as e:  # pylint: disable=broad-except
+      raise ValueError(
+          f"the resume checkpoint {checkpoint} does not read "
+          f"({argutil.first_line(e)}): remove {backup} to train afresh"
+      ) from None
+
+
 def check_resumed_run(train_path, model, args):
   """Writes the run's configuration to TRAIN_PATH/run.json, or, when a
   checkpoint of an earlier run is there to resume, refuses in one line a
@@ -559,6 +580,7 @@ def check_resumed_run(train_path, model, args):
           f"{train_path} holds a checkpoint to resume, but the record of its "
           f"settings, {path}, {reason}: put it back, or remove "
           f"{os.path.join(train_path, 'backup')} to train afresh") from None
+    check_backup(os.path.join(train_path, "backup"))
     ours = dict(run.pop("config"), **run)
     theirs = dict(recorded.pop("config", {}), **recorded)
     for key in sorted(set(ours) | set(theirs)):
