@@ -186,6 +186,10 @@ def test_bad_inputs_give_one_line_errors(cli_model, other_bls2017, bls,
     ["train", "--lambda", "abc"],             # a value of the wrong type
     ["train", "--profile", "nope"],           # an unknown choice
     ["nope"],                                 # an unknown command
+    # A flag of another program that begins this one's --model_path (not
+    # taken as an abbreviation of it: the model would go elsewhere).
+    ["train", "--model", "factorized"],
+    ["--model_pa", "m", "train"],
 ])
 def test_usage_errors_are_one_line_with_status_2(argv, capsys):
   from tfc_repro import bls2017, cli

@@ -18,7 +18,14 @@ DATA_VARIABLE = "TFC_REPRO_DATA"
 
 class OneLineErrors:
   """A parser mixin: usage errors are a single line on stderr (status 2)
-  instead of argparse's usage block; --help still shows the usage."""
+  instead of argparse's usage block; --help still shows the usage. Flags
+  are taken whole, never abbreviated: a flag that only begins another
+  (e.g. --model for --model_path, where no --model applies) is unknown, not
+  that other flag."""
+
+  def __init__(self, *args, **kwargs):
+    kwargs.setdefault("allow_abbrev", False)
+    super().__init__(*args, **kwargs)
 
   def error(self, message):
     self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
