@@ -371,6 +371,12 @@ def test_the_command_fails_in_one_line(tmp_path):
        "no file"),
       ((broken,), "give the state dict and the model folder"),
   ]
+  # An .npz that is not a whole zip (cut short, or not one at all).
+  cut = str(tmp_path / "cut.npz")
+  with open(broken, "rb") as f, open(cut, "wb") as g:
+    g.write(f.read()[:200])
+  cases.append(((cut, str(tmp_path / "e"), "--quality", "3"),
+                "does not read as .npz"))
   # A file named as one of the zoo's must be that file (its SHA-256 begins
   # with the hash in the name).
   fake = str(tmp_path / "bmshj2018-hyperprior-3-6d87be32.pth.tar")

@@ -42,6 +42,8 @@ import math
 import os
 import re
 import sys
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -181,7 +183,9 @@ def read_state_dict(path, trusted=False):
     try:
       with np.load(path, allow_pickle=False) as stored:
         return {key: stored[key] for key in stored.files}
-    except (OSError, ValueError) as e:
+    # A cut or corrupt zip, or a member that does not inflate.
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile,
+            zlib.error) as e:
       raise StateDictError(f"{path} does not read as .npz: "
                            f"{argutil.first_line(e)}") from None
   try:
