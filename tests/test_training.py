@@ -288,6 +288,19 @@ def test_lambda_and_learning_rate_must_be_positive_and_finite(flag, value):
     train_args(bls2017.SYSTEM, ["train", flag, value])
 
 
+@pytest.mark.parametrize("system", ["bls2017", "hcae"])
+@pytest.mark.parametrize("argv, message", [
+    (["--num_filters", "0"], "--num_filters must be positive"),
+    (["--seed", "-1"], "--seed must be between 0 and 2"),
+    (["--seed", str(2**32)], "--seed must be between 0 and 2"),
+])
+def test_sizes_and_seeds_out_of_range_are_refused_before_training(
+    system, argv, message):
+  from tfc_repro import systems  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=message):
+    train_args(systems.system(system), ["train", *argv])
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(train_image, tmp_path):
   """Two replicas train (through a crop-size schedule's switch, each

@@ -411,6 +411,10 @@ def resolve_train_args(system, args):
   for key in ("patchsize", "batchsize", "steps", "steps_per_epoch"):
     if getattr(args, key) <= 0:
       raise ValueError(f"--{key} must be positive")
+  if getattr(args, "num_filters", None) is not None and args.num_filters <= 0:
+    raise ValueError("--num_filters must be positive")
+  if args.seed is not None and not 0 <= args.seed < 2**32:
+    raise ValueError("--seed must be between 0 and 2^32 − 1")
   if not (0 < args.lr < math.inf and 0 < args.lmbda < math.inf):  # NaN too
     raise ValueError("--lr and --lambda must be positive and finite")
   if not args.lr_decay_factor > 0:
