@@ -675,3 +675,26 @@ def test_a_resume_checkpoint_that_does_not_read_is_refused_in_one_line(
                      r".*backup to train afresh") as error:
     training.check_backup(str(backup))
   assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("system, argv, multiple", [
+    ("bls2017", ["--num_filters", "4"], 16),
+    ("bmshj2018", ["--num_filters", "4", "--num_latents", "4"], 16),
+    ("hcae", ["--num_filters", "4", "--levels", "3"], 8),
+])
+def test_crops_the_model_cannot_reconstruct_are_refused_in_one_line(
+    system, argv, multiple):
+  from tfc_repro import systems  # pylint: disable=g-import-not-at-top
+  system = systems.system(system)
+  args = train_args(system, ["train", *argv, "--patchsize", str(multiple)])
+  model = system.build_model(args)
+  assert model.training_crop_multiple() == multiple
+  training.check_crop_sides(model, args)
+  args.patchsize = multiple + 2
+  with pytest.raises(ValueError, match=rf"--patchsize must be a multiple of "
+                     rf"{multiple} .*got {multiple + 2}") as error:
+    training.check_crop_sides(model, args)
+  assert "\n" not in str(error.value)
+  args.patchsize, args.final_patchsize = multiple, 3 * multiple // 2
+  with pytest.raises(ValueError, match="--final_patchsize must be"):
+    training.check_crop_sides(model, args)

@@ -181,6 +181,7 @@ class HierarchicalModel(model.CompressionModel):
         latent_names=[f"z{k}" for k in range(levels, 0, -1)])
     self.levels = levels
     self.stride = 2 ** levels
+    self.crop_multiple = self.stride  # each level halves what it codes
     object.__setattr__(self, "shape_strides",
                        tuple(2 ** k for k in range(levels, 0, -1)))
     self.min_rate_share = MIN_RATE_SHARE

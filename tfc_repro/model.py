@@ -108,6 +108,11 @@ class CompressionModel(tf.keras.Model):
   # every latent shape from the image shape with these and refuses a file
   # that says otherwise (`coded_shapes`). None: `stride` for one latent.
   shape_strides = None
+  # The side of a training crop must be a multiple of this for the
+  # synthesis to give back an image of the crop's size (a hyperprior's
+  # coarser latents are cropped to fit). None: the finest of
+  # `coded_shape_strides` (`training_crop_multiple`).
+  crop_multiple = None
   # The held-out term whose lowest value picks the weights training keeps
   # (`training.BestWeights`): the loss, unless a loss term is not comparable
   # across epochs.
@@ -377,6 +382,10 @@ class CompressionModel(tf.keras.Model):
     if len(self.coded_shape_names) != 1:
       raise NotImplementedError(f"{self.system} must declare shape_strides")
     return (self.stride,)
+
+  def training_crop_multiple(self):
+    """What the side of a training crop must be a multiple of."""
+    return self.crop_multiple or min(self.coded_shape_strides)
 
   def coding_functions(self, suffix="", **options):
     """{name: tf.function} of `compress` and `decompress` with the input

@@ -448,6 +448,20 @@ def check_final_batch(args, replicas):
         "training it")
 
 
+def check_crop_sides(model, args):
+  """Refuses in one line crops (--patchsize, --final_patchsize) whose side
+  `model` cannot train on: a side that is not a multiple of its down-
+  sampling gives a reconstruction of another size than the crop."""
+  multiple = model.training_crop_multiple()
+  for flag in ("patchsize", "final_patchsize"):
+    side = getattr(args, flag, 0) or 0
+    if side % multiple:
+      raise ValueError(
+          f"--{flag} must be a multiple of {multiple} for this "
+          f"{model.system} model (its transforms down-sample by "
+          f"{multiple}), got {side}")
+
+
 def datasets(args):
   """(training dataset, validation dataset, description of the data). With
   a crop-size schedule, the training dataset gives pairs (crops, final
@@ -617,6 +631,7 @@ def build_and_fit(system, args, extra_callbacks=()):
   check_final_batch(args, strategy.num_replicas_in_sync)
   with strategy.scope():
     model, parent = compiled_model(system, args)
+  check_crop_sides(model, args)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
   print(f"training {args.steps} steps of batch {args.batchsize} "
