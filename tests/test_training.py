@@ -698,3 +698,24 @@ def test_crops_the_model_cannot_reconstruct_are_refused_in_one_line(
   args.patchsize, args.final_patchsize = multiple, 3 * multiple // 2
   with pytest.raises(ValueError, match="--final_patchsize must be"):
     training.check_crop_sides(model, args)
+
+
+def test_an_image_whose_data_does_not_decode_is_named(train_dir, tmp_path,
+                                                       run_main):
+  """A PNG cut short reads its header (the check before training) but fails
+  TensorFlow's decoder in the first step: the error names the file."""
+  folder = tmp_path / "images"
+  folder.mkdir()
+  for name in ("img0.png", "img1.png", "img2.png"):
+    shutil.copy(os.path.join(train_dir, name), folder / name)
+  cut = (folder / "img1.png").read_bytes()
+  (folder / "img1.png").write_bytes(cut[:len(cut) // 2])
+  result = run_main(bls2017.SYSTEM, "--model_path", str(tmp_path / "m"),
+                    "train", "--train_glob", str(folder), "--num_filters",
+                    "4", "--patchsize", "32", "--batchsize", "2", "--steps",
+                    "2", "--cache_gib", "0")
+  assert result.returncode == 1
+  error, = [line for line in result.stderr.splitlines()
+            if line.startswith("error: ")]
+  assert error == (f"error: cannot decode {folder / 'img1.png'}: Invalid PNG "
+                   f"data, size {len(cut) // 2}")

@@ -443,6 +443,22 @@ def check_training_images(paths):
                       f"(TensorFlow decodes {', '.join(TRAINING_FORMATS)})")
 
 
+def check_decodable(paths):
+  """Raises `DataError` naming the first of `paths` that TensorFlow's
+  decoders (those of training) fail on, with their reason: decodes every
+  file, for after a training step failed on one."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for path in paths:
+    try:
+      _decode(path)
+    except tf.errors.OpError as e:
+      # Without TensorFlow's frame: "{{function_node ...}} why [Op:...]".
+      reason = re.sub(r"\{\{.*?\}\}|\[Op:.*$", "",
+                      argutil.first_line(e.message))
+      reason = " ".join(reason.split())
+      raise DataError(f"cannot decode {path}: {reason}") from None
+
+
 def decoded_bytes(paths, limit=math.inf):
   """The bytes that `paths` take decoded to 8-bit RGB, from their headers
   (without decoding them); counting stops once over `limit`. An image whose

@@ -462,19 +462,9 @@ def check_crop_sides(model, args):
           f"{multiple}), got {side}")
 
 
-def datasets(args):
-  """(training dataset, validation dataset, description of the data). With
-  a crop-size schedule, the training dataset gives pairs (crops, final
-  crops), drawn independently, and the model trains on one of each pair."""
-  final = final_crops(args)
-  if args.tfds:
-    train = data.tfds_dataset(args.tfds, "train", args.patchsize,
-                              args.batchsize, training=True, seed=args.seed,
-                              final=final)
-    validation = data.tfds_dataset(args.tfds, "validation", args.patchsize,
-                                   args.batchsize, training=False).take(
-                                       args.validation_batches)
-    return train, validation, f"tfds:{args.tfds}"
+def image_paths(args):
+  """(training images, validation images, description of their source) of
+  --train_glob and --validation_glob (default: the embedded photos)."""
   if args.train_glob:
     paths = data.list_images(args.train_glob)
     source = f"glob:{args.train_glob}"
@@ -493,6 +483,23 @@ def datasets(args):
     source += f", validation:{validation_glob}"
   else:
     train_paths, validation_paths = data.split_paths(paths)
+  return train_paths, validation_paths, source
+
+
+def datasets(args):
+  """(training dataset, validation dataset, description of the data). With
+  a crop-size schedule, the training dataset gives pairs (crops, final
+  crops), drawn independently, and the model trains on one of each pair."""
+  final = final_crops(args)
+  if args.tfds:
+    train = data.tfds_dataset(args.tfds, "train", args.patchsize,
+                              args.batchsize, training=True, seed=args.seed,
+                              final=final)
+    validation = data.tfds_dataset(args.tfds, "validation", args.patchsize,
+                                   args.batchsize, training=False).take(
+                                       args.validation_batches)
+    return train, validation, f"tfds:{args.tfds}"
+  train_paths, validation_paths, source = image_paths(args)
   data.check_training_images(train_paths + validation_paths)
   cache_bytes = (getattr(args, "cache_gib", 0.) or 0.) * 2**30
   decoded = data.decoded_bytes(train_paths, cache_bytes) if cache_bytes else 0
@@ -675,10 +682,18 @@ def build_and_fit(system, args, extra_callbacks=()):
         os.path.join(train_path, RATE_SHARE_WARNINGS))
     callbacks.append(monitor)
   start = time.time()
-  history = model.fit(
-      train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-      validation_data=validation_ds, callbacks=callbacks,
-      verbose=1 if sys.stdout.isatty() else 2)
+  try:
+    history = model.fit(
+        train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=validation_ds, callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2)
+  except tf.errors.InvalidArgumentError:
+    if not args.tfds:
+      # TensorFlow's decoders do not name the file they fail on (its
+      # header read, its data did not): the first one that fails.
+      train_paths, validation_paths, _ = image_paths(args)
+      data.check_decodable(train_paths + validation_paths)
+    raise
   info = dict(
       lmbda=model.user_lambda, loss_lambda=model.loss_lambda, metric=model.metric,
       steps=int(model.optimizer.iterations.numpy()),
