@@ -719,3 +719,26 @@ def test_an_image_whose_data_does_not_decode_is_named(train_dir, tmp_path,
             if line.startswith("error: ")]
   assert error == (f"error: cannot decode {folder / 'img1.png'}: Invalid PNG "
                    f"data, size {len(cut) // 2}")
+
+
+def test_a_finished_run_is_not_trained_again_nor_replaced_by_another_model(
+    train_image, tmp_path, run_main):
+  path = str(tmp_path / "m")
+  argv = ["--model_path", path, "train", "--train_glob", train_image,
+          "--num_filters", "4", "--patchsize", "32", "--batchsize", "2",
+          "--steps", "2", "--steps_per_epoch", "2", "--seed", "0"]
+  assert run_main(bls2017.SYSTEM, *argv).returncode == 0
+  stamp = os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns
+  # The same command again: nothing to train.
+  again = run_main(bls2017.SYSTEM, *argv)
+  assert again.returncode == 0, again.stderr
+  assert "already holds this model, trained for 2 steps" in again.stdout
+  assert "training 2 steps" not in again.stdout
+  # Another model (λ, size) would replace it: refused in one line. (The
+  # last of a flag given twice is the one argparse keeps.)
+  for flag, value, message in (("--lambda", "0.02", "lmbda 0.01, not 0.02"),
+                               ("--num_filters", "8", "num_filters 4, not 8")):
+    result = run_main(bls2017.SYSTEM, *argv, flag, value)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+  assert os.stat(os.path.join(path, "saved_model.pb")).st_mtime_ns == stamp

@@ -449,7 +449,11 @@ def load_model(system, path, max_pixels=None):
 def command_train(system, args):
   from tfc_repro import training  # pylint: disable=g-import-not-at-top
   resolve_train_args(system, args)
-  metadata = training.train(system, args)
+  try:
+    metadata = training.train(system, args)
+  except training.AlreadyTrained as done:
+    print(done)
+    return
   print(f"exported {system.name} model to {args.model_path} "
         f"({metadata['steps']} steps, λ={metadata['lmbda']}, "
         f"{metadata['metric']})")

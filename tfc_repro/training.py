@@ -557,6 +557,70 @@ RUN_KEYS = ("quantization", "weight_averaging", "patchsize", "batchsize",
             "final_patchsize")
 
 
+class AlreadyTrained(Exception):
+  """The model a run would export is already at --model_path: the same
+  configuration trained the same way (`check_finished_run`)."""
+
+  def __init__(self, message, metadata):
+    super().__init__(message)
+    self.metadata = metadata
+
+
+# Besides the model's configuration and RUN_KEYS, what makes two runs the
+# same run (the metadata's record of each).
+SAME_RUN_KEYS = ("steps", "lr", "lr_decay_steps", "lr_decay_factor",
+                 "warmup_steps", "lr_schedule", "clip_norm", "seed",
+                 "train_data", "init_from")
+
+
+def check_finished_run(model_path, train_path, model, args, parent,
+                       data_description):
+  """Compares the run about to start with the model a finished run
+  exported to `model_path` (nothing to compare while a checkpoint of an
+  unfinished run is there to resume, `check_resumed_run`): refuses in one
+  line a model of another configuration (architecture, λ, the RUN_KEYS),
+  which training would replace; raises `AlreadyTrained` when it is this
+  very run's (re-running a finished command trains nothing); otherwise
+  (e.g. more --steps, another --seed) says on stderr that the run trains
+  afresh and replaces it."""
+  import json  # pylint: disable=g-import-not-at-top
+  if (os.path.isdir(os.path.join(train_path, "backup"))
+      or not os.path.isfile(os.path.join(model_path, "saved_model.pb"))):
+    return
+  try:
+    recorded = savedmodel.read_metadata(model_path)
+  except savedmodel.ModelError:
+    return  # no record to compare with: not a run of this tool
+  ours = dict(model.config, quantization=model.training_quantization,
+              **{key: getattr(args, key, None) for key in RUN_KEYS
+                 if key != "quantization"})
+  ours = json.loads(json.dumps(ours))  # as read back
+  theirs = dict(recorded.get("config") or {},
+                **{key: recorded.get(key) for key in RUN_KEYS})
+  for key in sorted(set(ours) | set(theirs)):
+    if ours.get(key) != theirs.get(key):
+      raise ValueError(
+          f"{model_path} holds a model trained with {key} "
+          f"{theirs.get(key)!r}, not {ours.get(key)!r}: give another "
+          "--model_path, or remove it to train it again")
+  run = json.loads(json.dumps(dict(
+      steps=args.steps, lr=args.lr, lr_decay_steps=list(args.lr_decay_steps),
+      lr_decay_factor=args.lr_decay_factor, warmup_steps=args.warmup_steps,
+      lr_schedule=args.lr_schedule, clip_norm=args.clip_norm, seed=args.seed,
+      train_data=data_description, init_from=parent)))
+  for key in SAME_RUN_KEYS:
+    if run[key] != recorded.get(key):
+      print(f"note: {model_path} holds a model of this configuration "
+            f"trained with {key} {recorded.get(key)!r}; this run ({key} "
+            f"{run[key]!r}) trains afresh and replaces it", file=sys.stderr,
+            flush=True)
+      return
+  raise AlreadyTrained(
+      f"{model_path} already holds this model, trained for "
+      f"{recorded.get('steps')} steps: nothing to train (remove it, or give "
+      "another --model_path, to train it again)", recorded)
+
+
 def check_backup(backup):
   """Refuses in one line a resume checkpoint in the folder `backup` (as
   `BackupAndRestore` writes it: one folder per worker) that does not read
@@ -639,6 +703,9 @@ def build_and_fit(system, args, extra_callbacks=()):
   with strategy.scope():
     model, parent = compiled_model(system, args)
   check_crop_sides(model, args)
+  train_path = args.train_path or args.model_path + ".train"
+  check_finished_run(args.model_path, train_path, model, args, parent,
+                     data_description)
   steps_per_epoch = min(args.steps_per_epoch, args.steps)
   epochs = math.ceil(args.steps / steps_per_epoch)
   print(f"training {args.steps} steps of batch {args.batchsize} "
@@ -651,7 +718,6 @@ def build_and_fit(system, args, extra_callbacks=()):
         + (f"; validating and exporting the weights' moving average "
            f"(momentum {args.weight_averaging:g})"
            if getattr(args, "weight_averaging", 0.) else ""), flush=True)
-  train_path = args.train_path or args.model_path + ".train"
   check_resumed_run(train_path, model, args)
   averages = (WeightAverages(model.stages())
               if getattr(args, "weight_averaging", 0.) else None)
