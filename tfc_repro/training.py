@@ -557,6 +557,14 @@ RUN_KEYS = ("quantization", "weight_averaging", "patchsize", "batchsize",
             "final_patchsize")
 
 
+def first_difference(ours, theirs):
+  """The first key (in sorted order) whose value differs between two
+  records of settings (a key missing on one side counts as None), or None
+  when they agree."""
+  return next((key for key in sorted(set(ours) | set(theirs))
+               if ours.get(key) != theirs.get(key)), None)
+
+
 class AlreadyTrained(Exception):
   """The model a run would export is already at --model_path: the same
   configuration trained the same way (`check_finished_run`)."""
@@ -597,12 +605,12 @@ def check_finished_run(model_path, train_path, model, args, parent,
   ours = json.loads(json.dumps(ours))  # as read back
   theirs = dict(recorded.get("config") or {},
                 **{key: recorded.get(key) for key in RUN_KEYS})
-  for key in sorted(set(ours) | set(theirs)):
-    if ours.get(key) != theirs.get(key):
-      raise ValueError(
-          f"{model_path} holds a model trained with {key} "
-          f"{theirs.get(key)!r}, not {ours.get(key)!r}: give another "
-          "--model_path, or remove it to train it again")
+  key = first_difference(ours, theirs)
+  if key:
+    raise ValueError(
+        f"{model_path} holds a model trained with {key} "
+        f"{theirs.get(key)!r}, not {ours.get(key)!r}: give another "
+        "--model_path, or remove it to train it again")
   run = json.loads(json.dumps(dict(
       steps=args.steps, lr=args.lr, lr_decay_steps=list(args.lr_decay_steps),
       lr_decay_factor=args.lr_decay_factor, warmup_steps=args.warmup_steps,
@@ -668,12 +676,12 @@ def check_resumed_run(train_path, model, args):
     check_backup(os.path.join(train_path, "backup"))
     ours = dict(run.pop("config"), **run)
     theirs = dict(recorded.pop("config", {}), **recorded)
-    for key in sorted(set(ours) | set(theirs)):
-      if ours.get(key) != theirs.get(key):
-        raise ValueError(
-            f"{train_path} holds a run with {key} {theirs.get(key)!r}, not "
-            f"{ours.get(key)!r}: resume it with the same settings, or train "
-            "elsewhere (--train_path, or remove it)")
+    key = first_difference(ours, theirs)
+    if key:
+      raise ValueError(
+          f"{train_path} holds a run with {key} {theirs.get(key)!r}, not "
+          f"{ours.get(key)!r}: resume it with the same settings, or train "
+          "elsewhere (--train_path, or remove it)")
     return
   os.makedirs(train_path, exist_ok=True)
   with open(path, "w") as f:
