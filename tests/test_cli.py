@@ -127,6 +127,16 @@ def test_outputs_never_replace_their_input(cli_model, bls, tmp_path,
   _assert_one_line_error(
       bls(cli_model, "evaluate", "--images", str(source), "--output",
            str(source)), "is the input file")
+  # A reconstruction would be written over its image (in the model's
+  # folder under --reconstructions).
+  inside = tmp_path / "recon" / os.path.basename(cli_model) / "in.png"
+  inside.parent.mkdir(parents=True)
+  inside.write_bytes(original)
+  _assert_one_line_error(
+      bls(cli_model, "evaluate", "--images", str(inside), "--output",
+          str(tmp_path / "r.json"), "--reconstructions",
+          str(tmp_path / "recon")), "is the input file")
+  assert inside.read_bytes() == original
   assert source.read_bytes() == original
   bitstream = tmp_path / "in.tfci"
   bitstream.write_bytes(b"any bitstream")

@@ -502,12 +502,11 @@ def command_evaluate(system, args):
   models = [load_model(system, path, getattr(args, "max_pixels", None))
             for path in args.eval_model_paths or [args.model_path]]
   images, dataset = data.evaluation_images(args.images)
+  outputs = [args.output] + (evaluate.reconstruction_paths(
+      models, images, args.reconstructions) if args.reconstructions else [])
   for path in images:  # neither the JSON nor a decoded PNG may replace one
-    argutil.check_output(path, args.output)
-    if args.reconstructions:
-      argutil.check_output(path, os.path.join(
-          args.reconstructions,
-          os.path.splitext(os.path.basename(path))[0] + ".png"))
+    for output in outputs:
+      argutil.check_output(path, output)
   # results.write_rd_json and data.write_png create missing output folders.
   document = evaluate.evaluate_models(
       models, images, args.output, name=args.name, dataset=dataset,

@@ -58,8 +58,9 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
       decoding_time = time.perf_counter() - start
 
       if reconstructions:
-        data.write_png(os.path.join(reconstructions, os.path.splitext(name)[0]
-                                    + ".png"), reconstruction)
+        data.write_png(os.path.join(reconstructions,
+                                    reconstruction_file(name)),
+                       reconstruction)
       bpp = lambda n: metrics.bits_per_pixel(n, height, width)  # pylint: disable=cell-var-from-loop
       estimate = model.estimate_bits(image)
       row = {
@@ -89,6 +90,19 @@ def evaluate_model(model, image_paths, reconstructions=None, progress=True):
   # The model as the user named it (as in the command the results record).
   metadata = dict(model.metadata, model_path=model.name)
   return {"metadata": metadata, "per_image": per_image}
+
+
+def reconstruction_file(name):
+  """The file of an image's reconstruction in its model's folder (`name`
+  as `image_names` gives it)."""
+  return os.path.splitext(name)[0] + ".png"
+
+
+def reconstruction_paths(models, image_paths, reconstructions):
+  """Every file `evaluate_models` writes under `reconstructions`."""
+  return [os.path.join(reconstructions, reconstruction_folder(model),
+                       reconstruction_file(name))
+          for model in models for name in image_names(image_paths)]
 
 
 def reconstruction_folder(model):
