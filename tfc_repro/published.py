@@ -324,8 +324,7 @@ def load_regularized_bdrate(directory=None):
       raise PublishedError(f"{path}: {key} is not an object of domains")
     for domain, values in domains.items():
       if not (isinstance(values, dict) and all(
-          isinstance(v, (int, float)) and not isinstance(v, bool)
-          for v in values.values())):
+          results_lib.is_number(v) for v in values.values())):
         raise PublishedError(f"{path}: {key}.{domain} is not an object of "
                              "numbers")
   return table

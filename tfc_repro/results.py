@@ -80,12 +80,13 @@ def _json_type(value):
   return "a list" if isinstance(value, list) else "an object"
 
 
-def _is_number(value):
+def is_number(value):
+  """Whether a JSON value is a number (not a boolean)."""
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _finite_or_null(value):
-  return value is None or (_is_number(value) and math.isfinite(value))
+  return value is None or (is_number(value) and math.isfinite(value))
 
 
 def check_document(document, path, required=()):
@@ -146,7 +147,7 @@ def _check_point(point, field, fail):
   for key, (types, kind) in METADATA_TYPES.items():
     value = metadata.get(key)
     if value is not None and (not isinstance(value, types) or isinstance(
-        value, bool) or (_is_number(value) and not math.isfinite(value))):
+        value, bool) or (is_number(value) and not math.isfinite(value))):
       fail(f"{field}.metadata.{key}", f"is {_json_type(value)}, not {kind}")
   config = metadata.get("config") or {}
   for key in CONFIG_NUMBERS:
@@ -173,7 +174,7 @@ def _check_point(point, field, fail):
         if not isinstance(value, str):
           fail(f"{where}.image", f"is {_json_type(value)}, not a string")
       elif not (value is None or isinstance(value, bool) or
-                _is_number(value)):
+                is_number(value)):
         fail(f"{where}.{key}", f"is {_json_type(value)}, not a number")
 
 
@@ -192,7 +193,7 @@ def _numeric_keys(per_image):
   keys = []
   for row in per_image:
     for key, value in row.items():
-      if _is_number(value) and key not in keys:
+      if is_number(value) and key not in keys:
         keys.append(key)
   return keys
 
@@ -213,11 +214,11 @@ def left_out_of_means(per_image):
   for key in _numeric_keys(per_image):
     for index, row in enumerate(per_image):
       value = row.get(key)
-      if _is_number(value) and math.isfinite(value):
+      if is_number(value) and math.isfinite(value):
         continue
       image = row.get("image") or f"image {index + 1}"
       left_out.setdefault(key, {})[image] = (
-          "infinite" if _is_number(value) and math.isinf(value)
+          "infinite" if is_number(value) and math.isinf(value)
           else "undefined")
   return left_out
 

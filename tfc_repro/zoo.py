@@ -42,6 +42,7 @@ import numpy as np
 from tfc_repro import argutil
 from tfc_repro import data
 from tfc_repro import files
+from tfc_repro import results as results_lib
 from tfc_repro import weights_file
 
 COLLECTION = "cpu"
@@ -133,15 +134,11 @@ def read_record(name, zoo_dir=None):
   return record
 
 
-def _is_number(value):
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _kodak_value_problem(key, value):
   """What is wrong with a Kodak mean (or one image's value) of `key` (one of
   `KODAK_KEYS`), or None: each is a finite number, bpp and PSNR positive,
   MS-SSIM in (0, 1]."""
-  if not _is_number(value) or not math.isfinite(value):
+  if not results_lib.is_number(value) or not math.isfinite(value):
     return f"{key} {value!r} is not a finite number"
   if key == "ms-ssim-rgb" and not 0 < value <= 1:
     return f"{key} {value!r} is not in (0, 1]"
@@ -169,7 +166,7 @@ def _record_problem(record):
     return "config is not a JSON object"
   training = record["training"]
   for key in ("lmbda", "steps", "train_cpu_seconds"):
-    if key in training and not _is_number(training[key]):
+    if key in training and not results_lib.is_number(training[key]):
       return f"training.{key} is not a number"
   if training.get("init_from") is not None and not isinstance(
       training["init_from"], dict):
@@ -183,7 +180,7 @@ def _record_problem(record):
   if not isinstance(weights.get("sha256"), str):
     return "no weights.sha256"
   for key in ("bytes", "float16", "other"):
-    if not _is_number(weights.get(key)):
+    if not results_lib.is_number(weights.get(key)):
       return f"weights.{key} is not a number"
   relative_to = weights.get("relative_to")
   if relative_to is not None and not (
@@ -591,13 +588,11 @@ def kodak_results(results_path, zoo_dir=None):
   point of a shipped model, is refused in one line naming the file."""
   zoo_dir = zoo_dir or ZOO_DIR
   try:
-    with open(results_path, encoding="utf-8") as f:
-      document = json.load(f)
+    document = results_lib.read_json(results_path)
   except OSError as e:
     raise ZooError(f"cannot read {results_path}: {e.strerror or e}") from None
-  except ValueError as e:
-    raise ZooError(f"{results_path} is not JSON: "
-                   f"{argutil.first_line(e)}") from None
+  except results_lib.DocumentError as e:
+    raise ZooError(str(e)) from None
   try:
     return _kodak_entries(document, os.path.basename(results_path), zoo_dir)
   except ZooError as e:
@@ -650,7 +645,7 @@ def _kodak_entries(document, file_name, zoo_dir):
           raise ZooError(f"{label}: {row['image']}'s {problem}")
       mean = sum(row[key] for row in per_image) / len(per_image)
       means = document["results"][key]
-      if not (_is_number(means[i]) and
+      if not (results_lib.is_number(means[i]) and
               abs(means[i] - mean) <= 1e-9 * max(1., abs(mean))):
         raise ZooError(f"{label}: results.{key} {means[i]!r} is not the "
                        f"mean of its images' ({mean!r})")
