@@ -7,6 +7,14 @@ import stat
 import tempfile
 
 
+class WriteError(OSError):
+  """An output that could not be written: its message names the file and
+  why (without the "[Errno N]" prefix of an OSError's text)."""
+
+  def __str__(self):
+    return self.strerror
+
+
 def _is_stream(path):
   """Whether `path` is an existing character device or pipe (/dev/null,
   /dev/stdout, a FIFO): written in place, never replaced by a file."""
@@ -35,8 +43,7 @@ def replaced_atomically(path):
     yield path
     return
   if os.path.isdir(path):
-    raise IsADirectoryError(errno.EISDIR,
-                            f"cannot write {path}: it is a directory")
+    raise WriteError(errno.EISDIR, f"cannot write {path}: a folder")
   directory, name = os.path.split(os.path.abspath(path))
   partial = None
   try:
@@ -52,7 +59,8 @@ def replaced_atomically(path):
         os.remove(partial)
     if isinstance(e, OSError) and (partial is None or e.filename in (
         None, partial, directory)):
-      raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
+      raise WriteError(e.errno, f"cannot write {path}: {e.strerror or e}"
+                       ) from None
     raise
 
 

@@ -170,12 +170,8 @@ def table(runs, baseline):
 def write_text(path, text):
   """Writes `path` (creating its folder) whole or not at all; an OSError
   names it."""
-  if os.path.isdir(path):
-    raise IsADirectoryError(f"cannot write {path}: a folder")
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with files.replaced_atomically(path) as partial:
-    with open(partial, "w", encoding="utf-8") as f:
-      f.write(text)
+  files.write_bytes(path, text.encode("utf-8"))
 
 
 def figure(runs, path):

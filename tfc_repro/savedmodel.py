@@ -29,6 +29,7 @@ exported before the digest argument take only that call.
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -283,7 +284,6 @@ def recover(path):
   folders named as `export` names them (PATH.old-PID, PATH.tmp-XXXXXXXX)
   that hold nothing an export does not write (a user's folder of such a
   name is left alone)."""
-  import re  # pylint: disable=g-import-not-at-top
   path = os.path.abspath(path)
   parent, name = os.path.dirname(path), os.path.basename(path)
   if not os.path.isdir(parent):
