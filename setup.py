@@ -17,6 +17,8 @@ setuptools.setup(
         "tensorflow-compression==2.14.1",
         "tensorflow-datasets==4.9.3",
         # tfds 4.9.3 would otherwise pull protobuf>=5, which breaks TF 2.14.
+        # (scripts/env.sh then installs the compiled protobuf 4.25 over
+        # tensorflow-metadata 1.14.0's pure-Python 3.20.3.)
         "protobuf<5",
         "tensorflow-metadata==1.14.0",
         "absl-py",
