@@ -25,9 +25,10 @@ if [ ! -f .venv/.installed ] || [ setup.py -nt .venv/.installed ] ||
   python -m pip install -q -e ".[test]"
   # tensorflow-metadata 1.14.0 declares protobuf<4.21, which on Python 3.11
   # resolves to protobuf 3.20.3 in pure Python (it has no 3.11 wheel): TF
-  # then writes SavedModels 2x and loads them 5x slower. protobuf 4.25 (<5,
-  # as TF 2.14 requires) is compiled and reads tensorflow-metadata's
-  # messages as well; it replaces 3.20.3 over that declared bound.
+  # then writes SavedModels 1.7x and loads them 4x slower
+  # (results/bench/protobuf.json). protobuf 4.25 (<5, as TF 2.14 requires)
+  # is compiled and reads tensorflow-metadata's messages as well; it
+  # replaces 3.20.3 over that declared bound.
   python -m pip install -q --no-deps --no-warn-conflicts "protobuf==4.25.9"
   touch .venv/.installed
 fi
