@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from tfc_repro import argutil, figures, paper_figures, report, results, visual
+from tfc_repro import argutil, figures, paper_figures, plotting, report
+from tfc_repro import results, visual
 from tfc_repro import curves as curves_lib
 from tfc_repro import published as published_lib
 from conftest import ROOT, run_cli, smooth_image
@@ -326,7 +327,7 @@ def test_vtm_on_both_panels_of_the_codec_figure(results_dir, tmp_path,
 def test_a_psnr_only_figure_has_one_panel(tmp_path, drawn):
   document = {"results": {"bpp": [0.1, 0.5, 1.0], "psnr-rgb": [26, 31, 34]}}
   curves = [curves_lib.Curve("a", document, False, "jpeg", False)]
-  figures.rd_figure(curves_lib.Sources(str(tmp_path)), curves, str(tmp_path),
+  plotting.rd_figure(curves_lib.Sources(str(tmp_path)), curves, str(tmp_path),
                     "one", "one")
   assert [ax.get_ylabel() for ax in drawn[0].axes] == [
       paper_figures.METRIC_AXES["psnr"]]
@@ -361,16 +362,16 @@ def test_this_run_is_highlighted(results_dir, tmp_path, drawn):
 def test_styles_stay_distinct_and_deterministic():
   document = {"results": {"bpp": [], "psnr-rgb": []}}
   curves = [curves_lib.Curve(f"c{i}", document, i % 3 == 0, "jpeg", i == 5)
-            for i in range(3 * len(figures.PALETTE))]
-  styles = figures.curve_styles(curves)
-  assert styles == figures.curve_styles(curves)
+            for i in range(3 * len(plotting.PALETTE))]
+  styles = plotting.curve_styles(curves)
+  assert styles == plotting.curve_styles(curves)
   assert styles[0].color == paper_figures.COLORS["jpeg"]
   assert len({(s.color, s.marker) for s in styles}) == len(curves)
-  assert len({s.color for s in styles[:len(figures.PALETTE)]}) == len(
-      figures.PALETTE)
-  assert len({s.marker for s in styles[:len(figures.MARKERS) + 1]}) == len(
-      figures.MARKERS) + 1  # with the highlighted curve's star
-  assert styles[5].marker == figures.HIGHLIGHT_MARKER
+  assert len({s.color for s in styles[:len(plotting.PALETTE)]}) == len(
+      plotting.PALETTE)
+  assert len({s.marker for s in styles[:len(plotting.MARKERS) + 1]}) == len(
+      plotting.MARKERS) + 1  # with the highlighted curve's star
+  assert styles[5].marker == plotting.HIGHLIGHT_MARKER
   assert [s.linestyle for s in styles[:3]] == ["--", "-", "-"]
 
 

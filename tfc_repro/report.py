@@ -33,6 +33,7 @@ from tfc_repro import bdrate
 from tfc_repro import curves as curves_lib
 from tfc_repro import markdown
 from tfc_repro import paper_figures
+from tfc_repro import plotting
 from tfc_repro import published as published_lib
 from tfc_repro import results as results_lib
 
@@ -392,14 +393,13 @@ def _regularized_rows(rows):
 
 def write_regularized(sources, output_dir):
   """Bar chart and table: BD-rate of regularized vs unregularized."""
-  from tfc_repro import figures  # pylint: disable=g-import-not-at-top
   tables = {subdir: regularized_table(sources, subdir, domain)
             for subdir, domain in REGULARIZED_SETS}
   rows = tables[REGULARIZED_SETS[0][0]]
   out_of_domain = [row for row in tables[REGULARIZED_SETS[1][0]]
                    if not (math.isnan(row["psnr"])
                            and math.isnan(row["ms-ssim"]))]
-  fig, axes = figures.new_figure(1, height=4.5)
+  fig, axes = plotting.new_figure(1, height=4.5)
   ax = axes[0]
   x = np.arange(len(rows))
   kodak, scientific = (subdir for subdir, _ in REGULARIZED_SETS)
@@ -447,7 +447,7 @@ def write_regularized(sources, output_dir):
                "noise floor, ±|plain-b vs plain-a|)", fontsize=10)
   ax.grid(True, axis="y", alpha=0.3)
   missing = [n for row in rows for n in row["notes"] if n.startswith("missing")]
-  paths = figures.finish(fig, axes, output_dir, "regularized-bdrate", [],
+  paths = plotting.finish(fig, axes, output_dir, "regularized-bdrate", [],
                          missing)
   return paths + [_write(output_dir, "regularized-bdrate.md",
                          regularized_markdown(rows, out_of_domain))]

@@ -15,8 +15,8 @@ import numpy as np
 
 from tfc_repro import argutil
 from tfc_repro import curves as curves_lib
-from tfc_repro import figures
 from tfc_repro import metrics
+from tfc_repro import plotting
 from tfc_repro import results as results_lib
 
 
@@ -49,12 +49,12 @@ def per_image_figure(curves, image, path, metrics_=("psnr", "ms-ssim")):
     found.append(curves_lib.Curve(label, single, False, label, False))
   if not found:
     raise ValueError(f"no per-image values for {image!r} in the given files")
-  fig, axes = figures.new_figure(len(metrics_))
+  fig, axes = plotting.new_figure(len(metrics_))
   for ax, metric in zip(axes, metrics_):
-    figures.plot_curves(ax, found, metric, image_set=None)
+    plotting.plot_curves(ax, found, metric, image_set=None)
     ax.set_title(f"{image}: {metric.upper()}", fontsize=10)
   directory, name = os.path.split(os.path.splitext(path)[0])
-  return figures.finish(fig, axes, directory or ".", name, [])
+  return plotting.finish(fig, axes, directory or ".", name, [])
 
 
 def _crop(image, crop):
@@ -89,7 +89,7 @@ def visual_comparison(original, reconstructions, path, crop=None):
     raise ValueError(f"crop {crop} does not fit the image "
                      f"{original.shape[1]}x{original.shape[0]}")
   panels = [("original", original, None, None)] + list(reconstructions)
-  fig, axes = figures.new_figure(len(panels), height=4.6)
+  fig, axes = plotting.new_figure(len(panels), height=4.6)
   fig.set_size_inches(3.4 * len(panels), 4.0)
   for ax, (label, image, bpp, psnr) in zip(axes, panels):
     image = np.asarray(image)
@@ -105,7 +105,7 @@ def visual_comparison(original, reconstructions, path, crop=None):
   fig.suptitle(f"crop {width}x{height} at ({left}, {top}); PSNR over the "
                "whole image", fontsize=8)
   directory, name = os.path.split(os.path.splitext(path)[0])
-  return figures.finish(fig, axes, directory or ".", name, [])
+  return plotting.finish(fig, axes, directory or ".", name, [])
 
 
 def _parse_reconstruction(spec):
