@@ -212,6 +212,23 @@ def test_usage_errors_are_one_line_with_status_2(argv, capsys):
   assert ": error: " in lines[0] and lines[0].endswith("(see --help)")
 
 
+@pytest.mark.parametrize("argv, message", [
+    # The value after an unknown flag would be taken for the command.
+    (["--model", "cpu:bmshj2018-hyperprior-3", "compress", "a.png"],
+     "unknown option --model (did you mean --model_path?)"),
+    (["--verbose", "--bogus=1", "x", "compress"], "unknown option --bogus"),
+    (["--model_path", "m", "nope"], "argument command: invalid choice: 'nope'"),
+])
+def test_a_flag_before_the_command_is_named_when_unknown(argv, message,
+                                                         capsys):
+  from tfc_repro import bmshj2018, cli
+  with pytest.raises(SystemExit):
+    cli.build_parser(bmshj2018.SYSTEM).parse_args(argv)
+  error = capsys.readouterr().err
+  assert error.startswith(f"python -m tfc_repro.bmshj2018: error: {message}"
+                          ), error
+
+
 def test_zoo_usage_errors_are_one_line(capsys):
   from tfc_repro import zoo
   with pytest.raises(SystemExit) as exit_:

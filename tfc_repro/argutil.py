@@ -26,8 +26,40 @@ class OneLineErrors:
   def __init__(self, *args, **kwargs):
     kwargs.setdefault("allow_abbrev", False)
     super().__init__(*args, **kwargs)
+    self._arguments = []
+
+  def parse_known_args(self, args=None, namespace=None):
+    self._arguments = list(sys.argv[1:] if args is None else args)
+    return super().parse_known_args(args, namespace)
+
+  def _unknown_option(self):
+    """The first flag before the command that this parser does not know
+    (argparse would take the value after it for the command), or None."""
+    commands = set()
+    for action in self._actions:
+      if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+        commands.update(action.choices)
+    takes_value = False
+    for argument in self._arguments:
+      if takes_value:
+        takes_value = False
+      elif argument in commands or argument == "--":
+        return None
+      elif argument.startswith("-") and len(argument) > 1:
+        action = self._option_string_actions.get(argument.split("=")[0])
+        if action is None:
+          return argument.split("=")[0]
+        takes_value = action.nargs != 0 and "=" not in argument
+    return None
 
   def error(self, message):
+    unknown = self._unknown_option() if "invalid choice" in message else None
+    if unknown:
+      # The flags it abbreviates (taken whole, it is none of them).
+      longer = sorted(o for o in self._option_string_actions
+                      if o.startswith(unknown) and o.startswith("--"))
+      message = f"unknown option {unknown}" + (
+          f" (did you mean {' or '.join(longer)}?)" if longer else "")
     self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
