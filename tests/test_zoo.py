@@ -528,6 +528,12 @@ def test_a_failed_rebuild_leaves_nothing_a_later_use_takes(own_zoo,
   record = zoo.read_record("bls2017-1", zoo_dir)
   record["flags"] += ["--lambda", "0.5"]  # λ edited
   zoo._write_record(record, zoo_dir)
+  # What a rebuild killed two days ago left is removed by the next.
+  path = zoo._cache_path("bls2017-1", record["weights"]["sha256"])
+  left = path + ".rebuild-killed"
+  os.makedirs(os.path.join(left, "model"))
+  past = os.path.getmtime(left) - 2 * 24 * 3600
+  os.utime(left, (past, past))
   for _ in range(2):
     with pytest.raises(zoo.ZooError, match="build another model"):
       zoo.materialize("bls2017-1", zoo_dir, quiet=True)
@@ -587,6 +593,11 @@ def test_a_shipped_model_is_replaced_only_when_asked(tiny_bls2017, own_zoo,
   record["kodak"] = {"bpp": 0.5, "psnr-rgb": 30., "ms-ssim-rgb": 0.95,
                      "dataset": zoo.KODAK_DATASET, "results": "curve.json"}
   zoo._write_record(record, zoo_dir)
+  # What a pack killed two days ago left (in staging, or moved aside).
+  for left in (".bls2017-1.pack-killed", ".bls2017-1.old-killed"):
+    os.makedirs(os.path.join(zoo_dir, left, "model"))
+    past = os.path.getmtime(os.path.join(zoo_dir, left)) - 2 * 24 * 3600
+    os.utime(os.path.join(zoo_dir, left), (past, past))
   # The same model shipped again keeps its Kodak results.
   assert zoo.main(["pack", tiny_bls2017[1], "bls2017-1", "--replace", "--",
                    "--num_filters", "16"]) == 0

@@ -3,8 +3,15 @@
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
+import time
+
+# How old what a killed write left behind must be before a later write of
+# the same output removes it: far longer than any write takes, so that a
+# write still running in another process is never touched.
+STALE_SECONDS = 24 * 3600
 
 
 class WriteError(OSError):
@@ -25,6 +32,28 @@ def _is_stream(path):
   return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
+def remove_stale(directory, prefix, suffix="", seconds=STALE_SECONDS):
+  """Removes the leftovers of writes killed before they finished: the files
+  and folders of `directory` named prefix…suffix and last modified more than
+  `seconds` ago (symbolic links themselves, never what they point to).
+  What cannot be removed is left."""
+  now = time.time()
+  try:
+    entries = list(os.scandir(directory))
+  except OSError:
+    return
+  for entry in entries:
+    if not (entry.name.startswith(prefix) and entry.name.endswith(suffix)):
+      continue
+    with contextlib.suppress(OSError):
+      if now - entry.stat(follow_symlinks=False).st_mtime < seconds:
+        continue
+      if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path)
+      else:
+        os.remove(entry.path)
+
+
 def _umask():
   mask = os.umask(0)
   os.umask(mask)
@@ -37,14 +66,16 @@ def replaced_atomically(path):
   it replaces `path` in one step (a file that exists is complete, and an
   existing file survives a failed write). The temporary file is created
   exclusively under a name no one can predict (nothing planted beside
-  `path` is written through) and removed on failure; an `OSError` names
-  `path`. A `path` that is a device or a pipe is written in place."""
+  `path` is written through) and removed on failure (what a killed write
+  left is removed by a later write of `path`: `remove_stale`); an `OSError`
+  names `path`. A `path` that is a device or a pipe is written in place."""
   if _is_stream(path):
     yield path
     return
   if os.path.isdir(path):
     raise WriteError(errno.EISDIR, f"cannot write {path}: a folder")
   directory, name = os.path.split(os.path.abspath(path))
+  remove_stale(directory, f".{name}.", ".partial")
   partial = None
   try:
     handle, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial",

@@ -448,6 +448,8 @@ def rebuild(record, weights, path):
   info = dict(record["training"], zoo_name=PREFIX + record["name"])
   path = os.path.abspath(path)
   os.makedirs(os.path.dirname(path), exist_ok=True)
+  files.remove_stale(os.path.dirname(path),
+                     os.path.basename(path) + ".rebuild-")
   work = tempfile.mkdtemp(dir=os.path.dirname(path),
                           prefix=os.path.basename(path) + ".rebuild-")
   try:
@@ -537,6 +539,8 @@ def pack(model_path, name, flags, zoo_dir=None, replace=False):
         break
     training_record["init_from"] = parent
   os.makedirs(zoo_dir, exist_ok=True)
+  files.remove_stale(zoo_dir, f".{name}.pack-")
+  files.remove_stale(zoo_dir, f".{name}.old-")
   staging = tempfile.mkdtemp(dir=zoo_dir, prefix=f".{name}.pack-")
   try:
     record = dict(
