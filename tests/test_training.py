@@ -468,7 +468,7 @@ def test_ste_feeds_the_synthesis_rounded_latents_and_the_rate_noise(
 
 
 def test_validation_glob_holds_images_out_and_progress_logs_cpu_time(
-    train_dir, tmp_path):
+    train_dir, train_image, tmp_path):
   import csv
   import glob
   held_out = sorted(glob.glob(os.path.join(train_dir, "*.png")))[:2]
@@ -478,6 +478,9 @@ def test_validation_glob_holds_images_out_and_progress_logs_cpu_time(
       "32", "--batchsize", "2", "--steps", "4", "--steps_per_epoch", "2"])
   train_ds, validation_ds, description = training.datasets(args)
   assert "5 training images, 1 held out" in description
+  one = train_args(bls2017.SYSTEM, [
+      "train", "--train_glob", train_image, "--patchsize", "32"])
+  assert "(1 training image, 0 held out" in training.datasets(one)[2]
   model, info = training.build_and_fit(bls2017.SYSTEM, args)
   assert info["train_cpu_seconds"] > 0
   with open(tmp_path / "m.train" / "progress.csv", newline="") as f:

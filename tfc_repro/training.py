@@ -504,9 +504,11 @@ def datasets(args):
   cache_bytes = (getattr(args, "cache_gib", 0.) or 0.) * 2**30
   decoded = data.decoded_bytes(train_paths, cache_bytes) if cache_bytes else 0
   cache = bool(cache_bytes) and decoded <= cache_bytes
+  images = f"{len(train_paths)} training image" + (
+      "s" if len(train_paths) != 1 else "")
   if cache:
-    print(f"decoding the {len(train_paths)} training images once into "
-          f"memory ({decoded / 2**20:.0f} MiB)", flush=True)
+    print(f"decoding the {images} once into memory "
+          f"({decoded / 2**20:.0f} MiB)", flush=True)
   train = data.file_dataset(train_paths, args.patchsize, args.batchsize,
                             training=True, seed=args.seed, cache=cache,
                             final=final)
@@ -514,8 +516,8 @@ def datasets(args):
   if validation_paths:
     validation = data.file_dataset(validation_paths, args.patchsize,
                                    args.batchsize, training=False)
-  description = (f"{source} ({len(train_paths)} training images, "
-                 f"{len(validation_paths)} held out for validation)")
+  description = (f"{source} ({images}, {len(validation_paths)} held out "
+                 "for validation)")
   return train, validation, description
 
 
