@@ -212,20 +212,30 @@ def test_usage_errors_are_one_line_with_status_2(argv, capsys):
   assert ": error: " in lines[0] and lines[0].endswith("(see --help)")
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize("system, argv, message", [
     # The value after an unknown flag would be taken for the command.
-    (["--model", "cpu:bmshj2018-hyperprior-3", "compress", "a.png"],
+    ("bls2017", ["--model", "cpu:bls2017-3", "compress", "a.png"],
      "unknown option --model (did you mean --model_path?)"),
-    (["--verbose", "--bogus=1", "x", "compress"], "unknown option --bogus"),
-    (["--model_path", "m", "nope"], "argument command: invalid choice: 'nope'"),
+    ("bmshj2018", ["--model", "cpu:bmshj2018-hyperprior-3", "compress",
+                   "a.png"], "--model is an option of the train command, "
+     "given after it; did you mean --model_path?"),
+    ("bmshj2018", ["--lambda", "0.01", "train"],
+     "--lambda is an option of the train command, given after it"),
+    ("bls2017", ["--verbose", "--bogus=1", "x", "compress"],
+     "unknown option --bogus"),
+    # A mistyped command is named, whatever flags follow it.
+    ("bls2017", ["--model_path", "m", "nope"],
+     "argument command: invalid choice: 'nope'"),
+    ("bls2017", ["evalute", "--images", "kodak"],
+     "argument command: invalid choice: 'evalute'"),
 ])
-def test_a_flag_before_the_command_is_named_when_unknown(argv, message,
-                                                         capsys):
-  from tfc_repro import bmshj2018, cli
+def test_a_flag_before_the_command_is_named_when_unknown(system, argv,
+                                                         message, capsys):
+  from tfc_repro import cli, systems
   with pytest.raises(SystemExit):
-    cli.build_parser(bmshj2018.SYSTEM).parse_args(argv)
+    cli.build_parser(systems.system(system)).parse_args(argv)
   error = capsys.readouterr().err
-  assert error.startswith(f"python -m tfc_repro.bmshj2018: error: {message}"
+  assert error.startswith(f"python -m tfc_repro.{system}: error: {message}"
                           ), error
 
 

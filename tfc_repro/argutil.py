@@ -32,35 +32,69 @@ class OneLineErrors:
     self._arguments = list(sys.argv[1:] if args is None else args)
     return super().parse_known_args(args, namespace)
 
-  def _unknown_option(self):
-    """The first flag before the command that this parser does not know
-    (argparse would take the value after it for the command), or None."""
-    commands = set()
+  def _commands(self):
+    """{name: parser} of this parser's commands."""
+    commands = {}
     for action in self._actions:
       if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
         commands.update(action.choices)
+    return commands
+
+  def _unknown_option(self):
+    """The first flag before the command that this parser does not know,
+    whose value argparse then took for the command; or None."""
+    if not self._commands():
+      return None
     takes_value = False
     for argument in self._arguments:
       if takes_value:
         takes_value = False
-      elif argument in commands or argument == "--":
+        continue
+      if argument == "--":
         return None
-      elif argument.startswith("-") and len(argument) > 1:
-        action = self._option_string_actions.get(argument.split("=")[0])
-        if action is None:
-          return argument.split("=")[0]
-        takes_value = action.nargs != 0 and "=" not in argument
+      self._scanning = True
+      try:
+        found = self._parse_optional(argument)
+      except _Ambiguous:
+        return None
+      finally:
+        self._scanning = False
+      if found is None:  # the first positional: taken for the command
+        return None
+      action, option, explicit = found
+      if action is None:
+        return option.split("=")[0]
+      takes_value = action.nargs != 0 and explicit is None
     return None
 
   def error(self, message):
+    if getattr(self, "_scanning", False):
+      raise _Ambiguous(message)
     unknown = self._unknown_option() if "invalid choice" in message else None
     if unknown:
-      # The flags it abbreviates (taken whole, it is none of them).
-      longer = sorted(o for o in self._option_string_actions
-                      if o.startswith(unknown) and o.startswith("--"))
-      message = f"unknown option {unknown}" + (
-          f" (did you mean {' or '.join(longer)}?)" if longer else "")
+      message = self._unknown_option_message(unknown)
     self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+  def _unknown_option_message(self, flag):
+    # The flags it would abbreviate (taken whole, it is none of them).
+    longer = sorted(o for o in self._option_string_actions
+                    if o.startswith(flag) and o.startswith("--")
+                    and not o.startswith("--no"))[:3]
+    meant = f"did you mean {' or '.join(longer)}?" if longer else ""
+    commands = [name for name, parser in self._commands().items()
+                if flag in parser._option_string_actions]  # pylint: disable=protected-access
+    if not commands:
+      return f"unknown option {flag}" + (f" ({meant})" if meant else "")
+    where = (f"the {commands[0]} command" if len(commands) == 1 else
+             f"the {', '.join(commands[:-1])} and {commands[-1]} commands"
+             if len(commands) <= 3 else "the commands")
+    return (f"{flag} is an option of {where}, given after it" +
+            (f"; {meant}" if meant else ""))
+
+
+class _Ambiguous(Exception):
+  """An argument that argparse finds ambiguous, while looking for unknown
+  flags (argparse reports it itself)."""
 
 
 class ArgumentParser(OneLineErrors, argparse.ArgumentParser):

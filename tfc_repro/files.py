@@ -67,8 +67,9 @@ def replaced_atomically(path):
   existing file survives a failed write). The temporary file is created
   exclusively under a name no one can predict (nothing planted beside
   `path` is written through) and removed on failure (what a killed write
-  left is removed by a later write of `path`: `remove_stale`); an `OSError`
-  names `path`. A `path` that is a device or a pipe is written in place."""
+  left is removed by a later write beside it, of `path` or of a file whose
+  name begins with `path`'s and a dot: `remove_stale`); an `OSError` names
+  `path`. A `path` that is a device or a pipe is written in place."""
   if _is_stream(path):
     yield path
     return

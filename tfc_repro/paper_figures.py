@@ -34,7 +34,7 @@ Paper = collections.namedtuple("Paper", "help figures tables",
 VTM = ("vtm-compressai", "vtm")
 
 # Preferred colour of each family: the first curve of a family in a figure
-# takes it, later ones the first colour of figures.PALETTE not used there.
+# takes it, later ones the first colour of plotting.PALETTE not used there.
 COLORS = {
     "bls2017": "#1f3b8a", "bmshj2018-factorized": "#17becf",
     "bmshj2018-hyperprior": "#1f77b4", "bmshj2018-meanscale": "#d95f02",

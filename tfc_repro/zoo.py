@@ -540,7 +540,10 @@ def pack(model_path, name, flags, zoo_dir=None, replace=False):
     training_record["init_from"] = parent
   os.makedirs(zoo_dir, exist_ok=True)
   files.remove_stale(zoo_dir, f".{name}.pack-")
-  files.remove_stale(zoo_dir, f".{name}.old-")
+  if os.path.isdir(folder):
+    # (Without the model folder, a model moved aside by a killed pack is
+    # the only copy of that model: it stays.)
+    files.remove_stale(zoo_dir, f".{name}.old-")
   staging = tempfile.mkdtemp(dir=zoo_dir, prefix=f".{name}.pack-")
   try:
     record = dict(
