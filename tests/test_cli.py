@@ -239,6 +239,39 @@ def test_a_flag_before_the_command_is_named_when_unknown(system, argv,
                           ), error
 
 
+@pytest.mark.parametrize("command, ending", [
+    ("train", " (out of memory: a smaller --batchsize or --patchsize needs "
+              "less)"),
+    ("evaluate", " (out of memory)"),
+])
+def test_running_out_of_memory_is_one_line_naming_the_tensor(
+    command, ending, capsys, monkeypatch):
+  """A graph's error gives the op's message, not TF's hint or the name of
+  the traced function after it."""
+  import argparse
+  import tensorflow as tf
+  from tfc_repro import bls2017, cli
+  message = "\n".join([
+      "Graph execution error:", "", "Detected at node 'x' defined at:",
+      "  File \"model.py\", line 269, in train_step", "",
+      "OOM when allocating tensor with shape[100000000,32,32,3] and type "
+      "float on /job:localhost/replica:0/task:0/device:CPU:0",
+      "\t [[{{node gradient_tape/Tile_1}}]]",
+      "Hint: If you want to see a list of allocated tensors when OOM "
+      "happens, add report_tensor_allocations_upon_oom to RunOptions.",
+      " [Op:__inference_train_function_6986]"])
+
+  def out_of_memory(system, args):
+    raise tf.errors.ResourceExhaustedError(None, None, message)
+  monkeypatch.setitem(cli.COMMANDS, command, out_of_memory)
+  args = argparse.Namespace(command=command, verbose=False)
+  assert cli.main(bls2017.SYSTEM, args) == 1
+  assert capsys.readouterr().err == (
+      "error: OOM when allocating tensor with shape[100000000,32,32,3] and "
+      "type float on /job:localhost/replica:0/task:0/device:CPU:0"
+      f"{ending}\n")
+
+
 def test_zoo_usage_errors_are_one_line(capsys):
   from tfc_repro import zoo
   with pytest.raises(SystemExit) as exit_:

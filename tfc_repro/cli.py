@@ -531,9 +531,10 @@ def _one_line(error):
     if "_ARGUMENT:" in line or "INTERNAL:" in line or "DATA_LOSS:" in line:
       return " ".join(line.split())
   if lines and lines[0] == "Graph execution error:":
-    # The op's message follows the traceback of the node that raised it.
-    lines = [l for l in lines[1:] if not l.startswith(("[[", "File ",
-                                                       "Detected at node"))]
+    # The op's message follows the traceback of the node that raised it
+    # (and precedes TF's hints and the name of the function).
+    lines = [l for l in lines[1:] if not l.startswith(
+        ("[[", "File ", "Detected at node", "Hint:", "[Op:"))]
     lines = lines[-1:] or ["Graph execution error"]
   return " ".join(lines[0].split()) if lines else type(error).__name__
 
@@ -557,7 +558,12 @@ def main(system, args):
   except user_errors as e:
     if args.verbose:
       raise
-    print(f"error: {_one_line(e)}", file=sys.stderr)
+    message = _one_line(e)
+    if isinstance(e, tf.errors.ResourceExhaustedError):
+      message += (" (out of memory: a smaller --batchsize or --patchsize "
+                  "needs less)" if args.command == "train" else
+                  " (out of memory)")
+    print(f"error: {message}", file=sys.stderr)
     return 1
   return 0
 
