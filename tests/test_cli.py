@@ -190,6 +190,20 @@ def test_bad_inputs_give_one_line_errors(cli_model, other_bls2017, bls,
                          "no such file")
 
 
+def test_compress_names_a_bad_input_before_it_loads_a_model(bls, tmp_path,
+                                                           monkeypatch):
+  """(A shipped model is rebuilt on first use: seconds lost on a typo.)"""
+  from tfc_repro import cli
+  monkeypatch.setattr(cli, "load_model", lambda *_: pytest.fail("loaded"))
+  (tmp_path / "notes.txt").write_text("not an image")
+  for source, problem in [("absent.png", "no such file: "),
+                          ("notes.txt", "cannot read "),
+                          ("", "is a directory")]:
+    _assert_one_line_error(bls("cpu:bls2017-1", "compress",
+                               str(tmp_path / source),
+                               str(tmp_path / "out.tfci")), problem)
+
+
 @pytest.mark.parametrize("argv", [
     ["--bogus", "compress", "a.png"],        # an unknown flag
     ["compress"],                             # a missing argument

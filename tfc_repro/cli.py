@@ -468,6 +468,7 @@ def command_compress(system, args):
   from tfc_repro import metrics  # pylint: disable=g-import-not-at-top
   output = args.output_file or args.input_file + ".tfci"
   argutil.check_output(args.input_file, output)
+  data.check_image_file(args.input_file)  # before a model is loaded
   model = load_model(system, args.model_path, args.max_pixels)
   image = data.read_image(args.input_file, model.max_pixels)
   bitstream = model.compress(image)

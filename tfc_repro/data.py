@@ -86,12 +86,7 @@ def read_image(path, max_pixels=None):
   are reported on stderr (once per file and process).
   """
   from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(path):
-    raise DataError(f"no such file: {path}")
-  if os.path.isdir(path):
-    raise DataError(f"{path} is a directory, not an image file")
-  if not os.path.isfile(path):  # a pipe or a device: no end to wait for
-    raise DataError(f"{path} is not a regular file")
+  _check_regular_file(path)
   pillow_limit = Image.MAX_IMAGE_PIXELS
   try:
     with warnings.catch_warnings():
@@ -419,18 +414,41 @@ def _pillow_errors():
           SyntaxError, ValueError)
 
 
-def _header(path):
+def _check_regular_file(path):
+  if not os.path.exists(path):
+    raise DataError(f"no such file: {path}")
+  if os.path.isdir(path):
+    raise DataError(f"{path} is a directory, not an image file")
+  if not os.path.isfile(path):  # a pipe or a device: no end to wait for
+    raise DataError(f"{path} is not a regular file")
+
+
+def _header(path, any_size=False):
   """(format, width, height) of the image file `path` from its header (not
-  decoded); `DataError` naming the file when it cannot be read."""
+  decoded); `DataError` naming the file when it cannot be read. Pillow's
+  decompression-bomb limit applies unless `any_size`."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  pillow_limit = Image.MAX_IMAGE_PIXELS
   try:
     with warnings.catch_warnings():
       warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      if any_size:
+        Image.MAX_IMAGE_PIXELS = None
       with Image.open(path) as image:
         return (image.format, *image.size)
   except _pillow_errors() as e:
     raise DataError(f"cannot read {path} as an image: "
                     f"{argutil.first_line(e)}") from None
+  finally:
+    Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def check_image_file(path):
+  """Raises `DataError` unless `path` is a regular file with the header of
+  an image format Pillow reads (nothing is decoded; the image's size is
+  checked when it is read)."""
+  _check_regular_file(path)
+  _header(path, any_size=True)
 
 
 def check_training_images(paths):
