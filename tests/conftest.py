@@ -38,6 +38,14 @@ def write_images(directory, count=6, size=(96, 128)):
   return paths
 
 
+def aged(path, seconds):
+  """`path` (a link itself, not what it points to), its modification time
+  set back by `seconds`: what a write killed that long ago left."""
+  past = os.path.getmtime(path) - seconds
+  os.utime(path, (past, past), follow_symlinks=False)
+  return path
+
+
 def run_cli(*args, cwd=None, timeout=600):
   """Runs `python -m tfc_repro...` and returns the CompletedProcess."""
   env = dict(os.environ, PYTHONPATH=ROOT)

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from conftest import aged
 from tfc_repro import container, data, files
 
 
@@ -23,13 +24,6 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_beside(
   assert os.listdir(tmp_path) == ["out.bin"]
 
 
-def _aged(path, seconds):
-  """`path`, last modified `seconds` ago."""
-  past = os.path.getmtime(path) - seconds
-  os.utime(path, (past, past), follow_symlinks=False)
-  return path
-
-
 def test_what_a_killed_write_left_is_removed_by_a_later_write(tmp_path):
   """Leftovers older than a day go; a younger one (a write that may still
   run) stays, and so do other files and what a link points to."""
@@ -40,9 +34,9 @@ def test_what_a_killed_write_left_is_removed_by_a_later_write(tmp_path):
            ".other.bin.c3.partial": 2 * day, "out.bin.partial": 2 * day}
   for name, age in names.items():
     (tmp_path / name).write_bytes(b"half")
-    _aged(str(tmp_path / name), age)
+    aged(str(tmp_path / name), age)
   os.symlink(tmp_path / "kept", tmp_path / ".out.bin.d4.partial")
-  _aged(str(tmp_path / ".out.bin.d4.partial"), 2 * day)
+  aged(str(tmp_path / ".out.bin.d4.partial"), 2 * day)
   files.write_bytes(str(tmp_path / "out.bin"), b"new")
   assert sorted(os.listdir(tmp_path)) == [
       ".other.bin.c3.partial", ".out.bin.b2.partial", "kept", "out.bin",
@@ -50,7 +44,7 @@ def test_what_a_killed_write_left_is_removed_by_a_later_write(tmp_path):
   assert (tmp_path / "kept" / "data").read_bytes() == b"kept"
   (tmp_path / ".stale.pack-x").mkdir()
   (tmp_path / ".stale.pack-x" / "weights").write_bytes(b"w")
-  _aged(str(tmp_path / ".stale.pack-x"), 2 * day)
+  aged(str(tmp_path / ".stale.pack-x"), 2 * day)
   files.remove_stale(str(tmp_path), ".stale.pack-")
   assert not (tmp_path / ".stale.pack-x").exists()
   files.remove_stale(str(tmp_path / "absent"), ".x")  # nothing to do

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import smooth_image, write_images
+from conftest import aged, smooth_image, write_images
 from tfc_repro import data, weights_file
 
 
@@ -532,8 +532,7 @@ def test_a_failed_rebuild_leaves_nothing_a_later_use_takes(own_zoo,
   path = zoo._cache_path("bls2017-1", record["weights"]["sha256"])
   left = path + ".rebuild-killed"
   os.makedirs(os.path.join(left, "model"))
-  past = os.path.getmtime(left) - 2 * 24 * 3600
-  os.utime(left, (past, past))
+  aged(left, 2 * 24 * 3600)
   for _ in range(2):
     with pytest.raises(zoo.ZooError, match="build another model"):
       zoo.materialize("bls2017-1", zoo_dir, quiet=True)
@@ -596,8 +595,7 @@ def test_a_shipped_model_is_replaced_only_when_asked(tiny_bls2017, own_zoo,
   # What a pack killed two days ago left (in staging, or moved aside).
   for left in (".bls2017-1.pack-killed", ".bls2017-1.old-killed"):
     os.makedirs(os.path.join(zoo_dir, left, "model"))
-    past = os.path.getmtime(os.path.join(zoo_dir, left)) - 2 * 24 * 3600
-    os.utime(os.path.join(zoo_dir, left), (past, past))
+    aged(os.path.join(zoo_dir, left), 2 * 24 * 3600)
   # The same model shipped again keeps its Kodak results.
   assert zoo.main(["pack", tiny_bls2017[1], "bls2017-1", "--replace", "--",
                    "--num_filters", "16"]) == 0

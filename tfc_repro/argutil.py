@@ -27,6 +27,7 @@ class OneLineErrors:
     kwargs.setdefault("allow_abbrev", False)
     super().__init__(*args, **kwargs)
     self._arguments = []
+    self._scanning = False  # while _unknown_option looks at the arguments
 
   def parse_known_args(self, args=None, namespace=None):
     self._arguments = list(sys.argv[1:] if args is None else args)
@@ -68,7 +69,7 @@ class OneLineErrors:
     return None
 
   def error(self, message):
-    if getattr(self, "_scanning", False):
+    if self._scanning:
       raise _Ambiguous(message)
     unknown = self._unknown_option() if "invalid choice" in message else None
     if unknown:

@@ -8,6 +8,7 @@ on stderr, one `warning:` line per image file. (Training crops are decoded
 by TensorFlow in the pixels' stored orientation.)
 """
 
+import contextlib
 import glob as glob_lib
 import hashlib
 import math
@@ -87,12 +88,9 @@ def read_image(path, max_pixels=None):
   """
   from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
   _check_regular_file(path)
-  pillow_limit = Image.MAX_IMAGE_PIXELS
   try:
-    with warnings.catch_warnings():
-      if max_pixels:  # the size is checked below instead of by Pillow
-        Image.MAX_IMAGE_PIXELS = None
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    # With max_pixels the size is checked below instead of by Pillow.
+    with _pillow_size_limit(off=bool(max_pixels)):
       with Image.open(path) as image:
         width, height = image.size
         if max_pixels and width * height > max_pixels:
@@ -108,8 +106,6 @@ def read_image(path, max_pixels=None):
     raise
   except _pillow_errors() as e:
     raise DataError(f"cannot read {path} as an image: {e}") from None
-  finally:
-    Image.MAX_IMAGE_PIXELS = pillow_limit
   if dropped:
     _warn_once(path, f"{' and '.join(dropped)} dropped on conversion to "
                "8-bit RGB")
@@ -428,19 +424,31 @@ def _header(path, any_size=False):
   decoded); `DataError` naming the file when it cannot be read. Pillow's
   decompression-bomb limit applies unless `any_size`."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  pillow_limit = Image.MAX_IMAGE_PIXELS
   try:
-    with warnings.catch_warnings():
+    with _pillow_size_limit(off=any_size), warnings.catch_warnings():
       warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-      if any_size:
-        Image.MAX_IMAGE_PIXELS = None
       with Image.open(path) as image:
         return (image.format, *image.size)
   except _pillow_errors() as e:
     raise DataError(f"cannot read {path} as an image: "
                     f"{argutil.first_line(e)}") from None
-  finally:
-    Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+@contextlib.contextmanager
+def _pillow_size_limit(off):
+  """Within it, Pillow's decompression-bomb limit (and its warning) is off
+  if `off` (where the caller checks an image's size itself), else as it
+  was; restored after."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  limit = Image.MAX_IMAGE_PIXELS
+  with warnings.catch_warnings():
+    if off:
+      Image.MAX_IMAGE_PIXELS = None
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    try:
+      yield
+    finally:
+      Image.MAX_IMAGE_PIXELS = limit
 
 
 def check_image_file(path):
