@@ -145,9 +145,10 @@ def cost(tables):
               precision=sorted(precisions))
 
 
-def _inputs_back_to(tensor, stop):
-  """The ops found walking back from `tensor` through op inputs, stopping
-  at (and returning) the ops for which `stop(op)`."""
+def _inputs_back_to(tensor, stop, follow=lambda tensor: True):
+  """The ops found walking back from `tensor` through the op inputs for
+  which `follow(input)`, stopping at (and returning) the ops for which
+  `stop(op)`."""
   seen, stack, found = set(), [tensor.op], []
   while stack:
     op = stack.pop()
@@ -157,7 +158,7 @@ def _inputs_back_to(tensor, stop):
     if stop(op):
       found.append(op)
     else:
-      stack.extend(t.op for t in op.inputs)
+      stack.extend(t.op for t in op.inputs if follow(t))
   return found
 
 
@@ -177,7 +178,11 @@ def decoder_tables(concrete_function, num_strings):
   for op in graph.get_operations():
     if op.type != "CreateRangeDecoder":
       continue
-    sources = _inputs_back_to(op.inputs[0], lambda o: o.type == "Placeholder")
+    # Through string tensors only: a decoder's string is the argument's
+    # string and its guard (`latent_coders.guarded`), whose length follows
+    # from shapes that may come from other latents.
+    sources = _inputs_back_to(op.inputs[0], lambda o: o.type == "Placeholder",
+                              lambda t: t.dtype.name == "string")
     strings = {arguments[o.name] for o in sources if o.name in arguments}
     found = []
     for source in _inputs_back_to(

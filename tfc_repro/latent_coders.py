@@ -35,6 +35,39 @@ from tfc_repro import gaussian_coder
 from tfc_repro import scale_table
 
 
+# TFC's range decoder (2.14) reads zeros past the end of a string, and the
+# Elias-gamma prefix of an overflow value counts zero bits until it meets a
+# one: a string whose decoding reaches an overflow escape with nothing but
+# zeros after it (four crafted bytes are enough) would decode forever, in an
+# op that cannot be stopped. Every decoder here therefore reads its string
+# followed by a guard: GUARD_ZERO_BYTES zero bytes, the implicit zeros the
+# encoder relies on (it leaves trailing zeros out; a string it wrote needs
+# a few of them, four more only by a chance of 2^-16 per further pair, see
+# `decode_bound`, so with the guard it decodes exactly as alone), then bytes
+# of ones, GUARD_ONE_BYTES_PER_SYMBOL for each symbol to decode and
+# GUARD_ONE_BYTES more. An overflow prefix ends at the first one, and each
+# symbol decoded from ones takes a few bits of them (its code length, at
+# most TFC's precision of 16 bits, plus an escape's prefix and sign; under
+# 2 bytes a symbol in the decoding of random and crafted strings measured),
+# so decoding ends long before the ones do. Since the decoder never reaches
+# the end of its input, TFC's end-of-string check (its decode sanity check)
+# cannot hold and is off: the recode check of every latent
+# (`LatentCoder.check_recoded`) covers what it checked.
+GUARD_ZERO_BYTES = 32
+GUARD_ONE_BYTES_PER_SYMBOL = 4
+GUARD_ONE_BYTES = 4096
+
+
+def guarded(string, symbols):
+  """`string` (a scalar) followed by the guard for decoding `symbols`
+  symbols from it."""
+  chunk = b"\xff" * GUARD_ONE_BYTES
+  chunks = (tf.cast(symbols, tf.int64) * GUARD_ONE_BYTES_PER_SYMBOL
+            // GUARD_ONE_BYTES + 1 + 1)
+  ones = tf.strings.reduce_join(tf.fill(chunks[None], chunk))
+  return tf.strings.join([string, bytes(GUARD_ZERO_BYTES), ones])
+
+
 def latent_symbols(values, loc=None):
   """The integer symbols the range coder codes for quantized latents
   `values` centred on `loc`: round(values − loc). Exact for values =
@@ -115,6 +148,8 @@ class EntropyModel(tf.Module):
 
   def prepare(self):
     self.coding = self.make(True)
+    # Its decoders read guarded strings (see `guarded`).
+    self.coding.decode_sanity_check = False
 
 
 class GaussianGrid(tf.Module):
@@ -199,7 +234,9 @@ class FactorizedCoder(LatentCoder):
   def decompress(self, latents):
     coding = self.tables.coding
     string = latents.strings[self.name]
-    values = coding.decompress(string[None], latents.shapes[self.shape_name])
+    shape = latents.shapes[self.shape_name]
+    symbols = tf.reduce_prod(shape) * tf.reduce_prod(coding.prior_shape_tensor)
+    values = coding.decompress(guarded(string, symbols)[None], shape)
     values = self.checked(values, string, coding.compress(values))
     latents.symbols[self.name] = self._symbols(values)
     return values
@@ -247,7 +284,8 @@ class ScaleIndexedCoder(LatentCoder):
     coding = self.tables.coding
     string = latents.strings[self.name]
     indexes = self.coding_index(indexes)
-    values = coding.decompress(string[None], indexes, loc=loc)
+    values = coding.decompress(guarded(string, tf.size(indexes))[None],
+                               indexes, loc=loc)
     values = self.checked(values, string,
                           coding.compress(values, indexes, loc=loc))
     latents.symbols[self.name] = latent_symbols(values, loc)
@@ -277,13 +315,11 @@ class GridCoder(LatentCoder):
     handle = gen_ops.entropy_encode_index(handle, cells, symbols)
     return gen_ops.entropy_encode_finalize(handle)
 
-  def check_decoder(self, handle):
-    """Fails unless the range decoder consumed its string consistently."""
-    tf.debugging.assert_equal(
-        gen_ops.entropy_decode_finalize(handle), True,
-        message=f"the range decoder rejects the entropy-coded data of latent "
-                f"'{self.name}' (corrupt or altered, or a latent it is decoded "
-                "from was cut short or altered)")
+  def decoder(self, string, symbols):
+    """A range decoder of `string` (guarded: see `guarded`) for decoding
+    `symbols` symbols."""
+    return gen_ops.create_range_decoder(guarded(string, symbols),
+                                        self.tables.cdf)
 
 
 class GaussianGridCoder(GridCoder):
@@ -304,10 +340,9 @@ class GaussianGridCoder(GridCoder):
     """The values (H, W, C) int32 of the string, of `log_scale`'s shape."""
     string = latents.strings[self.name]
     cell, rounded = gaussian_coder.cells(mean, log_scale)
-    handle = gen_ops.create_range_decoder(string, self.tables.cdf)
-    handle, symbols = gen_ops.entropy_decode_index(
-        handle, cell, tf.shape(cell), tf.int32)
-    self.check_decoder(handle)
+    handle = self.decoder(string, tf.size(cell))
+    _, symbols = gen_ops.entropy_decode_index(handle, cell, tf.shape(cell),
+                                              tf.int32)
     values = self.checked(
         gaussian_coder.values(symbols, cell, rounded, self.tables.cdf_offset),
         string, self.encoded(cell, symbols))

@@ -531,7 +531,7 @@ class WavefrontContextCoder(latent_coders.GridCoder):
     positions, starts = self._schedule(y_shape, contexts)
     y_padded = tf.zeros((y_shape[0] + 3, y_shape[1] + 3, channels),
                         tf.float64)
-    handle = gen_ops.create_range_decoder(string, self.tables.cdf)
+    handle = self.decoder(string, y_shape[0] * y_shape[1] * channels)
     steps = tf.size(starts) - 1
     # Every step's cells and symbols, to code them again at the end.
     all_cells = tf.TensorArray(tf.int32, size=steps, infer_shape=False,
@@ -550,7 +550,6 @@ class WavefrontContextCoder(latent_coders.GridCoder):
       y_padded = tf.tensor_scatter_nd_update(
           y_padded, at + [[_PADDING[0][0], _PADDING[1][0]]],
           tf.cast(decoded, tf.float64))
-    self.check_decoder(handle)
     # The symbols coded in one go with the cells they were decoded with
     # give the encoder's string (the range coder codes them in order).
     values = self.checked(tf.cast(y_padded[3:, 2:-1], tf.int32), string,

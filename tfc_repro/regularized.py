@@ -223,6 +223,9 @@ class RegularizedModel(model.CompressionModel):
 
   # Coding is the backbone's.
 
+  def make_coders(self):
+    return tuple(self.backbone.coders.values())
+
   def prepare_for_compression(self):
     self.backbone.prepare_for_compression()
 

@@ -360,14 +360,18 @@ DEFAULT_MAX_PIXELS = 1 << 27
 # pixel, times $TFC_REPRO_DECODE_SLACK (default 1): about 100 s for a Kodak
 # image, 3.6 hours for 8000x8000; five to twenty times what the slowest
 # systems (lee2019 and hcae at paper size) were measured to take on a loaded
-# 2-core CPU (results/bench/memory*.json). TFC's range decoder (2.14) can
-# loop forever on altered data: when it decodes an overflow escape at the
-# very end of a string, the Elias-gamma prefix that follows counts zero bits,
-# and past its end the decoder reads nothing but zeros. The op cannot be
-# cancelled, so a decode that overruns the limit is abandoned in its thread
-# and the file refused. The abandoned decode keeps a core and one of
-# TensorFlow's inter-op threads until the process exits (which it does not
-# prevent), so no codec of the process decodes further files after it.
+# 2-core CPU (results/bench/memory*.json). TFC's range decoder (2.14) loops
+# forever on altered data when it decodes an overflow escape with only zeros
+# after it (the Elias-gamma prefix that follows counts zero bits, and past
+# its end the decoder reads nothing but zeros); the decoders of models
+# exported by this version read every string followed by a guard that ends such a
+# prefix (`latent_coders.guarded`), and the limit is the backstop, for
+# models exported before the guard and for any other decode that does not
+# end. The op cannot be cancelled, so a decode that overruns the limit is
+# abandoned in its thread and the file refused. The abandoned decode keeps a
+# core and one of TensorFlow's inter-op threads until the process exits
+# (which it does not prevent), so no codec of the process decodes further
+# files after it.
 DECODE_SECONDS = 20.
 DECODE_SECONDS_PER_PIXEL = 2e-4
 # Decodes given up on in this process (threads that may still be running).
