@@ -103,6 +103,42 @@ def test_a_model_rebuilt_by_other_code_is_rebuilt_again(shipped,
   monkeypatch.setattr(zoo, "code_digest", lambda: "f" * 64)
   other = zoo.materialize("bls2017-1", zoo_dir, quiet=True)
   assert other != first and rebuilt == ["bls2017-1"]
+  assert os.path.isdir(first)  # used today: another process may need it
+
+
+def test_a_new_build_removes_the_builds_no_use_touched_for_a_day(
+    shipped, monkeypatch, tmp_path):
+  """A build of a shipped model removes the builds of that model by other
+  code (or of other weights) unused for a day, and only those: a use
+  touches its build, and other models' builds stay."""
+  from tfc_repro import zoo
+  zoo_dir, record = shipped
+  monkeypatch.setenv("TFC_REPRO_CACHE", str(tmp_path / "cache"))
+
+  def rebuild(record_, weights, path):
+    del weights  # What a rebuild does is tested above.
+    os.makedirs(path)
+    open(os.path.join(path, "saved_model.pb"), "wb").close()
+    return {"model_id": record["model_id"]}
+
+  monkeypatch.setattr(zoo, "rebuild", rebuild)
+  builds = {}
+  for version in "abc":
+    monkeypatch.setattr(zoo, "code_digest", lambda v=version: v * 64)
+    builds[version] = zoo.materialize("bls2017-1", zoo_dir, quiet=True)
+    aged(builds[version], 2 * 24 * 3600)
+  folder = os.path.dirname(builds["a"])
+  others = []  # builds of other shipped models, as old
+  for name in ("bls2017-10", "bls2017-2"):
+    others.append(os.path.join(folder, f"{name}-{'0' * 12}-{'a' * 12}"))
+    os.makedirs(others[-1])
+    aged(others[-1], 2 * 24 * 3600)
+  monkeypatch.setattr(zoo, "code_digest", lambda: "b" * 64)
+  assert zoo.materialize("bls2017-1", zoo_dir) == builds["b"]  # a use
+  monkeypatch.setattr(zoo, "code_digest", lambda: "d" * 64)
+  newest = zoo.materialize("bls2017-1", zoo_dir, quiet=True)
+  assert sorted(os.listdir(folder)) == sorted(
+      os.path.basename(p) for p in [newest, builds["b"], *others])
 
 
 def test_the_code_digest_follows_the_package_source(tmp_path, monkeypatch):

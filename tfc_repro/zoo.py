@@ -403,11 +403,16 @@ def shipped_weights(name, zoo_dir=None):
 
 def materialize(name, zoo_dir=None, quiet=False):
   """The SavedModel folder of the shipped model `name`, rebuilt from its
-  weights on first use by this code (and kept in `cache_dir()`)."""
+  weights on first use by this code (and kept in `cache_dir()`, where a
+  build replaces the builds of the model by other code that no use has
+  touched for a day)."""
   zoo_dir = zoo_dir or ZOO_DIR
   record, digest, weights = _shipped_arrays(name, zoo_dir)
   path = _cache_path(name, digest)
-  if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+  if os.path.isfile(os.path.join(path, "saved_model.pb")):
+    with contextlib.suppress(OSError):
+      os.utime(path)  # in use: kept when another build of it is made
+  else:
     if not quiet:
       print(f"building {PREFIX}{name} from its shipped weights (first use) "
             f"into {path}", file=sys.stderr, flush=True)
@@ -418,6 +423,9 @@ def materialize(name, zoo_dir=None, quiet=False):
             "this CPU computes its tables or kernels differently, and its "
             "files may not decode with the shipped model elsewhere",
             file=sys.stderr)
+    # The builds of this model by other code (an earlier version, a local
+    # change) or of other weights that no use has touched for a day.
+    files.remove_stale(os.path.dirname(path), f"{name}-")
   return path
 
 
