@@ -543,25 +543,38 @@ def test_a_file_on_which_tfcs_decoder_loops_is_refused_and_the_limit_holds():
       "an earlier decode of altered data is still running in this process")
 
 
-def escape_string(coder, length):
-  """A string of `length` bytes (at least 4) on which TFC's range decoder,
-  given it alone, loops: its first symbol decodes to the overflow escape of
-  its table with nothing but zeros after it. `coder` codes its latent with
-  one table per channel (a factorized prior), channel 0 first."""
+def escape_strings(coder, length):
+  """Strings of `length` bytes (at least 8) on which TFC's range coder,
+  given them alone, does not stop: the first symbol decodes to the overflow
+  escape of its table, exactly at the escape interval's lower end. With
+  nothing but zeros after it, the escape's Elias-gamma prefix never ends;
+  with a one bit k bits further, the prefix ends after about
+  32 + k + log2(w) zeros (w the escape interval's probability), which for
+  k around −1 − log2(w) decodes a value of about 2^31 that TFC's encoder, in
+  the recode check, codes forever. `coder` codes its latent with one table
+  per channel (a factorized prior), channel 0 first."""
   cdf = coder.tables.coding.cdf.numpy()
   precision = -int(cdf[0])  # negative: overflow coding on
-  row = list(cdf[1:])
-  escape_lower = int(row[row.index(1 << precision) - 1])
-  return (escape_lower << (32 - precision)).to_bytes(4, "big") + bytes(
-      length - 4)
+  row = [int(c) for c in cdf[1:]]
+  escape_lower = row[row.index(1 << precision) - 1]
+  head = (escape_lower << (32 - precision)).to_bytes(4, "big")
+  strings = [head + bytes(length - 4)]
+  width = ((1 << precision) - escape_lower) / (1 << precision)
+  k = int(np.floor(-1 - np.log2(width)))
+  for bit in (k - 1, k, k + 1):
+    tail = bytearray(length - 4)
+    tail[bit // 8] |= 0x80 >> (bit % 8)
+    strings.append(head + bytes(tail))
+  return strings
 
 
-def test_a_string_crafted_to_loop_tfcs_decoder_is_refused_at_once(
+def test_strings_crafted_to_hang_tfcs_range_coder_are_refused_at_once(
     codec, monkeypatch):
-  """Four bytes that send TFC's decoder into an endless overflow prefix,
-  as the string of the first latent decoded, are refused in well under the
-  time limit (cut to 5 s here, so that a decoder without its guard fails
-  this test quickly)."""
+  """Strings that send TFC's range decoder into an endless overflow prefix,
+  or make it decode a value its encoder then codes forever, as the string
+  of the first latent decoded, are refused in well under the time limit
+  (cut to 5 s here, so that a decoder without its guards fails this test
+  quickly)."""
   _, _, model, loaded = codec
   monkeypatch.setattr(savedmodel, "DECODE_SECONDS", 5.)
   monkeypatch.setattr(savedmodel, "DECODE_SECONDS_PER_PIXEL", 0.)
@@ -571,11 +584,12 @@ def test_a_string_crafted_to_loop_tfcs_decoder_is_refused_at_once(
   assert factorized
   for coder in factorized:
     i = loaded.latents.index(coder.name)
-    crafted = container.unpack(container.pack(good))
-    crafted.strings[i] = escape_string(coder, max(4, len(good.strings[i])))
-    start = time.perf_counter()
-    with pytest.raises(container.ContainerError,
-                       match="is not what this model writes|latents are "
-                             "not the encoder's"):
-      loaded.decompress(crafted)
-    assert time.perf_counter() - start < 5
+    for string in escape_strings(coder, max(16, len(good.strings[i]))):
+      crafted = container.unpack(container.pack(good))
+      crafted.strings[i] = string
+      start = time.perf_counter()
+      with pytest.raises(container.ContainerError,
+                         match="is not what this model writes|latents are "
+                               "not the encoder's"):
+        loaded.decompress(crafted)
+      assert time.perf_counter() - start < 5

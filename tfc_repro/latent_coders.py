@@ -57,6 +57,15 @@ GUARD_ZERO_BYTES = 32
 GUARD_ONE_BYTES_PER_SYMBOL = 4
 GUARD_ONE_BYTES = 4096
 
+# TFC's range encoder (2.14) codes a value beyond its table with an
+# Elias-gamma code whose loop never ends for values from about 2^30 on, and a
+# crafted string decodes into such values (an overflow escape followed by
+# thirty zero bits). The recode check (`LatentCoder.check_recoded`) codes a
+# decoded latent again only when every symbol is below MAX_SYMBOL in
+# magnitude, far beyond the latents of any image: a latent that is not was
+# never written by an encoder and is refused.
+MAX_SYMBOL = 1 << 29
+
 
 def guarded(string, symbols):
   """`string` (a scalar) followed by the guard for decoding `symbols`
@@ -183,16 +192,23 @@ class LatentCoder:
     self.tables = tables
     self.shape_name = shape_name or name
 
-  def check_recoded(self, string, recoded):
+  def check_recoded(self, string, recode, symbols):
     """Asserts that the decoded latent, coded again with the tables it was
-    decoded with (`recoded`), gives back the file's string. Range coding is
+    decoded with (`recode()`), gives back the file's string. Range coding is
     a function of the latent, so this holds for every file the encoder
     wrote, and fails for a string that was extended or altered into bytes
     the encoder never writes. (It cannot catch a string cut short: TFC's
     range decoder reads past the end as zeros, and the latent it decodes
     from a prefix codes back to exactly that prefix. The model's latent
-    digest catches those.)"""
-    same = tf.equal(tf.reshape(recoded, ()), tf.reshape(string, ()))
+    digest catches those.) A latent whose decoded `symbols` (the values the
+    range coder codes, give or take its tables' offsets) reach MAX_SYMBOL
+    fails without being coded again."""
+    in_range = tf.reduce_all(
+        tf.abs(tf.cast(symbols, tf.float64)) < MAX_SYMBOL)
+    same = tf.cond(
+        in_range,
+        lambda: tf.equal(tf.reshape(recode(), ()), tf.reshape(string, ())),
+        lambda: tf.constant(False))
     cause = ("extended or altered, or a latent it is decoded from was cut "
              "short or altered" if self.conditional else "extended or altered")
     return tf.debugging.assert_equal(
@@ -200,9 +216,11 @@ class LatentCoder:
         message=f"the entropy-coded data of latent '{self.name}' is not what "
                 f"this model writes for it ({cause})")
 
-  def checked(self, values, string, recoded):
-    """`values`, once `check_recoded(string, recoded)` has passed."""
-    with tf.control_dependencies([self.check_recoded(string, recoded)]):
+  def checked(self, values, string, recode, symbols):
+    """`values`, once `check_recoded(string, recode, symbols)` has
+    passed."""
+    with tf.control_dependencies([self.check_recoded(string, recode,
+                                                     symbols)]):
       return tf.identity(values)
 
 
@@ -237,7 +255,8 @@ class FactorizedCoder(LatentCoder):
     shape = latents.shapes[self.shape_name]
     symbols = tf.reduce_prod(shape) * tf.reduce_prod(coding.prior_shape_tensor)
     values = coding.decompress(guarded(string, symbols)[None], shape)
-    values = self.checked(values, string, coding.compress(values))
+    values = self.checked(values, string, lambda: coding.compress(values),
+                          values)
     latents.symbols[self.name] = self._symbols(values)
     return values
 
@@ -286,8 +305,9 @@ class ScaleIndexedCoder(LatentCoder):
     indexes = self.coding_index(indexes)
     values = coding.decompress(guarded(string, tf.size(indexes))[None],
                                indexes, loc=loc)
-    values = self.checked(values, string,
-                          coding.compress(values, indexes, loc=loc))
+    values = self.checked(
+        values, string, lambda: coding.compress(values, indexes, loc=loc),
+        values if loc is None else values - loc)
     latents.symbols[self.name] = latent_symbols(values, loc)
     return values
 
@@ -345,6 +365,6 @@ class GaussianGridCoder(GridCoder):
                                               tf.int32)
     values = self.checked(
         gaussian_coder.values(symbols, cell, rounded, self.tables.cdf_offset),
-        string, self.encoded(cell, symbols))
+        string, lambda: self.encoded(cell, symbols), symbols)
     latents.symbols[self.name] = values
     return values

@@ -552,9 +552,10 @@ class WavefrontContextCoder(latent_coders.GridCoder):
           tf.cast(decoded, tf.float64))
     # The symbols coded in one go with the cells they were decoded with
     # give the encoder's string (the range coder codes them in order).
-    values = self.checked(tf.cast(y_padded[3:, 2:-1], tf.int32), string,
-                          self.encoded(all_cells.concat(),
-                                       all_symbols.concat()))
+    symbols = all_symbols.concat()
+    values = self.checked(
+        tf.cast(y_padded[3:, 2:-1], tf.int32), string,
+        lambda: self.encoded(all_cells.concat(), symbols), symbols)
     latents.symbols[self.name] = values
     return values
 

@@ -363,11 +363,12 @@ DEFAULT_MAX_PIXELS = 1 << 27
 # 2-core CPU (results/bench/memory*.json). TFC's range decoder (2.14) loops
 # forever on altered data when it decodes an overflow escape with only zeros
 # after it (the Elias-gamma prefix that follows counts zero bits, and past
-# its end the decoder reads nothing but zeros); the decoders of models
-# exported by this version read every string followed by a guard that ends such a
-# prefix (`latent_coders.guarded`), and the limit is the backstop, for
-# models exported before the guard and for any other decode that does not
-# end. The op cannot be cancelled, so a decode that overruns the limit is
+# its end the decoder reads nothing but zeros), and its encoder, which the
+# recode check runs, on values of 2^30 or more. The decoders of models
+# exported by this version read every string followed by a guard that ends
+# such a prefix (`latent_coders.guarded`) and code a latent again only
+# below `latent_coders.MAX_SYMBOL`; the limit is the backstop, for models
+# exported before and for any other decode that does not end. The op cannot be cancelled, so a decode that overruns the limit is
 # abandoned in its thread and the file refused. The abandoned decode keeps a
 # core and one of TensorFlow's inter-op threads until the process exits
 # (which it does not prevent), so no codec of the process decodes further
