@@ -5,6 +5,10 @@ exports, codes files and keeps the contract every registered system keeps
 (test_contract.py's checks, run on it as they are).
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,7 +17,7 @@ import tensorflow_compression as tfc
 from tfc_repro import cli, container, data, hcae, latent_coders, lee2019
 from tfc_repro import model as model_lib
 from tfc_repro import savedmodel, scale_table, systems, training, transforms
-from conftest import smooth_image, train_args
+from conftest import ROOT, smooth_image, train_args
 import test_contract
 import test_export_idiom
 
@@ -340,3 +344,49 @@ def test_a_system_declared_here_trains_exports_codes_and_keeps_the_contract(
     test_contract.test_a_decoder_with_other_tables_refuses(codec)
   with pytest.raises(ValueError, match="unknown system"):
     systems.system("toy")
+
+
+# Four 16-bit tables, the row each of 64 symbols is decoded with, and a
+# string: an overflow escape at its start, 7171 zero bytes, a zero byte.
+# The escape's Elias-gamma prefix counts the string's zeros and the guard's
+# zero bytes, and its value bits take as many again from the ones after
+# them; with ones of 4 bytes a symbol and 8 kB alone (not counting the
+# string's length), the decoder then read past them, and its 26th symbol,
+# an escape, began a prefix in the zeros beyond that never ended (found by
+# searching a model of TFC's decoder; checked with TFC's ops).
+_LONG_STRING_SCRIPT = """
+import os, threading, time
+import tensorflow as tf
+from tensorflow_compression.python.ops import gen_ops
+from tfc_repro import latent_coders
+rows = [[0, 20000, 45000, 65000, 65536], [0, 30000, 65535, 65536],
+        [0, 1000, 60000, 65530, 65536], [0, 16000, 32000, 48000, 65536]]
+table = [value for row in rows for value in [-16] + row]
+order = [2, 3, 3, 0, 2, 0, 1, 3, 3, 0, 1, 3, 3, 2, 0, 1, 2, 0, 3, 0, 3, 1, 2,
+         0, 1]
+index = [0] + order + [0] * (63 - len(order))
+string = (rows[0][-2] << 16).to_bytes(4, "big") + bytes(7172)
+def decode():
+  handle = gen_ops.create_range_decoder(
+      latent_coders.guarded(tf.constant(string), len(index)),
+      tf.constant(table, tf.int32))
+  gen_ops.entropy_decode_index(handle, tf.constant([index], tf.int32),
+                               [1, len(index)], tf.int32)[1].numpy()
+worker = threading.Thread(target=decode, daemon=True)
+start = time.time()
+worker.start()
+worker.join(30)
+print("still decoding" if worker.is_alive() else "decoded", flush=True)
+os._exit(0)
+"""
+
+
+def test_the_guard_outlasts_a_long_string_of_zeros():
+  """TFC's decoder, given a guarded string whose zeros feed a long
+  overflow prefix, still meets ones until it has decoded every symbol (in
+  a process of its own: a decoder that loops cannot be stopped)."""
+  run = subprocess.run([sys.executable, "-c", _LONG_STRING_SCRIPT],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+  assert run.stdout.strip().splitlines()[-1:] == ["decoded"], (
+      run.stdout + run.stderr[-2000:])

@@ -129,7 +129,7 @@ def test_a_new_build_removes_the_builds_no_use_touched_for_a_day(
     aged(builds[version], 2 * 24 * 3600)
   folder = os.path.dirname(builds["a"])
   others = []  # builds of other shipped models, as old
-  for name in ("bls2017-10", "bls2017-2"):
+  for name in ("bls2017-10", "bls2017-2", "bls2017-1-ft"):
     others.append(os.path.join(folder, f"{name}-{'0' * 12}-{'a' * 12}"))
     os.makedirs(others[-1])
     aged(others[-1], 2 * 24 * 3600)

@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -32,18 +33,21 @@ def _is_stream(path):
   return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
-def remove_stale(directory, prefix, suffix="", seconds=STALE_SECONDS):
-  """Removes the leftovers of writes killed before they finished: the files
-  and folders of `directory` named prefix…suffix and last modified more than
-  `seconds` ago (symbolic links themselves, never what they point to).
-  What cannot be removed is left."""
+def remove_stale(directory, prefix, suffix="", seconds=STALE_SECONDS,
+                 pattern=None):
+  """Removes the files and folders of `directory` named prefix…suffix (and
+  matching the regular expression `pattern` as a whole, if given) that were
+  last modified more than `seconds` ago: the leftovers of writes killed
+  before they finished, or copies no use has touched since (symbolic links
+  themselves, never what they point to). What cannot be removed is left."""
   now = time.time()
   try:
     entries = list(os.scandir(directory))
   except OSError:
     return
   for entry in entries:
-    if not (entry.name.startswith(prefix) and entry.name.endswith(suffix)):
+    if not (entry.name.startswith(prefix) and entry.name.endswith(suffix)
+            and (pattern is None or re.fullmatch(pattern, entry.name))):
       continue
     with contextlib.suppress(OSError):
       if now - entry.stat(follow_symlinks=False).st_mtime < seconds:

@@ -40,20 +40,26 @@ from tfc_repro import scale_table
 # one: a string whose decoding reaches an overflow escape with nothing but
 # zeros after it (four crafted bytes are enough) would decode forever, in an
 # op that cannot be stopped. Every decoder here therefore reads its string
-# followed by a guard: GUARD_ZERO_BYTES zero bytes, the implicit zeros the
-# encoder relies on (it leaves trailing zeros out; a string it wrote needs
-# a few of them, four more only by a chance of 2^-16 per further pair, see
-# `decode_bound`, so with the guard it decodes exactly as alone), then bytes
-# of ones, GUARD_ONE_BYTES_PER_SYMBOL for each symbol to decode and
-# GUARD_ONE_BYTES more. An overflow prefix ends at the first one, and each
-# symbol decoded from ones takes a few bits of them (its code length, at
-# most TFC's precision of 16 bits, plus an escape's prefix and sign; under
-# 2 bytes a symbol in the decoding of random and crafted strings measured),
-# so decoding ends long before the ones do. Since the decoder never reaches
-# the end of its input, TFC's end-of-string check (its decode sanity check)
+# followed by a guard: first GUARD_ZERO_BYTES zero bytes, the implicit
+# zeros an encoder's string relies on. (TFC's encoder leaves out the zero
+# bytes at its end: four, and two more for each pair of bytes still pending
+# when it ends, which happens by a chance of 2^-16 a pair, or through a run
+# of symbols that narrow its range exactly, see `decode_bound`. With the
+# guard, a string the encoder wrote decodes exactly as alone unless more
+# than 500 pairs pend at its end; such a file would be refused as altered,
+# never decoded into another image.) Then bytes of ones. An overflow prefix
+# ends at the first one, after at most as many zero bits as the string and
+# the zero bytes hold; its value then takes as many bits again, from the
+# ones; and each further symbol decoded from ones takes a few bits of them
+# (its code length, at most TFC's precision of 16 bits, and for an escape
+# its prefix, value and sign: under 2 bytes a symbol, measured on random and
+# crafted strings). So the ones are the string's length, the zero bytes,
+# GUARD_ONE_BYTES_PER_SYMBOL for each symbol to decode and GUARD_ONE_BYTES
+# more, and the decoder meets ones until it ends. Since it never reaches the
+# end of its input, TFC's end-of-string check (its decode sanity check)
 # cannot hold and is off: the recode check of every latent
 # (`LatentCoder.check_recoded`) covers what it checked.
-GUARD_ZERO_BYTES = 32
+GUARD_ZERO_BYTES = 1024
 GUARD_ONE_BYTES_PER_SYMBOL = 4
 GUARD_ONE_BYTES = 4096
 
@@ -70,11 +76,16 @@ MAX_SYMBOL = 1 << 29
 def guarded(string, symbols):
   """`string` (a scalar) followed by the guard for decoding `symbols`
   symbols from it."""
-  chunk = b"\xff" * GUARD_ONE_BYTES
-  chunks = (tf.cast(symbols, tf.int64) * GUARD_ONE_BYTES_PER_SYMBOL
-            // GUARD_ONE_BYTES + 1 + 1)
-  ones = tf.strings.reduce_join(tf.fill(chunks[None], chunk))
-  return tf.strings.join([string, bytes(GUARD_ZERO_BYTES), ones])
+  ones = (tf.cast(tf.strings.length(string), tf.int64) + GUARD_ZERO_BYTES
+          + tf.cast(symbols, tf.int64) * GUARD_ONE_BYTES_PER_SYMBOL
+          + GUARD_ONE_BYTES)
+  # The ones as separators of empty strings, in runs of GUARD_ONE_BYTES:
+  # the result is the only large allocation.
+  runs = ones // GUARD_ONE_BYTES + 1
+  head = tf.strings.join([string, bytes(GUARD_ZERO_BYTES)])
+  return tf.strings.reduce_join(
+      tf.concat([head[None], tf.fill(runs[None], "")], 0),
+      separator=b"\xff" * GUARD_ONE_BYTES)
 
 
 def latent_symbols(values, loc=None):

@@ -368,11 +368,11 @@ DEFAULT_MAX_PIXELS = 1 << 27
 # exported by this version read every string followed by a guard that ends
 # such a prefix (`latent_coders.guarded`) and code a latent again only
 # below `latent_coders.MAX_SYMBOL`; the limit is the backstop, for models
-# exported before and for any other decode that does not end. The op cannot be cancelled, so a decode that overruns the limit is
-# abandoned in its thread and the file refused. The abandoned decode keeps a
-# core and one of TensorFlow's inter-op threads until the process exits
-# (which it does not prevent), so no codec of the process decodes further
-# files after it.
+# exported before and for any other decode that does not end. The op cannot
+# be cancelled, so a decode that overruns the limit is abandoned in its
+# thread and the file refused. The abandoned decode keeps a core and one of
+# TensorFlow's inter-op threads until the process exits (which it does not
+# prevent), so no codec of the process decodes further files after it.
 DECODE_SECONDS = 20.
 DECODE_SECONDS_PER_PIXEL = 2e-4
 # Decodes given up on in this process (threads that may still be running).

@@ -404,8 +404,8 @@ def shipped_weights(name, zoo_dir=None):
 def materialize(name, zoo_dir=None, quiet=False):
   """The SavedModel folder of the shipped model `name`, rebuilt from its
   weights on first use by this code (and kept in `cache_dir()`, where a
-  build replaces the builds of the model by other code that no use has
-  touched for a day)."""
+  build removes the builds of the model by other code or of other weights
+  that no use has touched for a day)."""
   zoo_dir = zoo_dir or ZOO_DIR
   record, digest, weights = _shipped_arrays(name, zoo_dir)
   path = _cache_path(name, digest)
@@ -425,7 +425,8 @@ def materialize(name, zoo_dir=None, quiet=False):
             file=sys.stderr)
     # The builds of this model by other code (an earlier version, a local
     # change) or of other weights that no use has touched for a day.
-    files.remove_stale(os.path.dirname(path), f"{name}-")
+    files.remove_stale(os.path.dirname(path), f"{name}-",
+                       pattern=re.escape(name) + r"-[0-9a-f]{12}-[0-9a-f]{12}")
   return path
 
 
