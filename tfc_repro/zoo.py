@@ -426,15 +426,27 @@ def materialize(name, zoo_dir=None, quiet=False):
     # The builds of this model by other code (an earlier version, a local
     # change) or of other weights that no use has touched for a day.
     files.remove_stale(os.path.dirname(path), f"{name}-",
-                       pattern=re.escape(name) + r"-[0-9a-f]{12}-[0-9a-f]{12}")
+                       pattern=_cache_pattern(name))
   return path
+
+
+# The digests a cache folder's name holds are cut to this many hex digits.
+_CACHE_DIGITS = 12
 
 
 def _cache_path(name, digest):
   """The cache folder of the model `name` rebuilt from the weights file of
   SHA-256 `digest` by this code."""
-  return os.path.join(cache_dir(), "zoo", COLLECTION,
-                      f"{name}-{digest[:12]}-{code_digest()[:12]}")
+  return os.path.join(
+      cache_dir(), "zoo", COLLECTION,
+      f"{name}-{digest[:_CACHE_DIGITS]}-{code_digest()[:_CACHE_DIGITS]}")
+
+
+def _cache_pattern(name):
+  """A regular expression of the names of every cache folder of the model
+  `name` (`_cache_path`: any weights, any code)."""
+  digits = f"[0-9a-f]{{{_CACHE_DIGITS}}}"
+  return f"{re.escape(name)}-{digits}-{digits}"
 
 
 def rebuild(record, weights, path):
